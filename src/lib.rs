@@ -1,0 +1,1 @@
+//! stamp: deploys one containerised application into many customer AWS accounts.

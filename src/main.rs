@@ -1,0 +1,2 @@
+//! The `stamp` binary: parse, run, exit code.
+fn main() {}
