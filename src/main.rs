@@ -1,2 +1,5 @@
 //! The `stamp` binary: parse, run, exit code.
-fn main() {}
+
+fn main() -> std::process::ExitCode {
+    stamp::run()
+}

@@ -1,0 +1,161 @@
+//! Command-line definitions (clap) and nothing else: parsing only, no behaviour.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str =
+    "Deploy one containerised application into many customer AWS accounts, reproducibly.";
+
+const LONG_ABOUT: &str = "\
+stamp renders ECS task definitions for every tenant of a fleet from the tenant files in git
+(tenants/*.toml) and the templates (templates/*.json.j2), layering configuration in one fixed,
+documented order and showing where every value came from.
+
+The fleet root is the first folder upwards from the working directory that holds
+tenants/_defaults.toml (or --root DIR).";
+
+const EXAMPLES: &str = "\
+Examples:
+  stamp validate                         check every tenant file and template
+  stamp render acme -s api --offline     print acme's api task definition
+  stamp explain acme -s api LOG_LEVEL    where LOG_LEVEL's value comes from
+  stamp schedule                         which tenants may deploy now
+
+Exit codes: 0 success, 1 an operation failed, 2 bad input or usage.";
+
+#[derive(Debug, Parser)]
+#[command(name = "stamp", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Output format: `text` for people, `json` for CI (a stable schema, see README).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// The fleet repository (the folder holding tenants/ and templates/).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// More detail on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// When to colour output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every tenant file and template; render every service with placeholders.
+    #[command(after_help = "\
+Examples:
+  stamp validate
+  stamp validate --output json     {\"ok\": false, \"diagnostics\": [{\"file\", \"line\", ...}]}
+
+Needs no AWS access. Every problem of the fleet is reported at once; exit code 2 if any.")]
+    Validate(ValidateArgs),
+
+    /// Print the ECS task definition JSON of a tenant's services.
+    #[command(after_help = "\
+Examples:
+  stamp render acme -s api --offline              one service, as register-task-definition JSON
+  stamp render acme --offline                     every service of acme (a stream of JSON documents)
+  stamp render --all --offline --out-dir out/     one file per tenant and service: out/acme/api.json
+
+--offline shows `ssm` and `cfn_output` values as placeholders such as <ssm:/shop/acme/api_base>;
+secrets are always ARNs in `secrets`, never values.")]
+    Render(RenderArgs),
+
+    /// Show every variable of a service with its value, kind, layer and source.
+    #[command(after_help = "\
+Examples:
+  stamp explain acme -s api --offline             every variable, winning value and source
+  stamp explain acme -s api LOG_LEVEL --offline   one variable with everything it overrode
+
+Layers, lowest first: 1 template, 2 _defaults.toml [env], 3 _defaults.toml [services.S.env],
+4 tenant [env], 5 tenant [services.S.env]. Within a layer, env_from imports come first and
+explicit keys win over them.")]
+    Explain(ExplainArgs),
+
+    /// Show deploy windows and freezes per tenant: open now, when it closes, next opening.
+    #[command(after_help = "\
+Examples:
+  stamp schedule
+  stamp schedule acme globex --at 2026-12-02T03:00:00Z
+
+Windows are evaluated in each tenant's own timezone; a freeze beats a window; a tenant with
+`windows = []` is always open outside freezes.")]
+    Schedule(ScheduleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Tenant to render (a file stem in tenants/).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub tenant: Option<String>,
+    /// Only this service.
+    #[arg(short, long)]
+    pub service: Option<String>,
+    /// Every tenant of the fleet (needs --out-dir).
+    #[arg(long, requires = "out_dir")]
+    pub all: bool,
+    /// Write one file per tenant and service (DIR/TENANT/SERVICE.json) instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Use placeholders for SSM and CloudFormation values instead of reading the account.
+    #[arg(long)]
+    pub offline: bool,
+    /// Release for tenants that do not pin one (default: `release` in _defaults.toml).
+    #[arg(long)]
+    pub release: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Tenant (a file stem in tenants/).
+    pub tenant: String,
+    /// Service.
+    #[arg(short, long)]
+    pub service: String,
+    /// Only this variable, with its full provenance chain.
+    pub var: Option<String>,
+    /// Use placeholders for SSM and CloudFormation values instead of reading the account.
+    #[arg(long)]
+    pub offline: bool,
+    /// Release for tenants that do not pin one.
+    #[arg(long)]
+    pub release: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// Tenants to show (default: all).
+    pub tenants: Vec<String>,
+    /// Evaluate at this instant instead of now (RFC 3339, e.g. 2026-12-02T03:00:00Z).
+    #[arg(long, value_name = "INSTANT")]
+    pub at: Option<String>,
+}

@@ -1,0 +1,84 @@
+//! `stamp validate`: every tenant file and template, every service rendered offline.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::cli::ValidateArgs;
+use crate::dsl::{self, Diagnostic, Diagnostics};
+use crate::error::{Failure, Result};
+use crate::output::{Report, style};
+use crate::render::{RenderError, Templates, render_service};
+use crate::resolve::Lookups;
+
+#[derive(Serialize)]
+struct Validation {
+    ok: bool,
+    diagnostics: Vec<Diagnostic>,
+    #[serde(skip)]
+    tenants: usize,
+    #[serde(skip)]
+    services: usize,
+}
+
+impl Report for Validation {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.ok {
+            writeln!(
+                out,
+                "{}ok{}: {} tenants, {} services rendered",
+                style::OK.render(),
+                style::OK.render_reset(),
+                self.tenants,
+                self.services
+            )
+        } else {
+            Ok(())
+        }
+    }
+}
+
+pub(super) fn run(ctx: &super::Ctx, _args: &ValidateArgs) -> Result<()> {
+    let (diags, tenants, services) = match dsl::load(&ctx.root) {
+        Err(d) => (d, 0, 0),
+        Ok(fleet) => match Templates::load(&fleet) {
+            Err(d) => (d, fleet.tenants.len(), 0),
+            Ok(templates) => {
+                let lookups = Lookups::offline();
+                let mut diags = Diagnostics::default();
+                let mut services = 0;
+                for t in &fleet.tenants {
+                    for s in &t.services {
+                        match render_service(&templates, &fleet, t, s, None, &lookups) {
+                            Ok(_) => services += 1,
+                            Err(RenderError::Invalid(d)) => diags.0.extend(d),
+                            Err(RenderError::NoRelease) => diags.push(Diagnostic::at(
+                                &s.template.at,
+                                format!("tenant `{}` has no release: it is not pinned and _defaults.toml gives none", t.name),
+                                Some("add `release = \"v1.0.0\"` under [tenant] in _defaults.toml, or pin one in the tenant file".into()),
+                            )),
+                            // Offline lookups never miss: every reference is a placeholder.
+                            Err(RenderError::Missing(_)) => {}
+                        }
+                    }
+                }
+                (diags.sorted(), fleet.tenants.len(), services)
+            }
+        },
+    };
+    let report = Validation {
+        ok: diags.is_empty(),
+        diagnostics: diags.0.clone(),
+        tenants,
+        services,
+    };
+    if !report.ok && ctx.printer.format() == crate::cli::OutputFormat::Text {
+        ctx.printer.error(&diags);
+    }
+    ctx.printer.data(&report)?;
+    if report.ok {
+        Ok(())
+    } else {
+        Err(Failure::Reported(2))
+    }
+}

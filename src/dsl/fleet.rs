@@ -1,0 +1,1032 @@
+//! Combines `_defaults.toml` with each tenant file into checked [`Tenant`]s.
+//!
+//! Owns the "defaults, then tenant" rule for scalar settings, placeholder expansion in
+//! cluster names and role ARNs, and every check that spans files (account guard on role ARNs,
+//! duplicate accounts, rings, templates that exist). Environment layers are kept apart, in
+//! precedence order, so `resolve` can merge them with provenance.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::diag::{Diagnostic, Diagnostics, Located, SourceFile, did_you_mean};
+use super::model::{EnvBlock, FileKind, FileLayer, ServiceSection, VarBlock};
+use super::parse::parse_file;
+use crate::schedule::{Freeze, Schedule, Window, parse_freeze_time};
+
+/// The folder and file names of DESIGN §1.
+pub const TENANTS_DIR: &str = "tenants";
+pub const TEMPLATES_DIR: &str = "templates";
+pub const DEFAULTS_FILE: &str = "_defaults.toml";
+
+/// Everything in `tenants/`, checked: what every command starts from.
+#[derive(Debug)]
+pub struct Fleet {
+    pub root: PathBuf,
+    pub project: Project,
+    /// Sorted by name.
+    pub tenants: Vec<Tenant>,
+    /// File names present in `templates/`.
+    pub template_files: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Project {
+    pub name: String,
+    pub image: String,
+    pub rings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub name: String,
+    pub file: Arc<str>,
+    pub account_id: String,
+    pub region: String,
+    pub cluster: String,
+    pub deploy_role: String,
+    pub inspect_role: String,
+    pub external_id: Option<String>,
+    pub ring: String,
+    /// `release` in the tenant's own file: always wins.
+    pub pinned_release: Option<Located<String>>,
+    /// `release` in `_defaults.toml`: used when neither a pin nor `--release` gives one.
+    pub default_release: Option<Located<String>>,
+    pub schedule: Schedule,
+    /// `[tenant] vars`, defaults first then the tenant's own.
+    pub vars: Vec<Arc<VarBlock>>,
+    pub services: Vec<Service>,
+}
+
+/// Which release a tenant gets, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseChoice {
+    pub release: String,
+    /// `pinned` (tenant file), `command-line` (`--release`) or `default` (`_defaults.toml`).
+    pub source: &'static str,
+}
+
+impl Tenant {
+    /// DESIGN §4: a tenant's own pin, else `--release`, else the defaults' release.
+    pub fn release(&self, cli: Option<&str>) -> Option<ReleaseChoice> {
+        if let Some(p) = &self.pinned_release {
+            return Some(ReleaseChoice {
+                release: p.value.clone(),
+                source: "pinned",
+            });
+        }
+        if let Some(r) = cli {
+            return Some(ReleaseChoice {
+                release: r.to_owned(),
+                source: "command-line",
+            });
+        }
+        self.default_release.as_ref().map(|r| ReleaseChoice {
+            release: r.value.clone(),
+            source: "default",
+        })
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+/// The five layers of DESIGN §2, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layer {
+    Template,
+    Defaults,
+    DefaultsService,
+    Tenant,
+    TenantService,
+}
+
+impl Layer {
+    pub fn number(self) -> u8 {
+        self as u8 + 1
+    }
+
+    /// Where the layer is written, for people.
+    pub fn describe(self, service: &str) -> String {
+        match self {
+            Layer::Template => "template environment".to_owned(),
+            Layer::Defaults => "_defaults.toml [env]".to_owned(),
+            Layer::DefaultsService => format!("_defaults.toml [services.{service}.env]"),
+            Layer::Tenant => "tenant [env]".to_owned(),
+            Layer::TenantService => format!("tenant [services.{service}.env]"),
+        }
+    }
+}
+
+/// One environment layer as written (shared between tenants when it comes from defaults).
+#[derive(Debug, Clone)]
+pub struct EnvLayer {
+    pub layer: Layer,
+    pub block: Arc<EnvBlock>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub ecs_service: String,
+    pub template: Located<String>,
+    pub desired_count: u32,
+    pub cpu: Option<u32>,
+    pub memory: Option<u32>,
+    pub inject_into: Option<Located<Vec<String>>>,
+    /// Layers 2..=5 in precedence order (layer 1 comes from the rendered template).
+    pub env: Vec<EnvLayer>,
+    /// `vars` in precedence order: defaults tenant, defaults service, tenant, tenant service.
+    pub vars: Vec<Arc<VarBlock>>,
+}
+
+/// Finds the fleet root: `--root`, or the first folder upwards holding `tenants/_defaults.toml`.
+pub fn find_root(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf, Diagnostic> {
+    if let Some(root) = explicit {
+        if root.join(TENANTS_DIR).join(DEFAULTS_FILE).is_file() {
+            return Ok(root.to_path_buf());
+        }
+        return Err(Diagnostic::general(
+            None,
+            format!("`{}` has no tenants/_defaults.toml", root.display()),
+            Some("--root must name the folder that holds tenants/ and templates/".into()),
+        ));
+    }
+    cwd.ancestors()
+        .find(|d| d.join(TENANTS_DIR).join(DEFAULTS_FILE).is_file())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| {
+            Diagnostic::general(
+                None,
+                format!(
+                    "no tenants/_defaults.toml in `{}` or any folder above it",
+                    cwd.display()
+                ),
+                Some("run stamp inside a fleet repository, or pass --root DIR".into()),
+            )
+        })
+}
+
+/// Loads and checks the whole fleet; every problem of every file is reported together.
+pub fn load(root: &Path) -> Result<Fleet, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let tenants_dir = root.join(TENANTS_DIR);
+    let mut tenant_files = Vec::new();
+    match std::fs::read_dir(&tenants_dir) {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                let file_name = entry.file_name().to_string_lossy().into_owned();
+                let Some(stem) = file_name.strip_suffix(".toml") else {
+                    continue;
+                };
+                if file_name == DEFAULTS_FILE {
+                    continue;
+                }
+                let rel = format!("{TENANTS_DIR}/{file_name}");
+                if stem.starts_with('_') {
+                    diags.push(Diagnostic::general(
+                        Some(&rel),
+                        format!("`{file_name}`: names starting with `_` are reserved"),
+                        Some("only _defaults.toml is read; name tenant files after the tenant, e.g. acme.toml".into()),
+                    ));
+                    continue;
+                }
+                if let Err(why) = check_tenant_name(stem) {
+                    diags.push(Diagnostic::general(
+                        Some(&rel),
+                        format!("`{stem}` is not a valid tenant name: {why}"),
+                        Some(format!(
+                            "rename the file, e.g. to `{}.toml`",
+                            suggest_tenant_name(stem)
+                        )),
+                    ));
+                    continue;
+                }
+                tenant_files.push((stem.to_owned(), rel, entry.path()));
+            }
+        }
+        Err(e) => {
+            diags.push(Diagnostic::general(
+                Some(TENANTS_DIR),
+                format!("cannot read the folder: {e}"),
+                None,
+            ));
+            return Err(diags);
+        }
+    }
+    tenant_files.sort();
+
+    let defaults_rel = format!("{TENANTS_DIR}/{DEFAULTS_FILE}");
+    let defaults = read_layer(
+        &root.join(TENANTS_DIR).join(DEFAULTS_FILE),
+        &defaults_rel,
+        FileKind::Defaults,
+        "_defaults",
+        &mut diags,
+    );
+    let template_files = list_templates(root, &mut diags);
+
+    // Parsing is independent per file; the files of a large fleet are read on all cores.
+    let layers = parse_all(&tenant_files, &mut diags);
+
+    let Some(defaults) = defaults else {
+        return Err(diags.sorted());
+    };
+    let project = project(&defaults, &mut diags);
+    let shared = SharedDefaults::new(&defaults);
+    let mut tenants = Vec::with_capacity(layers.len());
+    for layer in &layers {
+        if let Some(t) = tenant(
+            &defaults,
+            &shared,
+            layer,
+            project.as_ref(),
+            &template_files,
+            &mut diags,
+        ) {
+            tenants.push(t);
+        }
+    }
+    check_accounts(&tenants, &layers, &mut diags);
+    if !diags.is_empty() {
+        return Err(diags.sorted());
+    }
+    let Some(project) = project else {
+        return Err(diags.sorted());
+    };
+    Ok(Fleet {
+        root: root.to_path_buf(),
+        project,
+        tenants,
+        template_files,
+    })
+}
+
+fn parse_all(files: &[(String, String, PathBuf)], diags: &mut Diagnostics) -> Vec<FileLayer> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(8);
+    let chunk = files.len().div_ceil(workers).max(64);
+    let results: Vec<(Vec<FileLayer>, Diagnostics)> = std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    let mut d = Diagnostics::default();
+                    let layers = part
+                        .iter()
+                        .filter_map(|(stem, rel, path)| {
+                            read_layer(path, rel, FileKind::Tenant, stem, &mut d)
+                        })
+                        .collect();
+                    (layers, d)
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let mut out = Vec::with_capacity(files.len());
+    for (layers, d) in results {
+        out.extend(layers);
+        diags.0.extend(d.0);
+    }
+    out
+}
+
+fn read_layer(
+    path: &Path,
+    rel: &str,
+    kind: FileKind,
+    name: &str,
+    diags: &mut Diagnostics,
+) -> Option<FileLayer> {
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => parse_file(&SourceFile::new(rel, text), kind, name, diags),
+            Err(_) => {
+                diags.push(Diagnostic::general(
+                    Some(rel),
+                    "the file is not UTF-8 text",
+                    Some("save it as UTF-8".into()),
+                ));
+                None
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && kind == FileKind::Defaults => {
+            diags.push(Diagnostic::general(
+                Some(rel),
+                "missing: every fleet needs tenants/_defaults.toml",
+                Some("create it with at least a [project] table".into()),
+            ));
+            None
+        }
+        Err(e) => {
+            diags.push(Diagnostic::general(
+                Some(rel),
+                format!("cannot read the file: {e}"),
+                None,
+            ));
+            None
+        }
+    }
+}
+
+fn list_templates(root: &Path, diags: &mut Diagnostics) -> BTreeSet<String> {
+    match std::fs::read_dir(root.join(TEMPLATES_DIR)) {
+        Ok(entries) => entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
+        Err(e) => {
+            diags.push(Diagnostic::general(
+                Some(TEMPLATES_DIR),
+                format!("cannot read the folder: {e}"),
+                None,
+            ));
+            BTreeSet::new()
+        }
+    }
+}
+
+fn project(defaults: &FileLayer, diags: &mut Diagnostics) -> Option<Project> {
+    let Some(p) = &defaults.project else {
+        diags.push(Diagnostic::at(
+            &defaults.top,
+            "tenants/_defaults.toml has no [project] table",
+            Some("add `[project]` with `name`, `image` and `rings`".into()),
+        ));
+        return None;
+    };
+    let mut missing = |key: &str, example: &str| {
+        diags.push(Diagnostic::at(
+            &defaults.top,
+            format!("[project] has no `{key}`"),
+            Some(format!("add `{key} = {example}` under [project]")),
+        ));
+    };
+    let name = p.name.as_ref().map(|n| n.value.clone());
+    let image = p.image.as_ref().map(|n| n.value.clone());
+    let rings = p.rings.as_ref().map(|n| n.value.clone());
+    if name.is_none() {
+        missing("name", "\"shop\"");
+    }
+    if image.is_none() {
+        missing(
+            "image",
+            "\"123456789012.dkr.ecr.us-east-1.amazonaws.com/shop\"",
+        );
+    }
+    if rings.is_none() {
+        missing("rings", "[\"canary\", \"stable\"]");
+    }
+    let (name, image, rings) = (name?, image?, rings?);
+    let mut ok = true;
+    if let Some(img) = &p.image {
+        if img.value.contains('@')
+            || img
+                .value
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':'))
+        {
+            diags.push(Diagnostic::at(
+                &img.at,
+                format!("`image` must not carry a tag or digest: `{}`", img.value),
+                Some("the tag is the release; write the repository only, e.g. `…/shop`".into()),
+            ));
+            ok = false;
+        }
+    }
+    if let Some(r) = &p.rings {
+        let mut seen = BTreeSet::new();
+        if r.value.is_empty() {
+            diags.push(Diagnostic::at(
+                &r.at,
+                "`rings` is empty",
+                Some("list the deploy waves in order, e.g. `[\"canary\", \"stable\"]`".into()),
+            ));
+            ok = false;
+        }
+        for ring in &r.value {
+            if !seen.insert(ring) {
+                diags.push(Diagnostic::at(
+                    &r.at,
+                    format!("ring `{ring}` is listed twice"),
+                    Some("each ring once, in deploy order".into()),
+                ));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(Project { name, image, rings })
+}
+
+/// The parts of `_defaults.toml` every tenant shares, built once rather than per tenant.
+struct SharedDefaults {
+    env: Arc<EnvBlock>,
+    tenant_vars: Arc<VarBlock>,
+    service_env: BTreeMap<String, Arc<EnvBlock>>,
+    service_vars: BTreeMap<String, Arc<VarBlock>>,
+}
+
+impl SharedDefaults {
+    fn new(d: &FileLayer) -> Self {
+        Self {
+            env: Arc::new(d.env.clone()),
+            tenant_vars: Arc::new(d.tenant.vars.clone()),
+            service_env: d
+                .services
+                .iter()
+                .map(|(k, s)| (k.clone(), Arc::new(s.env.clone())))
+                .collect(),
+            service_vars: d
+                .services
+                .iter()
+                .map(|(k, s)| (k.clone(), Arc::new(s.vars.clone())))
+                .collect(),
+        }
+    }
+}
+
+fn pick<'a, T>(
+    tenant: &'a Option<Located<T>>,
+    defaults: &'a Option<Located<T>>,
+) -> Option<&'a Located<T>> {
+    tenant.as_ref().or(defaults.as_ref())
+}
+
+#[allow(clippy::too_many_lines)]
+fn tenant(
+    d: &FileLayer,
+    shared: &SharedDefaults,
+    t: &FileLayer,
+    project: Option<&Project>,
+    templates: &BTreeSet<String>,
+    diags: &mut Diagnostics,
+) -> Option<Tenant> {
+    let before = diags.len();
+    let need = |diags: &mut Diagnostics, key: &str, example: &str| {
+        diags.push(Diagnostic::at(
+            &t.top,
+            format!("tenant `{}` has no `{key}`", t.name),
+            Some(format!(
+                "add `{key} = {example}` under [tenant] in {} (or in _defaults.toml)",
+                t.path
+            )),
+        ));
+    };
+    let account_id = match &t.tenant.account_id {
+        Some(a) if a.value.len() == 12 && a.value.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(a.value.clone())
+        }
+        Some(a) => {
+            diags.push(Diagnostic::at(&a.at, format!("`account_id` must be 12 digits, found `{}`", a.value), Some("write the AWS account number as a quoted string, e.g. `account_id = \"111111111111\"`".into())));
+            None
+        }
+        None => {
+            let hint = if d.tenant.account_id.is_some() {
+                "every tenant has its own account: set `account_id` in the tenant's file, not in _defaults.toml"
+            } else {
+                "add `account_id = \"111111111111\"` under [tenant]"
+            };
+            diags.push(Diagnostic::at(
+                &t.top,
+                format!("tenant `{}` has no `account_id`", t.name),
+                Some(hint.into()),
+            ));
+            None
+        }
+    };
+    if let Some(a) = &d.tenant.account_id {
+        diags.push(Diagnostic::at(
+            &a.at,
+            "`account_id` does not belong in _defaults.toml",
+            Some("each tenant has its own account: move it to the tenant files".into()),
+        ));
+    }
+    let region = pick(&t.tenant.region, &d.tenant.region);
+    let region = match region {
+        Some(r) if is_region(&r.value) => Some(r.value.clone()),
+        Some(r) => {
+            diags.push(Diagnostic::at(
+                &r.at,
+                format!("`{}` is not an AWS region name", r.value),
+                Some("write e.g. `region = \"ap-northeast-1\"`".into()),
+            ));
+            None
+        }
+        None => {
+            need(diags, "region", "\"ap-northeast-1\"");
+            None
+        }
+    };
+    let ring = pick(&t.tenant.ring, &d.tenant.ring);
+    let ring = match (ring, project) {
+        (Some(r), Some(p)) if !p.rings.contains(&r.value) => {
+            let hint = match did_you_mean(&r.value, p.rings.iter().map(String::as_str)) {
+                Some(m) => format!("did you mean `{m}`? the rings are {}", p.rings.join(", ")),
+                None => format!("the rings in [project] are: {}", p.rings.join(", ")),
+            };
+            diags.push(Diagnostic::at(
+                &r.at,
+                format!("ring `{}` is not in [project] rings", r.value),
+                Some(hint),
+            ));
+            None
+        }
+        (Some(r), _) => Some(r.value.clone()),
+        (None, Some(p)) => p.rings.last().cloned(),
+        (None, None) => None,
+    };
+    for r in [&t.tenant.release, &d.tenant.release].into_iter().flatten() {
+        if let Err(why) = check_release(&r.value) {
+            diags.push(Diagnostic::at(
+                &r.at,
+                format!("release `{}` cannot be an image tag: {why}", r.value),
+                Some("use letters, digits, `.`, `_` and `-`, e.g. `v1.42.0`".into()),
+            ));
+        }
+    }
+
+    let vars = Vars {
+        tenant: &t.name,
+        account_id: account_id.as_deref(),
+        region: region.as_deref(),
+        project: project.map(|p| p.name.as_str()),
+    };
+    let cluster = match pick(&t.tenant.cluster, &d.tenant.cluster) {
+        Some(c) => expand(c, &vars, diags),
+        None => {
+            need(diags, "cluster", "\"{tenant}-shop\"");
+            None
+        }
+    };
+    let role = |key: &str,
+                slot: &Option<Located<String>>,
+                dslot: &Option<Located<String>>,
+                diags: &mut Diagnostics| {
+        let Some(r) = pick(slot, dslot) else {
+            need(
+                diags,
+                key,
+                "\"arn:aws:iam::{account_id}:role/stamp-deploy\"",
+            );
+            return None;
+        };
+        let arn = expand(r, &vars, diags)?;
+        match role_account(&arn) {
+            None => {
+                diags.push(Diagnostic::at(
+                    &r.at,
+                    format!("`{key}` is not an IAM role ARN: `{arn}`"),
+                    Some("write `arn:aws:iam::{account_id}:role/NAME`".into()),
+                ));
+                None
+            }
+            Some(acct) if account_id.as_deref().is_some_and(|a| a != acct) => {
+                diags.push(Diagnostic::at(
+                    &r.at,
+                    format!("`{key}` for tenant `{}` is in account {acct}, but the tenant's account_id is {}", t.name, account_id.as_deref().unwrap_or("?")),
+                    Some("a tenant's roles live in its own account: use `{account_id}` in the ARN".into()),
+                ));
+                None
+            }
+            Some(_) => Some(arn),
+        }
+    };
+    let deploy_role = role(
+        "deploy_role",
+        &t.tenant.deploy_role,
+        &d.tenant.deploy_role,
+        diags,
+    );
+    let inspect_role = role(
+        "inspect_role",
+        &t.tenant.inspect_role,
+        &d.tenant.inspect_role,
+        diags,
+    );
+    let external_id = pick(&t.tenant.external_id, &d.tenant.external_id).map(|e| e.value.clone());
+
+    let schedule = schedule(d, t, diags);
+
+    let mut services = Vec::new();
+    let names: BTreeSet<&String> = d.services.keys().chain(t.services.keys()).collect();
+    for name in names {
+        if let Some(s) = service(
+            name,
+            d.services.get(name),
+            t.services.get(name),
+            shared,
+            t,
+            templates,
+            diags,
+        ) {
+            services.push(s);
+        }
+    }
+    if services.is_empty() && diags.len() == before {
+        diags.push(Diagnostic::at(
+            &t.top,
+            format!("tenant `{}` has no services", t.name),
+            Some("declare services in _defaults.toml as `[services.api]`".into()),
+        ));
+    }
+    if diags.len() > before {
+        return None;
+    }
+    Some(Tenant {
+        name: t.name.clone(),
+        file: t.path.clone(),
+        account_id: account_id?,
+        region: region?,
+        cluster: cluster?,
+        deploy_role: deploy_role?,
+        inspect_role: inspect_role?,
+        external_id,
+        ring: ring?,
+        pinned_release: t.tenant.release.clone(),
+        default_release: d.tenant.release.clone(),
+        schedule: schedule?,
+        vars: vec![shared.tenant_vars.clone(), Arc::new(t.tenant.vars.clone())],
+        services,
+    })
+}
+
+fn service(
+    name: &str,
+    d: Option<&ServiceSection>,
+    t: Option<&ServiceSection>,
+    shared: &SharedDefaults,
+    tenant: &FileLayer,
+    templates: &BTreeSet<String>,
+    diags: &mut Diagnostics,
+) -> Option<Service> {
+    let pick = |f: fn(&ServiceSection) -> Option<&Located<u32>>| {
+        t.and_then(f).or_else(|| d.and_then(f)).map(|l| l.value)
+    };
+    let anchor = t.or(d).map(|s| s.at.clone())?;
+    let template = t
+        .and_then(|s| s.template.clone())
+        .or_else(|| d.and_then(|s| s.template.clone()));
+    let Some(template) = template else {
+        diags.push(Diagnostic::at(
+            &anchor,
+            format!("service `{name}` has no `template`"),
+            Some(format!(
+                "add `template = \"{name}.json.j2\"` under [services.{name}]"
+            )),
+        ));
+        return None;
+    };
+    if !templates.contains(&template.value) {
+        let hint = match did_you_mean(&template.value, templates.iter().map(String::as_str)) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => format!(
+                "create templates/{} or name an existing template",
+                template.value
+            ),
+        };
+        diags.push(Diagnostic::at(
+            &template.at,
+            format!("template `{}` not found in templates/", template.value),
+            Some(hint),
+        ));
+        return None;
+    }
+    let empty_env = || Arc::new(EnvBlock::default());
+    let empty_vars = || Arc::new(VarBlock::default());
+    let _ = tenant;
+    Some(Service {
+        name: name.to_owned(),
+        ecs_service: t
+            .and_then(|s| s.ecs_service.as_ref())
+            .or_else(|| d.and_then(|s| s.ecs_service.as_ref()))
+            .map_or_else(|| name.to_owned(), |l| l.value.clone()),
+        template,
+        desired_count: pick(|s| s.desired_count.as_ref()).unwrap_or(1),
+        cpu: pick(|s| s.cpu.as_ref()),
+        memory: pick(|s| s.memory.as_ref()),
+        inject_into: t
+            .and_then(|s| s.inject_into.clone())
+            .or_else(|| d.and_then(|s| s.inject_into.clone())),
+        env: vec![
+            EnvLayer {
+                layer: Layer::Defaults,
+                block: shared.env.clone(),
+            },
+            EnvLayer {
+                layer: Layer::DefaultsService,
+                block: shared
+                    .service_env
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(empty_env),
+            },
+            EnvLayer {
+                layer: Layer::Tenant,
+                block: Arc::new(tenant_env(tenant)),
+            },
+            EnvLayer {
+                layer: Layer::TenantService,
+                block: t.map_or_else(empty_env, |s| Arc::new(s.env.clone())),
+            },
+        ],
+        vars: vec![
+            shared.tenant_vars.clone(),
+            shared
+                .service_vars
+                .get(name)
+                .cloned()
+                .unwrap_or_else(empty_vars),
+            Arc::new(tenant.tenant.vars.clone()),
+            t.map_or_else(empty_vars, |s| Arc::new(s.vars.clone())),
+        ],
+    })
+}
+
+fn tenant_env(t: &FileLayer) -> EnvBlock {
+    t.env.clone()
+}
+
+fn schedule(d: &FileLayer, t: &FileLayer, diags: &mut Diagnostics) -> Option<Schedule> {
+    let tz = pick(&t.schedule.timezone, &d.schedule.timezone);
+    // A tenant's windows replace the defaults' (a tenant narrows or widens its own);
+    // freezes add up, so a fleet-wide freeze in _defaults.toml holds for everyone.
+    let windows = t.schedule.windows.as_ref().or(d.schedule.windows.as_ref());
+    let mut ok = true;
+    let mut parsed = Vec::new();
+    for w in windows.into_iter().flatten() {
+        match w.value.parse::<Window>() {
+            Ok(win) => parsed.push(win),
+            Err(e) => {
+                diags.push(Diagnostic::at(
+                    &w.at,
+                    format!("deploy window `{}`: {e}", w.value),
+                    e.hint(),
+                ));
+                ok = false;
+            }
+        }
+    }
+    let mut freezes = Vec::new();
+    for f in d.schedule.freezes.iter().chain(&t.schedule.freezes) {
+        let from = parse_freeze_time(&f.value.from.value);
+        let to = parse_freeze_time(&f.value.to.value);
+        match (from, to) {
+            (Ok(from), Ok(to)) if to > from => freezes.push(Freeze {
+                from,
+                to,
+                reason: f.value.reason.clone(),
+            }),
+            (Ok(_), Ok(_)) => {
+                diags.push(Diagnostic::at(
+                    &f.value.to.at,
+                    "a freeze must end after it starts",
+                    Some("swap `from` and `to`, or fix the dates".into()),
+                ));
+                ok = false;
+            }
+            (from, to) => {
+                for (r, at, raw) in [
+                    (from.err(), &f.value.from.at, &f.value.from.value),
+                    (to.err(), &f.value.to.at, &f.value.to.value),
+                ] {
+                    if let Some(e) = r {
+                        diags.push(Diagnostic::at(
+                            at,
+                            format!("freeze time `{raw}`: {e}"),
+                            e.hint().or_else(|| {
+                                Some("write a local date-time such as `2026-12-01T00:00`".into())
+                            }),
+                        ));
+                    }
+                }
+                ok = false;
+            }
+        }
+    }
+    let tz_name = tz.map_or("UTC", |z| z.value.as_str());
+    match Schedule::new(tz_name, parsed, freezes) {
+        Ok(s) if ok => Some(s),
+        Ok(_) => None,
+        Err(e) => {
+            let at = tz.map_or_else(|| t.top.clone(), |z| z.at.clone());
+            diags.push(Diagnostic::at(
+                &at,
+                format!("timezone `{tz_name}`: {e}"),
+                e.hint(),
+            ));
+            None
+        }
+    }
+}
+
+struct Vars<'a> {
+    tenant: &'a str,
+    account_id: Option<&'a str>,
+    region: Option<&'a str>,
+    project: Option<&'a str>,
+}
+
+/// Expands `{tenant}`, `{account_id}`, `{region}`, `{project}`; anything else in braces is an error.
+fn expand(s: &Located<String>, v: &Vars<'_>, diags: &mut Diagnostics) -> Option<String> {
+    let mut out = String::with_capacity(s.value.len() + 16);
+    let mut rest = s.value.as_str();
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            diags.push(Diagnostic::at(
+                &s.at,
+                format!("unclosed `{{` in `{}`", s.value),
+                Some(
+                    "placeholders are written `{tenant}`, `{account_id}`, `{region}`, `{project}`"
+                        .into(),
+                ),
+            ));
+            return None;
+        };
+        let key = &rest[open + 1..open + close];
+        let value = match key {
+            "tenant" => Some(v.tenant),
+            "account_id" => v.account_id,
+            "region" => v.region,
+            "project" => v.project,
+            _ => {
+                let hint = match did_you_mean(key, ["tenant", "account_id", "region", "project"]) {
+                    Some(m) => format!("did you mean `{{{m}}}`?"),
+                    None => {
+                        "the placeholders are `{tenant}`, `{account_id}`, `{region}`, `{project}`"
+                            .into()
+                    }
+                };
+                diags.push(Diagnostic::at(
+                    &s.at,
+                    format!("unknown placeholder `{{{key}}}` in `{}`", s.value),
+                    Some(hint),
+                ));
+                return None;
+            }
+        };
+        // A missing value (no account_id, say) was reported where it is missing.
+        out.push_str(value?);
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// The account of `arn:PARTITION:iam::ACCOUNT:role/NAME`.
+fn role_account(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (arn_, partition, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let ok = arn_ == "arn"
+        && partition.starts_with("aws")
+        && service == "iam"
+        && region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && resource
+            .strip_prefix("role/")
+            .is_some_and(|n| !n.is_empty());
+    ok.then_some(account)
+}
+
+fn check_accounts(tenants: &[Tenant], layers: &[FileLayer], diags: &mut Diagnostics) {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for t in tenants {
+        if let Some(first) = seen.insert(&t.account_id, &t.name) {
+            let at = layers
+                .iter()
+                .find(|l| l.name == t.name)
+                .and_then(|l| l.tenant.account_id.as_ref())
+                .map(|a| a.at.clone());
+            let msg = format!(
+                "tenants `{first}` and `{}` both use account {}",
+                t.name, t.account_id
+            );
+            let hint =
+                Some("each tenant has its own account; one customer is one tenant file".into());
+            diags.push(match at {
+                Some(at) => Diagnostic::at(&at, msg, hint),
+                None => Diagnostic::general(Some(&t.file), msg, hint),
+            });
+        }
+    }
+}
+
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn check_release(s: &str) -> Result<(), &'static str> {
+    let mut chars = s.chars();
+    match chars.next() {
+        None => Err("it is empty"),
+        Some(c) if !(c.is_ascii_alphanumeric() || c == '_') => {
+            Err("it must start with a letter, digit or `_`")
+        }
+        _ if s.len() > 128 => Err("it is longer than 128 characters"),
+        _ if !chars.all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) => {
+            Err("it has a character other than letters, digits, `.`, `_` and `-`")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Tenant names appear in cluster names, session names and tags: keep them plain.
+pub fn check_tenant_name(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() || s.len() > 40 {
+        return Err("it must have 1 to 40 characters");
+    }
+    if !s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        return Err("it must start with a lowercase letter or digit");
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err("only lowercase letters, digits and `-` are allowed");
+    }
+    Ok(())
+}
+
+fn suggest_tenant_name(s: &str) -> String {
+    let t: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let t = t.trim_matches('-');
+    if t.is_empty() {
+        "tenant".into()
+    } else {
+        t.chars().take(40).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_account_reads_iam_role_arns_only() {
+        assert_eq!(
+            role_account("arn:aws:iam::111111111111:role/stamp-deploy"),
+            Some("111111111111")
+        );
+        assert_eq!(
+            role_account("arn:aws:iam::111111111111:role/path/x"),
+            Some("111111111111")
+        );
+        assert_eq!(role_account("arn:aws:iam::111111111111:user/x"), None);
+        assert_eq!(role_account("arn:aws:iam::1111:role/x"), None);
+        assert_eq!(role_account("stamp-deploy"), None);
+    }
+
+    #[test]
+    fn regions_and_releases() {
+        assert!(is_region("ap-northeast-1"));
+        assert!(is_region("us-gov-west-1"));
+        assert!(!is_region("tokyo"));
+        assert!(!is_region("ap-northeast"));
+        assert!(check_release("v1.42.0").is_ok());
+        assert!(check_release("v1/2").is_err());
+        assert!(check_release(".x").is_err());
+    }
+
+    #[test]
+    fn tenant_names() {
+        assert!(check_tenant_name("acme").is_ok());
+        assert!(check_tenant_name("t00001").is_ok());
+        assert!(check_tenant_name("Acme").is_err());
+        assert_eq!(suggest_tenant_name("Acme Corp"), "acme-corp");
+    }
+}

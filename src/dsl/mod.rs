@@ -1,0 +1,12 @@
+//! The tenant DSL: files in `tenants/`, parsed with spans, layered, checked.
+//!
+//! Never touches AWS and never reads anything but `tenants/` and the names in `templates/`.
+
+pub mod diag;
+pub mod fleet;
+pub mod model;
+pub mod parse;
+
+pub use diag::{Diagnostic, Diagnostics, Loc, Located};
+pub use fleet::{Fleet, Layer, Project, ReleaseChoice, Service, Tenant, find_root, load};
+pub use model::{ValueSpec, VarValue};

@@ -1,0 +1,126 @@
+//! The tenant DSL as written: one typed [`FileLayer`] per TOML file, every value with its [`Loc`].
+//!
+//! Nothing here is layered or defaulted yet; `fleet.rs` combines `_defaults.toml` with each
+//! tenant file. Keeping the as-written form lets every resolved value name the exact line it
+//! came from.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::diag::{Loc, Located};
+
+/// Which of the two kinds of tenant file a layer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Defaults,
+    Tenant,
+}
+
+/// One parsed file of `tenants/`.
+#[derive(Debug, Clone)]
+pub struct FileLayer {
+    pub kind: FileKind,
+    /// Tenant name (file stem), or `_defaults`.
+    pub name: String,
+    pub path: std::sync::Arc<str>,
+    pub project: Option<ProjectSection>,
+    pub tenant: TenantSection,
+    pub schedule: ScheduleSection,
+    /// The file's `[env]` table plus its top-level `env_from`.
+    pub env: EnvBlock,
+    pub services: BTreeMap<String, ServiceSection>,
+    /// Where the file starts: the location for "missing key" problems that have no line.
+    pub top: Loc,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProjectSection {
+    pub name: Option<Located<String>>,
+    pub image: Option<Located<String>>,
+    pub rings: Option<Located<Vec<String>>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TenantSection {
+    pub account_id: Option<Located<String>>,
+    pub region: Option<Located<String>>,
+    pub cluster: Option<Located<String>>,
+    pub deploy_role: Option<Located<String>>,
+    pub inspect_role: Option<Located<String>>,
+    pub external_id: Option<Located<String>>,
+    pub ring: Option<Located<String>>,
+    pub release: Option<Located<String>>,
+    pub vars: VarBlock,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleSection {
+    pub timezone: Option<Located<String>>,
+    /// `Some(empty)` is meaningful: "no windows, always open".
+    pub windows: Option<Vec<Located<String>>>,
+    pub freezes: Vec<Located<FreezeSpec>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FreezeSpec {
+    pub from: Located<String>,
+    pub to: Located<String>,
+    pub reason: String,
+}
+
+/// One layer of environment variables: an optional `env_from` import plus explicit keys.
+#[derive(Debug, Clone, Default)]
+pub struct EnvBlock {
+    pub import: Option<Located<String>>,
+    pub vars: Vec<EnvEntry>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnvEntry {
+    pub name: String,
+    pub spec: ValueSpec,
+    pub at: Loc,
+}
+
+/// The value forms of DESIGN §2.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ValueSpec {
+    Literal { value: String },
+    Ssm { name: String, version: Option<u64> },
+    Secret { name: String },
+    CfnOutput { stack: String, output: String },
+    Unset,
+}
+
+/// Free-form template values (`vars`), layered like `env`.
+#[derive(Debug, Clone, Default)]
+pub struct VarBlock(pub Vec<VarEntry>);
+
+#[derive(Debug, Clone)]
+pub struct VarEntry {
+    pub name: String,
+    pub value: VarValue,
+    pub at: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum VarValue {
+    Json(serde_json::Value),
+    Ssm { name: String, version: Option<u64> },
+    CfnOutput { stack: String, output: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceSection {
+    pub at: Loc,
+    pub template: Option<Located<String>>,
+    pub desired_count: Option<Located<u32>>,
+    pub cpu: Option<Located<u32>>,
+    pub memory: Option<Located<u32>>,
+    pub inject_into: Option<Located<Vec<String>>>,
+    pub ecs_service: Option<Located<String>>,
+    pub env: EnvBlock,
+    pub vars: VarBlock,
+}

@@ -1,0 +1,1068 @@
+//! Walks one tenant file's spanned TOML into a typed [`FileLayer`], collecting every problem.
+//!
+//! This is a hand walk rather than `serde::Deserialize` on purpose: serde stops at the first
+//! error and loses spans, while a deploy tool must report all mistakes at once, each with its
+//! line, column and a hint. It never panics on any input.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::diag::{Diagnostics, Loc, Located, SourceFile, did_you_mean};
+use super::model::{
+    EnvBlock, EnvEntry, FileKind, FileLayer, FreezeSpec, ProjectSection, ScheduleSection,
+    ServiceSection, TenantSection, ValueSpec, VarBlock, VarEntry, VarValue,
+};
+
+const TOP_KEYS_DEFAULTS: &[&str] = &[
+    "env_from", "project", "tenant", "schedule", "env", "services",
+];
+const TOP_KEYS_TENANT: &[&str] = &["env_from", "tenant", "schedule", "env", "services"];
+const PROJECT_KEYS: &[&str] = &["name", "image", "rings"];
+const TENANT_KEYS: &[&str] = &[
+    "account_id",
+    "region",
+    "cluster",
+    "deploy_role",
+    "inspect_role",
+    "external_id",
+    "ring",
+    "release",
+    "vars",
+];
+const SCHEDULE_KEYS: &[&str] = &["timezone", "windows", "freeze"];
+const FREEZE_KEYS: &[&str] = &["from", "to", "reason"];
+const SERVICE_KEYS: &[&str] = &[
+    "template",
+    "desired_count",
+    "cpu",
+    "memory",
+    "inject_into",
+    "ecs_service",
+    "env_from",
+    "vars",
+    "env",
+];
+const VALUE_FORM_KEYS: &[&str] = &["ssm", "secret", "cfn_output", "unset", "version"];
+
+type Table<'i> = DeTable<'i>;
+type Value<'i> = Spanned<DeValue<'i>>;
+
+/// Parses one file. Returns `None` only when the TOML itself cannot be read.
+pub fn parse_file(
+    src: &SourceFile,
+    kind: FileKind,
+    name: &str,
+    diags: &mut Diagnostics,
+) -> Option<FileLayer> {
+    let root = match DeTable::parse(&src.text) {
+        Ok(t) => t,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let msg = e.message().trim().to_owned();
+            diags.push(src.diag(
+                &span,
+                format!("this is not valid TOML: {msg}"),
+                Some("see https://toml.io for the syntax; strings need double quotes".into()),
+            ));
+            return None;
+        }
+    };
+    let mut w = Walker { src, diags };
+    Some(w.file(root.get_ref(), kind, name))
+}
+
+struct Walker<'a> {
+    src: &'a SourceFile,
+    diags: &'a mut Diagnostics,
+}
+
+impl Walker<'_> {
+    fn err(&mut self, span: &Range<usize>, msg: impl Into<String>, hint: Option<String>) {
+        let d = self.src.diag(span, msg, hint);
+        self.diags.push(d);
+    }
+
+    fn loc(&self, span: &Range<usize>) -> Loc {
+        self.src.loc(span)
+    }
+
+    fn unknown_key(
+        &mut self,
+        key: &Spanned<std::borrow::Cow<'_, str>>,
+        table: &str,
+        allowed: &[&str],
+    ) {
+        let k = key.get_ref();
+        let hint = match did_you_mean(k, allowed.iter().copied()) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => format!("the keys allowed here are: {}", allowed.join(", ")),
+        };
+        self.err(
+            &key.span(),
+            format!("unknown key `{k}` in {table}"),
+            Some(hint),
+        );
+    }
+
+    fn file(&mut self, root: &Table<'_>, kind: FileKind, name: &str) -> FileLayer {
+        let mut layer = FileLayer {
+            kind,
+            name: name.to_owned(),
+            path: self.src.path.clone(),
+            project: None,
+            tenant: TenantSection::default(),
+            schedule: ScheduleSection::default(),
+            env: EnvBlock::default(),
+            services: BTreeMap::new(),
+            top: Loc {
+                file: self.src.path.clone(),
+                line: 1,
+                column: 1,
+            },
+        };
+        let allowed = match kind {
+            FileKind::Defaults => TOP_KEYS_DEFAULTS,
+            FileKind::Tenant => TOP_KEYS_TENANT,
+        };
+        let mut env_from = None;
+        for (key, value) in root.iter() {
+            match key.get_ref().as_ref() {
+                "project" if kind == FileKind::Defaults => {
+                    if let Some(t) = self.table(value, "[project]") {
+                        layer.project = Some(self.project(t));
+                    }
+                }
+                "project" => self.err(
+                    &key.span(),
+                    "`[project]` belongs in tenants/_defaults.toml",
+                    Some("the project is the same for every tenant; move this table to _defaults.toml".into()),
+                ),
+                "tenant" => {
+                    if let Some(t) = self.table(value, "[tenant]") {
+                        layer.tenant = self.tenant(t);
+                    }
+                }
+                "schedule" => {
+                    if let Some(t) = self.table(value, "[schedule]") {
+                        layer.schedule = self.schedule(t);
+                    }
+                }
+                "env" => {
+                    if let Some(t) = self.table(value, "[env]") {
+                        layer.env.vars = self.env_table(t, "[env]");
+                    }
+                }
+                "env_from" => env_from = self.env_from(value),
+                "services" => {
+                    if let Some(t) = self.table(value, "[services]") {
+                        layer.services = self.services(t);
+                    }
+                }
+                _ => self.unknown_key(key, "the top level", allowed),
+            }
+        }
+        layer.env.import = env_from;
+        layer
+    }
+
+    fn table<'v, 'i>(&mut self, v: &'v Value<'i>, what: &str) -> Option<&'v Table<'i>> {
+        if let DeValue::Table(t) = v.get_ref() {
+            Some(t)
+        } else {
+            self.err(
+                &v.span(),
+                format!("{what} must be a table, found {}", type_name(v.get_ref())),
+                Some(format!("write it as a table header, e.g. `{what}`")),
+            );
+            None
+        }
+    }
+
+    fn string(&mut self, v: &Value<'_>, key: &str) -> Option<Located<String>> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(Located::new(s.to_string(), self.loc(&v.span()))),
+            other => {
+                let hint = match other {
+                    DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_) => {
+                        let raw = self.src.text.get(v.span()).unwrap_or("").trim().to_owned();
+                        format!("quote it: `{key} = \"{raw}\"`")
+                    }
+                    _ => format!("write a string: `{key} = \"...\"`"),
+                };
+                self.err(
+                    &v.span(),
+                    format!("`{key}` must be a string, found {}", type_name(other)),
+                    Some(hint),
+                );
+                None
+            }
+        }
+    }
+
+    fn nonempty_string(&mut self, v: &Value<'_>, key: &str) -> Option<Located<String>> {
+        let s = self.string(v, key)?;
+        if s.value.trim().is_empty() {
+            self.err(&v.span(), format!("`{key}` must not be empty"), None);
+            return None;
+        }
+        Some(s)
+    }
+
+    fn count(&mut self, v: &Value<'_>, key: &str, max: u64) -> Option<Located<u32>> {
+        let parsed = match v.get_ref() {
+            DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix()).ok(),
+            DeValue::String(s) => {
+                let hint = if s.parse::<u64>().is_ok() {
+                    format!("drop the quotes: `{key} = {s}`")
+                } else {
+                    format!("write a whole number: `{key} = 2`")
+                };
+                self.err(
+                    &v.span(),
+                    format!("`{key}` must be a number, found a string"),
+                    Some(hint),
+                );
+                return None;
+            }
+            other => {
+                self.err(
+                    &v.span(),
+                    format!("`{key}` must be a whole number, found {}", type_name(other)),
+                    Some(format!("write e.g. `{key} = 2`")),
+                );
+                return None;
+            }
+        };
+        match parsed
+            .filter(|n| *n <= max)
+            .and_then(|n| u32::try_from(n).ok())
+        {
+            Some(n) => Some(Located::new(n, self.loc(&v.span()))),
+            None => {
+                self.err(
+                    &v.span(),
+                    format!("`{key}` must be between 0 and {max}"),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn string_list(&mut self, v: &Value<'_>, key: &str) -> Option<Located<Vec<Located<String>>>> {
+        let DeValue::Array(items) = v.get_ref() else {
+            self.err(
+                &v.span(),
+                format!(
+                    "`{key}` must be a list of strings, found {}",
+                    type_name(v.get_ref())
+                ),
+                Some(format!("write `{key} = [\"...\"]`")),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items.iter() {
+            if let Some(s) = self.string(item, key) {
+                out.push(s);
+            }
+        }
+        Some(Located::new(out, self.loc(&v.span())))
+    }
+
+    fn project(&mut self, t: &Table<'_>) -> ProjectSection {
+        let mut p = ProjectSection::default();
+        for (key, v) in t.iter() {
+            match key.get_ref().as_ref() {
+                "name" => p.name = self.nonempty_string(v, "name"),
+                "image" => p.image = self.nonempty_string(v, "image"),
+                "rings" => {
+                    p.rings = self.string_list(v, "rings").map(|l| {
+                        Located::new(l.value.into_iter().map(|s| s.value).collect(), l.at)
+                    });
+                }
+                _ => self.unknown_key(key, "[project]", PROJECT_KEYS),
+            }
+        }
+        p
+    }
+
+    fn tenant(&mut self, t: &Table<'_>) -> TenantSection {
+        let mut s = TenantSection::default();
+        for (key, v) in t.iter() {
+            let k = key.get_ref().as_ref();
+            let slot = match k {
+                "account_id" => &mut s.account_id,
+                "region" => &mut s.region,
+                "cluster" => &mut s.cluster,
+                "deploy_role" => &mut s.deploy_role,
+                "inspect_role" => &mut s.inspect_role,
+                "external_id" => &mut s.external_id,
+                "ring" => &mut s.ring,
+                "release" => &mut s.release,
+                "vars" => {
+                    s.vars = self.vars(v, "[tenant] vars");
+                    continue;
+                }
+                _ => {
+                    self.unknown_key(key, "[tenant]", TENANT_KEYS);
+                    continue;
+                }
+            };
+            *slot = self.nonempty_string(v, k);
+        }
+        s
+    }
+
+    fn schedule(&mut self, t: &Table<'_>) -> ScheduleSection {
+        let mut s = ScheduleSection::default();
+        for (key, v) in t.iter() {
+            match key.get_ref().as_ref() {
+                "timezone" => s.timezone = self.nonempty_string(v, "timezone"),
+                "windows" => s.windows = self.string_list(v, "windows").map(|l| l.value),
+                "freeze" => s.freezes = self.freezes(v),
+                _ => self.unknown_key(key, "[schedule]", SCHEDULE_KEYS),
+            }
+        }
+        s
+    }
+
+    fn freezes(&mut self, v: &Value<'_>) -> Vec<Located<FreezeSpec>> {
+        const EXAMPLE: &str = "freeze = [{ from = \"2026-12-01T00:00\", to = \"2026-12-04T00:00\", reason = \"year-end sale\" }]";
+        let DeValue::Array(items) = v.get_ref() else {
+            self.err(
+                &v.span(),
+                format!(
+                    "`freeze` must be a list of tables, found {}",
+                    type_name(v.get_ref())
+                ),
+                Some(format!("write `{EXAMPLE}`")),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            let DeValue::Table(t) = item.get_ref() else {
+                self.err(
+                    &item.span(),
+                    format!(
+                        "each freeze must be a table, found {}",
+                        type_name(item.get_ref())
+                    ),
+                    Some(format!("write `{EXAMPLE}`")),
+                );
+                continue;
+            };
+            let (mut from, mut to, mut reason) = (None, None, None);
+            for (key, fv) in t.iter() {
+                match key.get_ref().as_ref() {
+                    "from" => from = self.freeze_time(fv, "from"),
+                    "to" => to = self.freeze_time(fv, "to"),
+                    "reason" => reason = self.nonempty_string(fv, "reason"),
+                    _ => self.unknown_key(key, "a freeze", FREEZE_KEYS),
+                }
+            }
+            let missing: Vec<&str> = [
+                ("from", from.is_none()),
+                ("to", to.is_none()),
+                ("reason", reason.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(k, m)| m.then_some(k))
+            .collect();
+            // Keys that were present but invalid were reported already; report only absent ones.
+            let absent: Vec<&str> = missing
+                .iter()
+                .copied()
+                .filter(|k| !t.iter().any(|(key, _)| key.get_ref() == k))
+                .collect();
+            if !absent.is_empty() {
+                self.err(
+                    &item.span(),
+                    format!("this freeze has no `{}`", absent.join("`, `")),
+                    Some(format!("write `{EXAMPLE}`")),
+                );
+            }
+            if let (Some(from), Some(to), Some(reason)) = (from, to, reason) {
+                out.push(Located::new(
+                    FreezeSpec {
+                        from,
+                        to,
+                        reason: reason.value,
+                    },
+                    self.loc(&item.span()),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Freeze bounds are local date-times; TOML's own datetime syntax is accepted too.
+    fn freeze_time(&mut self, v: &Value<'_>, key: &str) -> Option<Located<String>> {
+        match v.get_ref() {
+            DeValue::Datetime(d) => Some(Located::new(d.to_string(), self.loc(&v.span()))),
+            _ => self.string(v, key),
+        }
+    }
+
+    fn env_from(&mut self, v: &Value<'_>) -> Option<Located<String>> {
+        const HINT: &str = "write `env_from = { ssm_path = \"/shop/api/\" }`";
+        let DeValue::Table(t) = v.get_ref() else {
+            self.err(
+                &v.span(),
+                format!(
+                    "`env_from` must be a table, found {}",
+                    type_name(v.get_ref())
+                ),
+                Some(HINT.into()),
+            );
+            return None;
+        };
+        let mut path = None;
+        for (key, pv) in t.iter() {
+            if key.get_ref() == "ssm_path" {
+                path = self.string(pv, "ssm_path");
+            } else {
+                self.unknown_key(key, "`env_from`", &["ssm_path"]);
+            }
+        }
+        let Some(path) = path else {
+            if !t.iter().any(|(k, _)| k.get_ref() == "ssm_path") {
+                self.err(
+                    &v.span(),
+                    "`env_from` needs an `ssm_path`",
+                    Some(HINT.into()),
+                );
+            }
+            return None;
+        };
+        if !path.value.starts_with('/') || !path.value.ends_with('/') {
+            self.err(
+                &v.span(),
+                format!(
+                    "`ssm_path` must start and end with `/`, found `{}`",
+                    path.value
+                ),
+                Some(format!(
+                    "write `ssm_path = \"/{}/\"`",
+                    path.value.trim_matches('/')
+                )),
+            );
+            return None;
+        }
+        Some(path)
+    }
+
+    fn env_table(&mut self, t: &Table<'_>, where_: &str) -> Vec<EnvEntry> {
+        let mut out = Vec::with_capacity(t.len());
+        for (key, v) in t.iter() {
+            let name = key.get_ref().as_ref();
+            if let Err(why) = check_env_name(name) {
+                self.err(
+                    &key.span(),
+                    format!("`{name}` in {where_} is not a valid environment variable name: {why}"),
+                    Some(format!(
+                        "use letters, digits and `_`, not starting with a digit, e.g. `{}`",
+                        suggest_env_name(name)
+                    )),
+                );
+                continue;
+            }
+            if let Some(spec) = self.value_spec(v, name) {
+                out.push(EnvEntry {
+                    name: name.to_owned(),
+                    spec,
+                    at: self.loc(&key.span()),
+                });
+            }
+        }
+        out
+    }
+
+    /// One `env` value: a string, or an inline table in one of the value forms.
+    fn value_spec(&mut self, v: &Value<'_>, name: &str) -> Option<ValueSpec> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(ValueSpec::Literal {
+                value: s.to_string(),
+            }),
+            DeValue::Table(t) => self.value_form(t, &v.span(), name, true),
+            other @ (DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_)) => {
+                let raw = self.src.text.get(v.span()).unwrap_or("").trim().to_owned();
+                self.err(
+                    &v.span(),
+                    format!(
+                        "`{name}` is {}, but environment values are strings",
+                        type_name(other)
+                    ),
+                    Some(format!("quote it: `{name} = \"{raw}\"`")),
+                );
+                None
+            }
+            other => {
+                self.err(
+                    &v.span(),
+                    format!(
+                        "`{name}` is {}, but environment values are strings or value forms",
+                        type_name(other)
+                    ),
+                    Some(value_forms_hint(name)),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reads `{ ssm = .. [, version = N] }`, `{ secret = .. }`, `{ cfn_output = "STACK.Key" }`
+    /// or `{ unset = true }`. `for_env` allows the forms that only make sense in `env`.
+    fn value_form(
+        &mut self,
+        t: &Table<'_>,
+        span: &Range<usize>,
+        name: &str,
+        for_env: bool,
+    ) -> Option<ValueSpec> {
+        let mut form: Option<(&str, &Value<'_>)> = None;
+        let mut version: Option<&Value<'_>> = None;
+        let mut bad = false;
+        for (key, v) in t.iter() {
+            let k = key.get_ref().as_ref();
+            match k {
+                "ssm" | "secret" | "cfn_output" | "unset" => {
+                    if let Some((prev, _)) = form {
+                        self.err(
+                            &key.span(),
+                            format!("`{name}` has both `{prev}` and `{k}`; a value has exactly one source"),
+                            Some(value_forms_hint(name)),
+                        );
+                        bad = true;
+                    } else {
+                        form = Some((key_static(k), v));
+                    }
+                }
+                "version" => version = Some(v),
+                _ => {
+                    self.unknown_key(key, &format!("the value of `{name}`"), VALUE_FORM_KEYS);
+                    bad = true;
+                }
+            }
+        }
+        let Some((kind, v)) = form else {
+            if !bad {
+                self.err(
+                    span,
+                    format!("`{name}` names no value source"),
+                    Some(value_forms_hint(name)),
+                );
+            }
+            return None;
+        };
+        if bad {
+            return None;
+        }
+        let version = match version {
+            None => None,
+            Some(vv) if kind == "ssm" => match vv.get_ref() {
+                DeValue::Integer(i) => match u64::from_str_radix(i.as_str(), i.radix()) {
+                    Ok(n) if n >= 1 => Some(n),
+                    _ => {
+                        self.err(&vv.span(), "`version` must be 1 or more", None);
+                        return None;
+                    }
+                },
+                other => {
+                    self.err(
+                        &vv.span(),
+                        format!(
+                            "`version` must be a whole number, found {}",
+                            type_name(other)
+                        ),
+                        Some("write e.g. `version = 3`".into()),
+                    );
+                    return None;
+                }
+            },
+            Some(vv) => {
+                self.err(
+                    &vv.span(),
+                    format!("`version` goes with `ssm`, not with `{kind}`"),
+                    Some(if kind == "secret" {
+                        "ECS always reads a secret's current version; remove `version`".into()
+                    } else {
+                        "remove `version`".into()
+                    }),
+                );
+                return None;
+            }
+        };
+        match kind {
+            "unset" => match v.get_ref() {
+                DeValue::Boolean(true) if for_env => Some(ValueSpec::Unset),
+                DeValue::Boolean(true) => {
+                    self.err(span, "`unset` is only for environment variables", None);
+                    None
+                }
+                _ => {
+                    self.err(
+                        &v.span(),
+                        "`unset` only takes `true`",
+                        Some(format!(
+                            "write `{name} = {{ unset = true }}`, or delete the line to inherit"
+                        )),
+                    );
+                    None
+                }
+            },
+            "secret" if !for_env => {
+                self.err(
+                    span,
+                    format!("`{name}` is a secret, but template vars are rendered into the task definition in plain text"),
+                    Some("put secrets in `env` as `{ secret = \"/path\" }`: ECS then fetches them at task start".into()),
+                );
+                None
+            }
+            _ => {
+                let s = self.string(v, kind)?;
+                let value = s.value;
+                match kind {
+                    "ssm" | "secret" => {
+                        if let Err(why) = check_parameter_name(&value) {
+                            self.err(
+                                &v.span(),
+                                format!("`{value}` is not a valid SSM parameter name: {why}"),
+                                Some("write a full path such as `/shop/acme/api_base`".into()),
+                            );
+                            return None;
+                        }
+                        if kind == "ssm" {
+                            Some(ValueSpec::Ssm {
+                                name: value,
+                                version,
+                            })
+                        } else {
+                            Some(ValueSpec::Secret { name: value })
+                        }
+                    }
+                    _ => match value.split_once('.') {
+                        Some((stack, output))
+                            if !stack.is_empty() && !output.is_empty() && !output.contains('.') =>
+                        {
+                            Some(ValueSpec::CfnOutput {
+                                stack: stack.to_owned(),
+                                output: output.to_owned(),
+                            })
+                        }
+                        _ => {
+                            self.err(
+                                &v.span(),
+                                format!("`cfn_output` must be `STACK.OutputKey`, found `{value}`"),
+                                Some(
+                                    "write e.g. `{ cfn_output = \"network.PrivateSubnets\" }`"
+                                        .into(),
+                                ),
+                            );
+                            None
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+    fn vars(&mut self, v: &Value<'_>, where_: &str) -> VarBlock {
+        let Some(t) = self.table(v, where_) else {
+            return VarBlock::default();
+        };
+        let mut out = Vec::new();
+        for (key, vv) in t.iter() {
+            let name = key.get_ref().to_string();
+            let value = match vv.get_ref() {
+                DeValue::Table(inner)
+                    if inner
+                        .iter()
+                        .any(|(k, _)| VALUE_FORM_KEYS.contains(&k.get_ref().as_ref())) =>
+                {
+                    match self.value_form(inner, &vv.span(), &name, false) {
+                        Some(ValueSpec::Ssm { name, version }) => VarValue::Ssm { name, version },
+                        Some(ValueSpec::CfnOutput { stack, output }) => {
+                            VarValue::CfnOutput { stack, output }
+                        }
+                        _ => continue,
+                    }
+                }
+                other => match to_json(other) {
+                    Some(j) => VarValue::Json(j),
+                    None => {
+                        self.err(
+                            &vv.span(),
+                            format!("`{name}` has a value that cannot be passed to a template"),
+                            None,
+                        );
+                        continue;
+                    }
+                },
+            };
+            out.push(VarEntry {
+                name,
+                value,
+                at: self.loc(&key.span()),
+            });
+        }
+        VarBlock(out)
+    }
+
+    fn services(&mut self, t: &Table<'_>) -> BTreeMap<String, ServiceSection> {
+        let mut out = BTreeMap::new();
+        for (key, v) in t.iter() {
+            let name = key.get_ref().to_string();
+            if let Err(why) = check_service_name(&name) {
+                self.err(
+                    &key.span(),
+                    format!("`{name}` is not a valid service name: {why}"),
+                    Some("use lowercase letters, digits and `-`, e.g. `api`".into()),
+                );
+                continue;
+            }
+            let Some(st) = self.table(v, &format!("[services.{name}]")) else {
+                continue;
+            };
+            let mut s = ServiceSection {
+                at: self.loc(&key.span()),
+                template: None,
+                desired_count: None,
+                cpu: None,
+                memory: None,
+                inject_into: None,
+                ecs_service: None,
+                env: EnvBlock::default(),
+                vars: VarBlock::default(),
+            };
+            let where_ = format!("[services.{name}]");
+            for (k, sv) in st.iter() {
+                match k.get_ref().as_ref() {
+                    "template" => s.template = self.nonempty_string(sv, "template"),
+                    "desired_count" => s.desired_count = self.count(sv, "desired_count", 10_000),
+                    // ECS's own ceilings: 16 vCPU (16384 units) and 120 GiB.
+                    "cpu" => s.cpu = self.count(sv, "cpu", 16_384),
+                    "memory" => s.memory = self.count(sv, "memory", 122_880),
+                    "inject_into" => {
+                        s.inject_into = self.string_list(sv, "inject_into").map(|l| {
+                            Located::new(l.value.into_iter().map(|s| s.value).collect(), l.at)
+                        });
+                    }
+                    "ecs_service" => s.ecs_service = self.nonempty_string(sv, "ecs_service"),
+                    "env_from" => s.env.import = self.env_from(sv),
+                    "vars" => s.vars = self.vars(sv, &format!("{where_} vars")),
+                    "env" => {
+                        let label = format!("[services.{name}.env]");
+                        if let Some(et) = self.table(sv, &label) {
+                            s.env.vars = self.env_table(et, &label);
+                        }
+                    }
+                    _ => self.unknown_key(k, &where_, SERVICE_KEYS),
+                }
+            }
+            out.insert(name, s);
+        }
+        out
+    }
+}
+
+fn key_static(k: &str) -> &'static str {
+    match k {
+        "ssm" => "ssm",
+        "secret" => "secret",
+        "cfn_output" => "cfn_output",
+        _ => "unset",
+    }
+}
+
+fn value_forms_hint(name: &str) -> String {
+    format!(
+        "write one of: `{name} = \"text\"`, `{name} = {{ ssm = \"/path\" }}`, `{name} = {{ secret = \"/path\" }}`, `{name} = {{ cfn_output = \"STACK.Key\" }}`, `{name} = {{ unset = true }}`"
+    )
+}
+
+fn type_name(v: &DeValue<'_>) -> &'static str {
+    match v {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "a number",
+        DeValue::Float(_) => "a number",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "a list",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+fn to_json(v: &DeValue<'_>) -> Option<serde_json::Value> {
+    Some(match v {
+        DeValue::String(s) => serde_json::Value::String(s.to_string()),
+        DeValue::Integer(i) => {
+            serde_json::Value::from(i64::from_str_radix(i.as_str(), i.radix()).ok()?)
+        }
+        DeValue::Float(f) => serde_json::Value::from(
+            f.as_str()
+                .replace('_', "")
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())?,
+        ),
+        DeValue::Boolean(b) => serde_json::Value::Bool(*b),
+        DeValue::Datetime(d) => serde_json::Value::String(d.to_string()),
+        DeValue::Array(a) => serde_json::Value::Array(
+            a.iter()
+                .map(|x| to_json(x.get_ref()))
+                .collect::<Option<_>>()?,
+        ),
+        DeValue::Table(t) => serde_json::Value::Object(
+            t.iter()
+                .map(|(k, x)| Some((k.get_ref().to_string(), to_json(x.get_ref())?)))
+                .collect::<Option<_>>()?,
+        ),
+    })
+}
+
+/// The portable rule for environment variable names: what ECS, Docker and shells all accept.
+pub fn check_env_name(name: &str) -> Result<(), &'static str> {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => Err("it is empty"),
+        Some(c) if c.is_ascii_digit() => Err("it starts with a digit"),
+        Some(c) if !(c.is_ascii_alphabetic() || c == '_') => {
+            Err("it has a character other than letters, digits and `_`")
+        }
+        _ if chars.any(|c| !(c.is_ascii_alphanumeric() || c == '_')) => {
+            Err("it has a character other than letters, digits and `_`")
+        }
+        _ if name.len() > 255 => Err("it is longer than 255 characters"),
+        _ => Ok(()),
+    }
+}
+
+fn suggest_env_name(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
+        s.insert(0, '_');
+    }
+    s
+}
+
+/// SSM's rule for parameter names (fully qualified, as stamp always writes them).
+pub fn check_parameter_name(name: &str) -> Result<(), &'static str> {
+    if !name.starts_with('/') {
+        return Err("it must start with `/`");
+    }
+    if name.ends_with('/') {
+        return Err("it must not end with `/`");
+    }
+    if name.len() > 1011 {
+        return Err("it is longer than 1011 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
+    {
+        return Err("only letters, digits and `_ . - /` are allowed");
+    }
+    if name.to_ascii_lowercase().starts_with("/aws")
+        || name.to_ascii_lowercase().starts_with("/ssm")
+    {
+        return Err("names under `/aws` and `/ssm` are reserved by AWS");
+    }
+    Ok(())
+}
+
+fn check_service_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 64 {
+        return Err("it must have 1 to 64 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err("only lowercase letters, digits and `-` are allowed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsl::diag::Diagnostic;
+
+    fn parse(kind: FileKind, text: &str) -> (Option<FileLayer>, Diagnostics) {
+        let src = SourceFile::new("tenants/x.toml", text.to_owned());
+        let mut d = Diagnostics::default();
+        let l = parse_file(&src, kind, "x", &mut d);
+        (l, d)
+    }
+
+    fn only_error(kind: FileKind, text: &str) -> Diagnostic {
+        let (_, d) = parse(kind, text);
+        assert_eq!(d.len(), 1, "expected exactly one problem, got: {d}");
+        d.0.into_iter().next().expect("one diagnostic")
+    }
+
+    #[test]
+    fn reads_every_value_form() {
+        let (l, d) = parse(
+            FileKind::Tenant,
+            r#"
+[env]
+A = "x"
+B = { ssm = "/p/b" }
+C = { ssm = "/p/c", version = 3 }
+D = { secret = "/p/d" }
+E = { cfn_output = "net.Subnets" }
+F = { unset = true }
+"#,
+        );
+        assert!(d.is_empty(), "{d}");
+        let specs: Vec<_> = l
+            .expect("parsed")
+            .env
+            .vars
+            .into_iter()
+            .map(|e| (e.name, e.spec))
+            .collect();
+        assert_eq!(
+            specs,
+            vec![
+                ("A".into(), ValueSpec::Literal { value: "x".into() }),
+                (
+                    "B".into(),
+                    ValueSpec::Ssm {
+                        name: "/p/b".into(),
+                        version: None
+                    }
+                ),
+                (
+                    "C".into(),
+                    ValueSpec::Ssm {
+                        name: "/p/c".into(),
+                        version: Some(3)
+                    }
+                ),
+                (
+                    "D".into(),
+                    ValueSpec::Secret {
+                        name: "/p/d".into()
+                    }
+                ),
+                (
+                    "E".into(),
+                    ValueSpec::CfnOutput {
+                        stack: "net".into(),
+                        output: "Subnets".into()
+                    }
+                ),
+                ("F".into(), ValueSpec::Unset),
+            ]
+        );
+    }
+
+    #[test]
+    fn env_entries_carry_their_line() {
+        let (l, _) = parse(FileKind::Tenant, "\n[env]\n\nA = \"x\"\n");
+        assert_eq!(l.expect("parsed").env.vars[0].at.line, 4);
+    }
+
+    #[test]
+    fn unknown_key_suggests_the_closest() {
+        let d = only_error(FileKind::Tenant, "[services.api]\ndesired_cont = 3\n");
+        assert_eq!((d.line, d.column), (Some(2), Some(1)));
+        assert_eq!(d.hint.as_deref(), Some("did you mean `desired_count`?"));
+    }
+
+    #[test]
+    fn numbers_in_env_must_be_quoted() {
+        let d = only_error(FileKind::Tenant, "[env]\nPORT = 8080\n");
+        assert_eq!(d.line, Some(2));
+        assert_eq!(d.hint.as_deref(), Some("quote it: `PORT = \"8080\"`"));
+    }
+
+    #[test]
+    fn all_errors_of_a_file_are_reported() {
+        let (_, d) = parse(
+            FileKind::Tenant,
+            "[tenant]\nregion = 1\nfoo = \"x\"\n[env]\n1X = \"y\"\n",
+        );
+        assert_eq!(d.len(), 3, "{d}");
+    }
+
+    #[test]
+    fn project_is_rejected_in_a_tenant_file() {
+        let d = only_error(FileKind::Tenant, "[project]\nname = \"x\"\n");
+        assert!(d.message.contains("_defaults.toml"), "{}", d.message);
+    }
+
+    #[test]
+    fn malformed_value_forms_are_explained() {
+        for (text, needle) in [
+            (
+                "[env]\nA = { ssm = \"/a\", secret = \"/b\" }\n",
+                "exactly one source",
+            ),
+            ("[env]\nA = { sssm = \"/a\" }\n", "did you mean `ssm`?"),
+            (
+                "[env]\nA = { secret = \"/a\", version = 2 }\n",
+                "`version` goes with `ssm`",
+            ),
+            ("[env]\nA = { unset = false }\n", "only takes `true`"),
+            ("[env]\nA = { cfn_output = \"nodot\" }\n", "STACK.OutputKey"),
+            ("[env]\nA = { ssm = \"relative\" }\n", "start with `/`"),
+            ("[env]\nA = {}\n", "names no value source"),
+        ] {
+            let d = only_error(FileKind::Tenant, text);
+            let shown = d.to_string();
+            assert!(shown.contains(needle), "{text:?}: {shown}");
+        }
+    }
+
+    #[test]
+    fn invalid_toml_is_a_diagnostic_not_a_panic() {
+        let d = only_error(FileKind::Tenant, "[env\nA = \"x\"\n");
+        assert_eq!(d.line, Some(1));
+    }
+
+    #[test]
+    fn vars_keep_types_and_references() {
+        let (l, d) = parse(
+            FileKind::Tenant,
+            "[tenant]\nvars = { port = 8080, on = true, sub = { cfn_output = \"net.Subnets\" } }\n",
+        );
+        assert!(d.is_empty(), "{d}");
+        let vars = l.expect("parsed").tenant.vars.0;
+        assert_eq!(vars[0].value, VarValue::Json(serde_json::json!(true)));
+        assert_eq!(vars[1].value, VarValue::Json(serde_json::json!(8080)));
+        assert_eq!(
+            vars[2].value,
+            VarValue::CfnOutput {
+                stack: "net".into(),
+                output: "Subnets".into()
+            }
+        );
+    }
+
+    #[test]
+    fn env_names_follow_the_portable_rule() {
+        assert!(check_env_name("API_BASE").is_ok());
+        assert!(check_env_name("_x1").is_ok());
+        assert!(check_env_name("1X").is_err());
+        assert!(check_env_name("A-B").is_err());
+        assert!(check_env_name("").is_err());
+        assert_eq!(suggest_env_name("api-base"), "API_BASE");
+    }
+}

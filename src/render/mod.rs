@@ -1,0 +1,407 @@
+//! Rendering: minijinja templates plus the resolved environment into a checked ECS task
+//! definition.
+//!
+//! Pure by construction: the template environment has no loader, no `env`, clock, file or
+//! network function, and strict undefined; the context holds only `project`, `tenant`,
+//! `service`, `release`, `image`, `env` and `secrets`. The same inputs give the same bytes.
+
+pub mod taskdef;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::dsl::diag::{Diagnostic, Diagnostics, SourceFile};
+use crate::dsl::fleet::TEMPLATES_DIR;
+use crate::dsl::{Fleet, Layer, ReleaseChoice, Service, Tenant};
+use crate::resolve::{self, Import, Kind, Lookups, Missing, Removed, Resolved, ServiceEnv};
+pub use taskdef::TaskDefinition;
+
+/// The task definition templates of a fleet, compiled once per run.
+pub struct Templates {
+    env: Environment<'static>,
+    sources: BTreeMap<String, SourceFile>,
+}
+
+impl Templates {
+    /// Compiles the templates the fleet's services use; syntax errors name the file and line.
+    pub fn load(fleet: &Fleet) -> Result<Self, Diagnostics> {
+        let mut names: Vec<&str> = fleet
+            .tenants
+            .iter()
+            .flat_map(|t| t.services.iter().map(|s| s.template.value.as_str()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        Self::load_names(&fleet.root, &names)
+    }
+
+    fn load_names(root: &Path, names: &[&str]) -> Result<Self, Diagnostics> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Values go into JSON strings; escaping would double-quote them. Templates that need
+        // arbitrary text use `|tojson`.
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        env.set_keep_trailing_newline(true);
+        let mut diags = Diagnostics::default();
+        let mut sources = BTreeMap::new();
+        for name in names {
+            let rel = format!("{TEMPLATES_DIR}/{name}");
+            let text = match std::fs::read_to_string(root.join(TEMPLATES_DIR).join(name)) {
+                Ok(t) => t,
+                Err(e) => {
+                    diags.push(Diagnostic::general(
+                        Some(&rel),
+                        format!("cannot read the template: {e}"),
+                        None,
+                    ));
+                    continue;
+                }
+            };
+            let src = SourceFile::new(rel, text.clone());
+            if let Err(e) = env.add_template_owned((*name).to_owned(), text) {
+                diags.push(template_diag(&src, &e, None));
+            }
+            sources.insert((*name).to_owned(), src);
+        }
+        if diags.is_empty() {
+            Ok(Self { env, sources })
+        } else {
+            Err(diags.sorted())
+        }
+    }
+}
+
+fn template_diag(src: &SourceFile, e: &minijinja::Error, who: Option<(&str, &str)>) -> Diagnostic {
+    let detail = e
+        .detail()
+        .map_or_else(|| e.kind().to_string(), str::to_owned);
+    let what = match who {
+        Some((t, s)) => format!("template error while rendering {t}/{s}: {detail}"),
+        None => format!("template error: {detail}"),
+    };
+    let hint = match e.kind() {
+        minijinja::ErrorKind::UndefinedError => Some(
+            "the context has only project, tenant, service, release, image, env and secrets; give template values through `vars` in the tenant files".to_owned(),
+        ),
+        minijinja::ErrorKind::SyntaxError => Some("see https://docs.rs/minijinja/latest/minijinja/syntax/".to_owned()),
+        _ => None,
+    };
+    match e.range() {
+        Some(r) => src.diag(&r, what, hint),
+        None => match e.line() {
+            Some(l) => {
+                let start = src
+                    .text
+                    .lines()
+                    .take(l.saturating_sub(1))
+                    .map(|x| x.len() + 1)
+                    .sum::<usize>();
+                src.diag(
+                    &(start..start + src.line_text(u32::try_from(l).unwrap_or(1)).len()),
+                    what,
+                    hint,
+                )
+            }
+            None => Diagnostic::general(Some(&src.path), what, hint),
+        },
+    }
+}
+
+/// A service rendered for a tenant: the task definition and how every variable got there.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rendered {
+    pub tenant: String,
+    pub service: String,
+    pub ecs_service: String,
+    pub cluster: String,
+    pub desired_count: u32,
+    pub release: ReleaseChoice,
+    #[serde(skip)]
+    pub task_definition: TaskDefinition,
+    /// Canonical JSON of the task definition: what is printed, hashed and registered.
+    #[serde(skip)]
+    pub json: String,
+    /// The winning value of every variable of the injected containers, sorted by name.
+    pub variables: Vec<Resolved>,
+    pub removed: Vec<Removed>,
+    pub imports: Vec<Import>,
+}
+
+/// Why one service could not be rendered.
+#[derive(Debug)]
+pub enum RenderError {
+    /// No release from the tenant, the command line or the defaults.
+    NoRelease,
+    /// References the account could not satisfy (live mode only).
+    Missing(Vec<Missing>),
+    /// Template or task definition problems.
+    Invalid(Vec<Diagnostic>),
+}
+
+/// Renders one service of one tenant. `release` is `--release`, if given.
+pub fn render_service(
+    templates: &Templates,
+    fleet: &Fleet,
+    tenant: &Tenant,
+    service: &Service,
+    release: Option<&str>,
+    lookups: &Lookups,
+) -> Result<Rendered, RenderError> {
+    let release = tenant.release(release).ok_or(RenderError::NoRelease)?;
+    let mut missing = Vec::new();
+    let env = resolve::service_env(tenant, service, lookups, &mut missing);
+    let tenant_vars =
+        resolve::merge_vars(tenant.vars.iter().map(AsRef::as_ref), lookups, &mut missing);
+    let vars = resolve::merge_vars(
+        service.vars.iter().map(AsRef::as_ref),
+        lookups,
+        &mut missing,
+    );
+    if !missing.is_empty() {
+        return Err(RenderError::Missing(missing));
+    }
+    let image = format!("{}:{}", fleet.project.image, release.release);
+    let ctx = Context {
+        project: &fleet.project,
+        tenant: TenantCtx {
+            name: &tenant.name,
+            account_id: &tenant.account_id,
+            region: &tenant.region,
+            cluster: &tenant.cluster,
+            ring: &tenant.ring,
+            vars: tenant_vars
+                .iter()
+                .map(|(k, v)| (k.as_str(), &v.value))
+                .collect(),
+        },
+        service: ServiceCtx {
+            name: &service.name,
+            ecs_service: &service.ecs_service,
+            desired_count: service.desired_count,
+            cpu: service.cpu,
+            memory: service.memory,
+            vars: vars.iter().map(|(k, v)| (k.as_str(), &v.value)).collect(),
+        },
+        release: &release.release,
+        image: &image,
+        env: env
+            .vars
+            .values()
+            .filter(|v| !v.is_secret())
+            .filter_map(|v| Some((v.name.as_str(), v.value.as_deref()?)))
+            .collect(),
+        secrets: env
+            .vars
+            .values()
+            .filter_map(|v| Some((v.name.as_str(), v.value_from.as_deref()?)))
+            .collect(),
+    };
+    let Some(src) = templates.sources.get(&service.template.value) else {
+        return Err(RenderError::Invalid(vec![Diagnostic::at(
+            &service.template.at,
+            format!("template `{}` is not loaded", service.template.value),
+            None,
+        )]));
+    };
+    let who = Some((tenant.name.as_str(), service.name.as_str()));
+    let text = templates
+        .env
+        .get_template(&service.template.value)
+        .and_then(|t| t.render(&ctx))
+        .map_err(|e| RenderError::Invalid(vec![template_diag(src, &e, who)]))?;
+    let mut td = taskdef::parse(&text).map_err(|e| {
+        RenderError::Invalid(vec![output_diag(
+            src,
+            &text,
+            &e,
+            &tenant.name,
+            &service.name,
+        )])
+    })?;
+    let (variables, removed) = inject(&mut td, service, &env, src).map_err(RenderError::Invalid)?;
+    if let Err(violations) = td.check_limits() {
+        return Err(RenderError::Invalid(
+            violations
+                .into_iter()
+                .map(|v| {
+                    Diagnostic::general(
+                        Some(&src.path),
+                        format!(
+                            "the task definition for {}/{} breaks an ECS limit: {v}",
+                            tenant.name, service.name
+                        ),
+                        None,
+                    )
+                })
+                .collect(),
+        ));
+    }
+    let json = td.to_canonical_json();
+    Ok(Rendered {
+        tenant: tenant.name.clone(),
+        service: service.name.clone(),
+        ecs_service: service.ecs_service.clone(),
+        cluster: tenant.cluster.clone(),
+        desired_count: service.desired_count,
+        release,
+        task_definition: td,
+        json,
+        variables,
+        removed,
+        imports: env.imports,
+    })
+}
+
+/// A rendered output that is not a valid RegisterTaskDefinition input: point at the template,
+/// show the offending rendered line.
+fn output_diag(
+    src: &SourceFile,
+    text: &str,
+    e: &taskdef::TaskDefError,
+    tenant: &str,
+    service: &str,
+) -> Diagnostic {
+    let mut msg = format!("the rendered task definition for {tenant}/{service} is not valid: {e}");
+    if let Some(line) = e.line() {
+        if let Some(l) = text.lines().nth(line.saturating_sub(1)) {
+            msg.push_str(&format!("\n  rendered line {line}: {}", l.trim()));
+        }
+    }
+    let hint = e.hint().map(|h| format!("did you mean `{h}`?")).or_else(|| {
+        matches!(e, taskdef::TaskDefError::Syntax { .. })
+            .then(|| "values with quotes or newlines need `{{ value|tojson }}` instead of `\"{{ value }}\"`".to_owned())
+    });
+    Diagnostic::general(Some(&src.path), msg, hint)
+}
+
+/// Puts the resolved variables into the target containers, sorted by name, with the
+/// template's own entries as layer 1.
+fn inject(
+    td: &mut TaskDefinition,
+    service: &Service,
+    env: &ServiceEnv,
+    src: &SourceFile,
+) -> Result<(Vec<Resolved>, Vec<Removed>), Vec<Diagnostic>> {
+    let names: Vec<String> = td
+        .container_definitions
+        .iter()
+        .map(|c| c.name.clone().unwrap_or_default())
+        .collect();
+    let targets: Vec<usize> = match &service.inject_into {
+        None => (0..names.len()).collect(),
+        Some(list) => {
+            let mut idx = Vec::new();
+            let mut bad = Vec::new();
+            for want in &list.value {
+                match names.iter().position(|n| n == want) {
+                    Some(i) => idx.push(i),
+                    None => bad.push(Diagnostic::at(
+                        &list.at,
+                        format!(
+                            "`inject_into` names container `{want}`, but {} has no such container",
+                            src.path
+                        ),
+                        Some(format!("the containers are: {}", names.join(", "))),
+                    )),
+                }
+            }
+            if !bad.is_empty() {
+                return Err(bad);
+            }
+            idx
+        }
+    };
+    let mut shown: BTreeMap<String, Resolved> = BTreeMap::new();
+    let mut removed_all: BTreeMap<String, Removed> = BTreeMap::new();
+    for i in targets {
+        let c = &mut td.container_definitions[i];
+        let source = format!("{} (container {})", src.path, names[i]);
+        let template_entries = c
+            .environment()
+            .iter()
+            .filter_map(|kv| {
+                Some(Resolved {
+                    name: kv.name.clone()?,
+                    kind: Kind::Template,
+                    value: Some(kv.value.clone().unwrap_or_default()),
+                    value_from: None,
+                    layer: Layer::Template,
+                    source: source.clone(),
+                    reference: None,
+                    overrides: Vec::new(),
+                })
+            })
+            .chain(c.secrets().iter().map(|s| Resolved {
+                name: s.name.clone(),
+                kind: Kind::Template,
+                value: None,
+                value_from: Some(s.value_from.clone()),
+                layer: Layer::Template,
+                source: source.clone(),
+                reference: None,
+                overrides: Vec::new(),
+            }))
+            .collect::<Vec<_>>();
+        let (vars, removed) = env.with_template(template_entries);
+        let mut environment = Vec::new();
+        let mut secrets = Vec::new();
+        for v in &vars {
+            match (&v.value_from, &v.value) {
+                (Some(from), _) => secrets.push(taskdef::Secret::new(v.name.clone(), from.clone())),
+                (None, Some(value)) => {
+                    environment.push(taskdef::KeyValuePair::new(v.name.clone(), value.clone()))
+                }
+                (None, None) => {}
+            }
+        }
+        // `vars` is sorted by name already (it comes out of a BTreeMap).
+        c.environment = (!environment.is_empty()).then_some(environment);
+        c.secrets = (!secrets.is_empty()).then_some(secrets);
+        for v in vars {
+            shown.entry(v.name.clone()).or_insert(v);
+        }
+        for r in removed {
+            removed_all.entry(r.name.clone()).or_insert(r);
+        }
+    }
+    Ok((
+        shown.into_values().collect(),
+        removed_all.into_values().collect(),
+    ))
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    project: &'a crate::dsl::Project,
+    tenant: TenantCtx<'a>,
+    service: ServiceCtx<'a>,
+    release: &'a str,
+    image: &'a str,
+    env: BTreeMap<&'a str, &'a str>,
+    secrets: BTreeMap<&'a str, &'a str>,
+}
+
+#[derive(Serialize)]
+struct TenantCtx<'a> {
+    name: &'a str,
+    account_id: &'a str,
+    region: &'a str,
+    cluster: &'a str,
+    ring: &'a str,
+    vars: BTreeMap<&'a str, &'a serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct ServiceCtx<'a> {
+    name: &'a str,
+    ecs_service: &'a str,
+    desired_count: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory: Option<u32>,
+    vars: BTreeMap<&'a str, &'a serde_json::Value>,
+}
