@@ -272,8 +272,8 @@ mod tests {
         let f = SourceFile::new("t.toml", "a = 1\nné = \"x\"\n".to_owned());
         assert_eq!(f.line_col(0), (1, 1));
         assert_eq!(f.line_col(6), (2, 1));
-        // "né" is 3 bytes: the `=` is the 4th character but the 5th byte.
-        assert_eq!(f.line_col(10), (2, 5));
+        // "né" is 3 bytes: the `=` is the 5th byte of the line but its 4th character.
+        assert_eq!(f.line_col(10), (2, 4));
         assert_eq!(f.line_text(2), "né = \"x\"");
     }
 

@@ -1,4 +1,6 @@
 //! The one integration-test binary: a module per area, shared helpers in `support`.
 
+mod bad_input;
 mod cli;
+mod snapshots_offline;
 mod support;
