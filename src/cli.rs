@@ -130,7 +130,7 @@ pub struct RenderArgs {
     #[arg(long)]
     pub offline: bool,
     /// Release for tenants that do not pin one (default: `release` in _defaults.toml).
-    #[arg(long)]
+    #[arg(long, value_parser = release)]
     pub release: Option<String>,
 }
 
@@ -147,7 +147,7 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub offline: bool,
     /// Release for tenants that do not pin one.
-    #[arg(long)]
+    #[arg(long, value_parser = release)]
     pub release: Option<String>,
 }
 
@@ -158,4 +158,11 @@ pub struct ScheduleArgs {
     /// Evaluate at this instant instead of now (RFC 3339, e.g. 2026-12-02T03:00:00Z).
     #[arg(long, value_name = "INSTANT")]
     pub at: Option<String>,
+}
+
+/// A release is an image tag: checked here so a bad one never reaches a task definition.
+fn release(s: &str) -> Result<String, String> {
+    crate::dsl::check_release(s)
+        .map(|()| s.to_owned())
+        .map_err(|why| format!("`{s}` cannot be an image tag: {why} (write e.g. `v1.42.0`)"))
 }

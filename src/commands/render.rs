@@ -28,39 +28,84 @@ pub(super) fn run(ctx: &super::Ctx, args: &RenderArgs) -> Result<()> {
             None => t.services.iter().map(|s| Ok((*t, s))).collect(),
         })
         .collect::<Result<_>>()?;
-    let rendered = render_all(&templates, &fleet, &jobs, args.release.as_deref(), &lookups)?;
     match &args.out_dir {
-        Some(dir) => write_files(ctx, dir, &rendered),
-        None => print(ctx, &rendered),
+        Some(dir) => write_files(
+            ctx,
+            dir,
+            &templates,
+            &fleet,
+            &jobs,
+            args.release.as_deref(),
+            &lookups,
+        ),
+        None => {
+            let rendered = render_all(
+                &templates,
+                &fleet,
+                &jobs,
+                args.release.as_deref(),
+                &lookups,
+                None,
+            )?;
+            let rendered: Vec<Rendered> = rendered.into_iter().filter_map(Done::kept).collect();
+            print(ctx, &rendered)
+        }
+    }
+}
+
+/// One finished job: kept in memory for printing, or already written to disk (so a fleet of
+/// thousands of services never sits in memory at once).
+enum Done {
+    Kept(Box<Rendered>),
+    Written(String),
+}
+
+impl Done {
+    fn kept(self) -> Option<Rendered> {
+        match self {
+            Done::Kept(r) => Some(*r),
+            Done::Written(_) => None,
+        }
     }
 }
 
 /// Renders in parallel (rendering is pure and a big fleet has thousands of services);
-/// results come back in input order.
+/// results come back in input order. With `write_to`, each worker writes its files there.
 fn render_all(
     templates: &Templates,
     fleet: &Fleet,
     jobs: &[(&Tenant, &Service)],
     release: Option<&str>,
     lookups: &Lookups,
-) -> Result<Vec<Rendered>> {
+    write_to: Option<&Path>,
+) -> Result<Vec<Done>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(8);
     let chunk = jobs.len().div_ceil(workers).max(32);
-    let results: Vec<Vec<Result<Rendered, (String, RenderError)>>> = std::thread::scope(|s| {
+    let one = |t: &Tenant, svc: &Service| -> Result<Done, Vec<Diagnostic>> {
+        let r = render_service(templates, fleet, t, svc, release, lookups)
+            .map_err(|e| diagnostics(&t.name, e))?;
+        let Some(dir) = write_to else {
+            return Ok(Done::Kept(Box::new(r)));
+        };
+        let rel = format!("{}/{}.json", r.tenant, r.service);
+        let path = dir.join(&rel);
+        let written = std::fs::create_dir_all(dir.join(&r.tenant))
+            .and_then(|()| std::fs::write(&path, &r.json));
+        written.map_err(|e| {
+            vec![Diagnostic::general(
+                None,
+                format!("cannot write {}: {e}", path.display()),
+                None,
+            )]
+        })?;
+        Ok(Done::Written(rel))
+    };
+    let results: Vec<Vec<Result<Done, Vec<Diagnostic>>>> = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .chunks(chunk.max(1))
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(t, svc)| {
-                            render_service(templates, fleet, t, svc, release, lookups)
-                                .map_err(|e| (t.name.clone(), e))
-                        })
-                        .collect()
-                })
-            })
+            .map(|part| s.spawn(move || part.iter().map(|(t, svc)| one(t, svc)).collect()))
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
@@ -69,21 +114,31 @@ fn render_all(
     for r in results.into_iter().flatten() {
         match r {
             Ok(x) => out.push(x),
-            Err((_, RenderError::Invalid(d))) => diags.0.extend(d),
-            Err((tenant, RenderError::NoRelease)) => diags.push(Diagnostic::general(
-                None,
-                format!("tenant `{tenant}` has no release"),
-                Some("pass --release X, pin `release` in the tenant file, or set it in _defaults.toml".into()),
-            )),
-            Err((_, RenderError::Missing(m))) => {
-                diags.0.extend(m.into_iter().map(|m| Diagnostic::at(&m.at, m.what, None)));
-            }
+            Err(d) => diags.0.extend(d),
         }
     }
     if diags.is_empty() {
         Ok(out)
     } else {
         Err(Failure::Input(diags.sorted()))
+    }
+}
+
+fn diagnostics(tenant: &str, e: RenderError) -> Vec<Diagnostic> {
+    match e {
+        RenderError::Invalid(d) => d,
+        RenderError::NoRelease => vec![Diagnostic::general(
+            None,
+            format!("tenant `{tenant}` has no release"),
+            Some(
+                "pass --release X, pin `release` in the tenant file, or set it in _defaults.toml"
+                    .into(),
+            ),
+        )],
+        RenderError::Missing(m) => m
+            .into_iter()
+            .map(|m| Diagnostic::at(&m.at, m.what, None))
+            .collect(),
     }
 }
 
@@ -151,20 +206,49 @@ impl Report for Written {
     }
 }
 
-fn write_files(ctx: &super::Ctx, dir: &Path, rendered: &[Rendered]) -> Result<()> {
-    let mut files = Vec::with_capacity(rendered.len());
-    let mut made = std::collections::BTreeSet::new();
-    for r in rendered {
-        let tdir = dir.join(&r.tenant);
-        if made.insert(r.tenant.as_str()) {
-            std::fs::create_dir_all(&tdir)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", tdir.display()))?;
+/// Writes every task definition under `dir`, all or nothing: files go to a staging folder
+/// first, and tenant folders move into place only when every service rendered.
+fn write_files(
+    ctx: &super::Ctx,
+    dir: &Path,
+    templates: &Templates,
+    fleet: &Fleet,
+    jobs: &[(&Tenant, &Service)],
+    release: Option<&str>,
+    lookups: &Lookups,
+) -> Result<()> {
+    let staging = dir.join(format!(".stamp-render-{}", std::process::id()));
+    std::fs::create_dir_all(&staging)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", staging.display()))?;
+    let done = render_all(templates, fleet, jobs, release, lookups, Some(&staging));
+    let files = match done {
+        Ok(done) => done
+            .into_iter()
+            .filter_map(|d| {
+                if let Done::Written(f) = d {
+                    Some(f)
+                } else {
+                    None
+                }
+            })
+            .collect::<Vec<_>>(),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
         }
-        let path = tdir.join(format!("{}.json", r.service));
-        std::fs::write(&path, &r.json)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-        files.push(format!("{}/{}.json", r.tenant, r.service));
+    };
+    let mut tenants: Vec<&str> = jobs.iter().map(|(t, _)| t.name.as_str()).collect();
+    tenants.dedup();
+    for t in tenants {
+        let target = dir.join(t);
+        if target.exists() {
+            std::fs::remove_dir_all(&target)
+                .map_err(|e| anyhow::anyhow!("cannot replace {}: {e}", target.display()))?;
+        }
+        std::fs::rename(staging.join(t), &target)
+            .map_err(|e| anyhow::anyhow!("cannot move {} into place: {e}", target.display()))?;
     }
+    let _ = std::fs::remove_dir_all(&staging);
     ctx.printer.data(&Written {
         out_dir: dir.display().to_string(),
         files,

@@ -39,13 +39,18 @@ impl Report for Validation {
 }
 
 pub(super) fn run(ctx: &super::Ctx, _args: &ValidateArgs) -> Result<()> {
-    let (diags, tenants, services) = match dsl::load(&ctx.root) {
-        Err(d) => (d, 0, 0),
-        Ok(fleet) => match Templates::load(&fleet) {
-            Err(d) => (d, fleet.tenants.len(), 0),
+    let (fleet, load_diags) = dsl::load_partial(&ctx.root);
+    let (diags, tenants, services) = match fleet {
+        None => (load_diags, 0, 0),
+        Some(fleet) => match Templates::load(&fleet) {
+            Err(d) => (
+                Diagnostics(load_diags.0.into_iter().chain(d.0).collect()),
+                fleet.tenants.len(),
+                0,
+            ),
             Ok(templates) => {
                 let lookups = Lookups::offline();
-                let mut diags = Diagnostics::default();
+                let mut diags = load_diags;
                 let mut services = 0;
                 for t in &fleet.tenants {
                     for s in &t.services {

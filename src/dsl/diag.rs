@@ -233,6 +233,38 @@ impl Diagnostics {
     }
 }
 
+impl Diagnostics {
+    /// Gives problems found across files (which know only file:line:column) the source line
+    /// they point at, read back from disk; only runs on the error path.
+    pub fn attach_snippets(&mut self, root: &std::path::Path) {
+        let mut cache: std::collections::HashMap<String, Option<SourceFile>> =
+            std::collections::HashMap::new();
+        for d in &mut self.0 {
+            let (Some(file), Some(line), Some(col), None) = (&d.file, d.line, d.column, &d.snippet)
+            else {
+                continue;
+            };
+            let src = cache.entry(file.clone()).or_insert_with(|| {
+                std::fs::read_to_string(root.join(file))
+                    .ok()
+                    .map(|t| SourceFile::new(file.as_str(), t))
+            });
+            if let Some(src) = src {
+                let text = src.line_text(line).to_owned();
+                let rest: String = text.chars().skip(col.saturating_sub(1) as usize).collect();
+                let width = rest
+                    .split_whitespace()
+                    .next()
+                    .map_or(1, |w| w.chars().count().max(1));
+                d.snippet = Some(Snippet {
+                    text,
+                    width: to_u32(width),
+                });
+            }
+        }
+    }
+}
+
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for d in &self.0 {

@@ -173,6 +173,22 @@ pub fn find_root(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf, Diagnos
 
 /// Loads and checks the whole fleet; every problem of every file is reported together.
 pub fn load(root: &Path) -> Result<Fleet, Diagnostics> {
+    match load_partial(root) {
+        (Some(fleet), d) if d.is_empty() => Ok(fleet),
+        (_, d) => Err(d),
+    }
+}
+
+/// Loads what can be loaded: the fleet with every tenant that passed its checks, plus every
+/// problem found. `validate` uses it to go on and render the good tenants, so one bad tenant
+/// file does not hide a template error.
+pub fn load_partial(root: &Path) -> (Option<Fleet>, Diagnostics) {
+    let (fleet, mut diags) = load_inner(root);
+    diags.attach_snippets(root);
+    (fleet, diags.sorted())
+}
+
+fn load_inner(root: &Path) -> (Option<Fleet>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let tenants_dir = root.join(TENANTS_DIR);
     let mut tenant_files = Vec::new();
@@ -215,7 +231,7 @@ pub fn load(root: &Path) -> Result<Fleet, Diagnostics> {
                 format!("cannot read the folder: {e}"),
                 None,
             ));
-            return Err(diags);
+            return (None, diags);
         }
     }
     tenant_files.sort();
@@ -234,7 +250,7 @@ pub fn load(root: &Path) -> Result<Fleet, Diagnostics> {
     let layers = parse_all(&tenant_files, &mut diags);
 
     let Some(defaults) = defaults else {
-        return Err(diags.sorted());
+        return (None, diags);
     };
     let project = project(&defaults, &mut diags);
     let shared = SharedDefaults::new(&defaults);
@@ -252,18 +268,13 @@ pub fn load(root: &Path) -> Result<Fleet, Diagnostics> {
         }
     }
     check_accounts(&tenants, &layers, &mut diags);
-    if !diags.is_empty() {
-        return Err(diags.sorted());
-    }
-    let Some(project) = project else {
-        return Err(diags.sorted());
-    };
-    Ok(Fleet {
+    let fleet = project.map(|project| Fleet {
         root: root.to_path_buf(),
         project,
         tenants,
         template_files,
-    })
+    });
+    (fleet, diags)
 }
 
 fn parse_all(files: &[(String, String, PathBuf)], diags: &mut Diagnostics) -> Vec<FileLayer> {
@@ -472,6 +483,9 @@ fn tenant(
 ) -> Option<Tenant> {
     let before = diags.len();
     let need = |diags: &mut Diagnostics, key: &str, example: &str| {
+        if t.tenant.written.contains(key) || d.tenant.written.contains(key) {
+            return;
+        }
         diags.push(Diagnostic::at(
             &t.top,
             format!("tenant `{}` has no `{key}`", t.name),
@@ -489,6 +503,8 @@ fn tenant(
             diags.push(Diagnostic::at(&a.at, format!("`account_id` must be 12 digits, found `{}`", a.value), Some("write the AWS account number as a quoted string, e.g. `account_id = \"111111111111\"`".into())));
             None
         }
+        // Written but invalid (unquoted, say): already reported where it is written.
+        None if t.tenant.written.contains("account_id") => None,
         None => {
             let hint = if d.tenant.account_id.is_some() {
                 "every tenant has its own account: set `account_id` in the tenant's file, not in _defaults.toml"
@@ -780,19 +796,13 @@ fn schedule(d: &FileLayer, t: &FileLayer, diags: &mut Diagnostics) -> Option<Sch
         let from = parse_freeze_time(&f.value.from.value);
         let to = parse_freeze_time(&f.value.to.value);
         match (from, to) {
-            (Ok(from), Ok(to)) if to > from => freezes.push(Freeze {
-                from,
-                to,
-                reason: f.value.reason.clone(),
-            }),
-            (Ok(_), Ok(_)) => {
-                diags.push(Diagnostic::at(
-                    &f.value.to.at,
-                    "a freeze must end after it starts",
-                    Some("swap `from` and `to`, or fix the dates".into()),
-                ));
-                ok = false;
-            }
+            (Ok(from), Ok(to)) => match Freeze::new(from, to, f.value.reason.clone()) {
+                Ok(fr) => freezes.push(fr),
+                Err(e) => {
+                    diags.push(Diagnostic::at(&f.value.to.at, e.to_string(), e.hint()));
+                    ok = false;
+                }
+            },
             (from, to) => {
                 for (r, at, raw) in [
                     (from.err(), &f.value.from.at, &f.value.from.value),
@@ -941,7 +951,7 @@ fn is_region(s: &str) -> bool {
             .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn check_release(s: &str) -> Result<(), &'static str> {
+pub fn check_release(s: &str) -> Result<(), &'static str> {
     let mut chars = s.chars();
     match chars.next() {
         None => Err("it is empty"),

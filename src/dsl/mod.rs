@@ -8,5 +8,8 @@ pub mod model;
 pub mod parse;
 
 pub use diag::{Diagnostic, Diagnostics, Loc, Located};
-pub use fleet::{Fleet, Layer, Project, ReleaseChoice, Service, Tenant, find_root, load};
+pub use fleet::{
+    Fleet, Layer, Project, ReleaseChoice, Service, Tenant, check_release, find_root, load,
+    load_partial,
+};
 pub use model::{ValueSpec, VarValue};

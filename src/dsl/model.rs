@@ -52,6 +52,9 @@ pub struct TenantSection {
     pub ring: Option<Located<String>>,
     pub release: Option<Located<String>>,
     pub vars: VarBlock,
+    /// Keys written in the file, valid or not: a key that is there but wrong is reported
+    /// once, as wrong, never again as missing.
+    pub written: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -294,6 +294,7 @@ impl Walker<'_> {
         let mut s = TenantSection::default();
         for (key, v) in t.iter() {
             let k = key.get_ref().as_ref();
+            s.written.insert(k.to_owned());
             let slot = match k {
                 "account_id" => &mut s.account_id,
                 "region" => &mut s.region,

@@ -75,9 +75,15 @@ impl Templates {
 }
 
 fn template_diag(src: &SourceFile, e: &minijinja::Error, who: Option<(&str, &str)>) -> Diagnostic {
-    let detail = e
+    let mut detail = e
         .detail()
         .map_or_else(|| e.kind().to_string(), str::to_owned);
+    // "undefined value" alone does not say which; the expression is in the source span.
+    if e.kind() == minijinja::ErrorKind::UndefinedError {
+        if let Some(expr) = e.range().and_then(|r| src.text.get(r)) {
+            detail = format!("{detail}: `{}` is not defined", expr.trim());
+        }
+    }
     let what = match who {
         Some((t, s)) => format!("template error while rendering {t}/{s}: {detail}"),
         None => format!("template error: {detail}"),
