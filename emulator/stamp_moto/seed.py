@@ -155,34 +155,46 @@ class Seeder:
         self.calls = 0
         self._calls_lock = threading.Lock()
 
+    def session(self) -> boto3.session.Session:
+        # One session per worker thread (sessions are not thread-safe), shared by all the
+        # accounts that thread seeds: a session caches the parsed service models, and loading
+        # them again for each tenant's clients dominated the seeding time.
+        if not hasattr(self._local, "session"):
+            self._local.session = boto3.session.Session()
+        return self._local.session
+
     def base_sts(self) -> Any:
-        # One base STS client per worker thread: boto3 clients are thread-safe, but sessions are not.
         if not hasattr(self._local, "sts"):
-            self._local.sts = boto3.session.Session(
+            self._local.sts = self.session().client(
+                "sts",
+                endpoint_url=self.endpoint,
+                region_name="us-east-1",
+                config=BOTO_CONFIG,
                 aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "AKIASTAMPSEED"),
                 aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "stamp-seed"),
                 aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
-                region_name="us-east-1",
-            ).client("sts", endpoint_url=self.endpoint, config=BOTO_CONFIG)
+            )
         return self._local.sts
 
-    def session_for(self, account: str, region: str) -> boto3.session.Session:
+    def credentials_for(self, account: str) -> dict[str, str]:
         creds = self.base_sts().assume_role(
             RoleArn=f"arn:aws:iam::{account}:role/stamp-deploy", RoleSessionName="stamp-seed"
         )["Credentials"]
-        return boto3.session.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=region,
-        )
+        return {
+            "aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"],
+        }
 
     def seed_tenant(self, tenant: dict[str, Any]) -> dict[str, Any]:
         account, region = tenant["account_id"], tenant["region"]
-        session = self.session_for(account, region)
+        # One AssumeRole per account; every client of this tenant reuses the credentials.
+        creds = self.credentials_for(account)
 
         def client(name: str) -> Any:
-            return session.client(name, endpoint_url=self.endpoint, config=BOTO_CONFIG)
+            return self.session().client(
+                name, endpoint_url=self.endpoint, region_name=region, config=BOTO_CONFIG, **creds
+            )
 
         iam, ssm = client("iam"), client("ssm")
         for role, actions in (("stamp-deploy", "*"), ("stamp-readonly", READONLY_ACTIONS)):
