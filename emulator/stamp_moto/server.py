@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
     ap.add_argument("--log-requests", action="store_true", help="log every request to stderr")
+    ap.add_argument("--cleanup-dir", help="directory to delete on exit (the caller's state dir)")
     args = ap.parse_args(argv)
 
     # No proxy for our own health check, whatever the environment says.
@@ -118,6 +119,12 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MOTO_PORT", str(port))
 
     def stop(*_: Any) -> None:
+        if args.cleanup_dir:
+            # The Rust harness's shared server lives in a static that is never dropped, so the
+            # server removes the state dir (port file, log) itself.
+            import shutil
+
+            shutil.rmtree(args.cleanup_dir, ignore_errors=True)
         # os._exit: serve_forever runs in a non-daemon thread and request threads may be mid-way;
         # nothing here needs a graceful flush.
         os._exit(0)

@@ -174,6 +174,10 @@ impl Emulator {
         .stdin(Stdio::piped())
         .stdout(log_file.try_clone().expect("clone log handle"))
         .stderr(log_file);
+        if !dedicated {
+            // Never dropped (it lives in a static): the server deletes the dir when it exits.
+            cmd.arg("--cleanup-dir").arg(state.path());
+        }
         scrub_aws_env(&mut cmd);
         cmd.env("PYTHONPATH", root.join("emulator"));
         let started = Instant::now();
