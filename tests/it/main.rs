@@ -2,5 +2,6 @@
 
 mod bad_input;
 mod cli;
+mod emulator;
 mod snapshots_offline;
 mod support;

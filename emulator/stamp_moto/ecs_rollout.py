@@ -1,0 +1,281 @@
+"""ECS rollout simulation patched into moto's ECS backend.
+
+moto stores services but never rolls a deployment forward: after UpdateService the old
+deployment stays PRIMARY/IN_PROGRESS forever and no task ever runs. stamp's apply step waits
+for rollouts and rolls back failed ones, so tests need deployments that move. This module
+wraps three backend methods (create_service, update_service, describe_services) and keeps
+the rest of moto untouched:
+
+* CreateService, or UpdateService with a different task definition (or forceNewDeployment),
+  starts a rollout: a new PRIMARY deployment (IN_PROGRESS, runningCount 0); the previous
+  PRIMARY becomes ACTIVE and keeps its tasks.
+* Every DescribeServices that returns the service advances its rollout one step: the new
+  deployment's runningCount climbs to desiredCount (half per poll), then the deployment turns
+  COMPLETED, older deployments are drained (removed) and a steady-state event is added.
+* A rollout fails when an image of the new task definition ends in "-broken", or when
+  arm_failure() was called for that service: after one poll with failed tasks it turns FAILED
+  with a circuit-breaker reason; its runningCount stays 0 and the previous deployment keeps
+  running until the client rolls back (stamp does that itself; no automatic rollback here).
+* arm_hang() makes the next rollout stay IN_PROGRESS forever (timeout tests).
+* UpdateService that only changes desiredCount keeps the PRIMARY deployment and its
+  rolloutState; runningCount converges over the next polls, like a real scale-out.
+
+Also fixed, because the real API does it and stamp reads it back:
+* UpdateService stores the task definition as a full ARN (moto keeps `family:rev` as given).
+* CreateService keeps deploymentConfiguration (moto drops it).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from typing import Any
+
+from moto.core.utils import utcnow
+from moto.ecs.models import EC2ContainerServiceBackend, Service
+from moto.ecs.responses import EC2ContainerServiceResponse
+
+CIRCUIT_BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
+
+# One lock for all rollout state: moto's server is threaded and a DescribeServices poll may
+# race an UpdateService of the same service.
+_LOCK = threading.RLock()
+# (account, region, cluster name, service name) -> reason, consumed by the next rollout.
+_ARMED_FAILURES: dict[tuple[str, str, str, str], str] = {}
+_ARMED_HANGS: set[tuple[str, str, str, str]] = set()
+# Deployment id -> simulation state. Kept beside the deployment dicts so that moto's response
+# serializer never sees keys that are not in the ECS API.
+_STATE: dict[str, dict[str, Any]] = {}
+
+
+def _key(account: str, region: str, cluster: str, service: str) -> tuple[str, str, str, str]:
+    # Clients may pass ARNs; real ECS accepts both, so the arms do too.
+    return (account, region, cluster.split("/")[-1], service.split("/")[-1])
+
+
+def arm_failure(account: str, region: str, cluster: str, service: str, reason: str | None) -> None:
+    with _LOCK:
+        _ARMED_FAILURES[_key(account, region, cluster, service)] = reason or CIRCUIT_BREAKER_REASON
+
+
+def arm_hang(account: str, region: str, cluster: str, service: str) -> None:
+    with _LOCK:
+        _ARMED_HANGS.add(_key(account, region, cluster, service))
+
+
+def reset() -> None:
+    """Forget armed failures/hangs (called on /moto-api/reset, which wipes the services)."""
+    with _LOCK:
+        _ARMED_FAILURES.clear()
+        _ARMED_HANGS.clear()
+        _STATE.clear()
+
+
+def _new_deployment_id() -> str:
+    return f"ecs-svc/{uuid.uuid4().int % 10**19:019d}"
+
+
+def _add_event(service: Service, message: str) -> None:
+    # Real ECS lists events newest first.
+    service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": utcnow(), "message": message})
+    del service.events[100:]
+
+
+def _broken_images(backend: EC2ContainerServiceBackend, task_definition_arn: str | None) -> list[str]:
+    if not task_definition_arn:
+        return []
+    td = backend.describe_task_definition(task_definition_arn)
+    return [c.get("image", "") for c in td.container_definitions if str(c.get("image", "")).endswith("-broken")]
+
+
+def _start_rollout(backend: EC2ContainerServiceBackend, service: Service, template: dict[str, Any] | None) -> None:
+    """Make a new PRIMARY deployment for service.task_definition; demote the old PRIMARY."""
+    if service.deployment_controller.get("type", "ECS") != "ECS":
+        return  # CODE_DEPLOY / EXTERNAL services are driven by task sets; leave moto's behaviour.
+    key = _key(backend.account_id, backend.region_name, service.cluster_name, service.name)
+    fail_reason = _ARMED_FAILURES.pop(key, None)
+    broken = _broken_images(backend, service.task_definition)
+    if broken and fail_reason is None:
+        fail_reason = CIRCUIT_BREAKER_REASON
+    hang = key in _ARMED_HANGS
+    _ARMED_HANGS.discard(key)
+
+    for d in service.deployments:
+        if d["status"] == "PRIMARY":
+            d["status"] = "ACTIVE"
+            d["updatedAt"] = utcnow()
+    # ACTIVE deployments with nothing running would never drain in a real cluster either.
+    service.deployments = [d for d in service.deployments if d["runningCount"] > 0]
+
+    now = utcnow()
+    dep_id = _new_deployment_id()
+    base = dict(template or {})
+    base.update(
+        {
+            "id": dep_id,
+            "status": "PRIMARY",
+            "taskDefinition": service.task_definition,
+            "desiredCount": service.desired_count,
+            "pendingCount": 0,
+            "runningCount": 0,
+            "failedTasks": 0,
+            "createdAt": now,
+            "updatedAt": now,
+            "launchType": service.launch_type,
+            "platformVersion": service.platform_version,
+            "networkConfiguration": service.network_configuration or None,
+            "rolloutState": "IN_PROGRESS",
+            "rolloutStateReason": "ECS deployment detected.",
+        }
+    )
+    _STATE[dep_id] = {"fail_reason": fail_reason, "hang": hang, "polls": 0, "settled": False}
+    service.deployments.insert(0, base)
+    _refresh_counts(service)
+
+
+def _refresh_counts(service: Service) -> None:
+    running = sum(d["runningCount"] for d in service.deployments)
+    service.running_count = running
+    primary = _primary(service)
+    service.pending_count = primary["pendingCount"] if primary else 0
+
+
+def _primary(service: Service) -> dict[str, Any] | None:
+    for d in service.deployments:
+        if d["status"] == "PRIMARY":
+            return d
+    return None
+
+
+def _advance(service: Service) -> None:
+    """One poll's worth of progress for the service's PRIMARY deployment."""
+    primary = _primary(service)
+    if primary is None:
+        return
+    state = _STATE.setdefault(primary["id"], {"fail_reason": None, "hang": False, "polls": 0, "settled": False})
+    desired = service.desired_count
+    primary["desiredCount"] = desired
+    if primary["rolloutState"] == "FAILED":
+        return
+    if state["hang"]:
+        primary["pendingCount"] = desired
+        _refresh_counts(service)
+        return
+    state["polls"] += 1
+
+    if state["fail_reason"] is not None:
+        primary["updatedAt"] = utcnow()
+        if state["polls"] == 1:
+            # First poll: tasks are launched and die, as a circuit breaker would observe them.
+            primary["failedTasks"] += max(desired, 1)
+            primary["pendingCount"] = desired
+        else:
+            primary["rolloutState"] = "FAILED"
+            primary["rolloutStateReason"] = state["fail_reason"]
+            primary["pendingCount"] = 0
+            primary["runningCount"] = 0
+            _add_event(
+                service,
+                f"(service {service.name}) (deployment {primary['id']}) deployment failed: tasks failed to start.",
+            )
+        _refresh_counts(service)
+        return
+
+    running = primary["runningCount"]
+    if running != desired:
+        # Half the gap per poll (at least one task); the poll that reaches desiredCount reports
+        # it, the next one settles, so a rollout of 2 tasks takes 3 polls.
+        gap = abs(desired - running)
+        step = max(1, math.ceil(gap / 2)) if gap > 1 else gap
+        running = running + step if desired > running else running - step
+        primary["runningCount"] = running
+        primary["pendingCount"] = max(desired - running, 0)
+        primary["updatedAt"] = utcnow()
+        state["settled"] = False
+        _refresh_counts(service)
+        return
+    if state["settled"]:
+        return
+    if primary["rolloutState"] == "IN_PROGRESS":
+        primary["rolloutState"] = "COMPLETED"
+        primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
+    primary["pendingCount"] = 0
+    primary["updatedAt"] = utcnow()
+    for d in service.deployments:
+        if d is not primary:
+            _STATE.pop(d["id"], None)
+    service.deployments = [primary]  # older deployments drained
+    state["settled"] = True
+    _refresh_counts(service)
+    _add_event(service, f"(service {service.name}) has reached a steady state.")
+
+
+_orig_create_service = EC2ContainerServiceBackend.create_service
+_orig_update_service = EC2ContainerServiceBackend.update_service
+_orig_describe_services = EC2ContainerServiceBackend.describe_services
+_orig_create_service_response = EC2ContainerServiceResponse.create_service
+
+
+def _create_service(self: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> Service:
+    service = _orig_create_service(self, *args, **kwargs)
+    with _LOCK:
+        template = service.deployments[0] if service.deployments else None
+        service.deployments = []
+        if template is not None:
+            template = {k: v for k, v in template.items() if k not in ("status", "rolloutState")}
+        _start_rollout(self, service, template)
+    return service
+
+
+def _update_service(self: EC2ContainerServiceBackend, service_properties: dict[str, Any]) -> Service:
+    cluster = service_properties.get("cluster", "default")
+    name = str(service_properties.get("service", "")).split("/")[-1]
+    force = bool(service_properties.get("force_new_deployment", False))
+    td_given = bool(service_properties.get("task_definition"))
+    with _LOCK:
+        before = self._get_service(cluster, name)
+        old_td = before.task_definition
+        old_primary = _primary(before)
+        # Re-applying a task definition over a FAILED deployment is how a client retries or rolls
+        # back onto the same revision; without a new deployment the service would stay FAILED.
+        retry = td_given and old_primary is not None and old_primary["rolloutState"] == "FAILED"
+        service = _orig_update_service(self, service_properties)
+        if service.task_definition and ":task-definition/" not in service.task_definition:
+            # Real ECS always answers with the full ARN, whatever form the request used.
+            service.task_definition = self.describe_task_definition(service.task_definition).arn
+        if service.task_definition != old_td or force or retry:
+            _start_rollout(self, service, None)
+        else:
+            primary = _primary(service)
+            if primary is not None:
+                primary["desiredCount"] = service.desired_count
+                primary["pendingCount"] = max(service.desired_count - primary["runningCount"], 0)
+                primary["updatedAt"] = utcnow()
+                _STATE.setdefault(primary["id"], {"fail_reason": None, "hang": False, "polls": 0})["settled"] = False
+            _refresh_counts(service)
+    return service
+
+
+def _describe_services(self: EC2ContainerServiceBackend, cluster_str: str, names: list[str]) -> Any:
+    services, failures = _orig_describe_services(self, cluster_str, names)
+    with _LOCK:
+        for service in services:
+            _advance(service)
+    return services, failures
+
+
+def _create_service_response(self: EC2ContainerServiceResponse) -> Any:
+    result = _orig_create_service_response(self)
+    config = self._get_param("deploymentConfiguration")
+    if config is not None:
+        service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+        service.deployment_configuration = config
+    return result
+
+
+def install() -> None:
+    EC2ContainerServiceBackend.create_service = _create_service  # type: ignore[method-assign]
+    EC2ContainerServiceBackend.update_service = _update_service  # type: ignore[method-assign]
+    EC2ContainerServiceBackend.describe_services = _describe_services  # type: ignore[method-assign]
+    EC2ContainerServiceResponse.create_service = _create_service_response  # type: ignore[method-assign]

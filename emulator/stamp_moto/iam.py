@@ -1,0 +1,74 @@
+"""Switch a moto server into IAM enforcement mode, after seeding.
+
+    python -m stamp_moto.iam enforce --endpoint URL
+
+Creates, in the base account 123456789012, the IAM user stamp-ci with an inline policy that
+allows sts:AssumeRole and sts:GetCallerIdentity on "*" (everything else stamp does happens
+inside the tenant accounts through the seeded roles), gives it an access key, then turns on
+moto's request authorisation by POSTing 0 to /moto-api/reset-auth (moto parses that body as a
+bare number, not JSON). Prints {"AccessKeyId", "SecretAccessKey"} as JSON on stdout.
+
+Enforcement is global to the server process and cannot be switched off again except by
+/moto-api/reset-auth with a large count; use a dedicated server for it. moto honours only
+Resource "*" policies and does not check cross-account trust or ExternalId.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.request
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+USER = "stamp-ci"
+USER_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:GetCallerIdentity"], "Resource": "*"}],
+}
+
+
+def enforce(endpoint: str) -> dict[str, str]:
+    # Any key works before enforcement: moto maps unknown keys to the base account.
+    iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "AKIASTAMPIAMSETUP"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "stamp-iam-setup"),
+        config=Config(retries={"max_attempts": 1}),
+    )
+    try:
+        iam.create_user(UserName=USER)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "EntityAlreadyExists":
+            raise
+    iam.put_user_policy(UserName=USER, PolicyName="stamp-ci-assume", PolicyDocument=json.dumps(USER_POLICY))
+    key = iam.create_access_key(UserName=USER)["AccessKey"]
+    # Not form-encoded: Flask would swallow a form body and moto would read an empty one.
+    req = urllib.request.Request(
+        f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        r.read()
+    return {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("enforce", help="create the base user and switch enforcement on")
+    e.add_argument("--endpoint", required=True)
+    args = ap.parse_args(argv)
+    if not args.endpoint.startswith(("http://127.0.0.1", "http://localhost")):
+        raise SystemExit(f"iam: refusing non-local endpoint {args.endpoint}")
+    json.dump(enforce(args.endpoint), sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Launch moto's server on a free loopback port with stamp's extensions loaded.
+
+    python -m stamp_moto.server --port 0 --port-file FILE [--watch-stdin]
+
+* Binds 127.0.0.1 only: the harness must never be reachable from outside the machine.
+* Writes the bound port to FILE (atomically) only once /moto-api/ answers, so whoever waits
+  on the file can start sending requests immediately.
+* --watch-stdin: exit as soon as stdin reaches EOF. A test binary holds the write end of a
+  pipe; when it exits for any reason (including a panic or SIGKILL) the kernel closes the
+  pipe and the server goes with it, so no orphan servers pile up.
+* Adds POST /stamp-control/fail-next-rollout and /stamp-control/hang-next-rollout with a
+  JSON body {"account_id", "region", "cluster", "service", "reason"?}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from typing import Any, Callable, Iterable
+
+from stamp_moto import ecs_rollout
+
+
+def _json_response(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+class StampControl:
+    """WSGI middleware: the control endpoints, everything else goes to moto."""
+
+    def __init__(self, moto_app: Callable[..., Any]):
+        self.moto_app = moto_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/stamp-control/"):
+            return self._control(path, environ, start_response)
+        if path.rstrip("/") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
+            # moto forgets every service; armed failures must not leak into the next test.
+            ecs_rollout.reset()
+        return self.moto_app(environ, start_response)
+
+    def _control(self, path: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _json_response(start_response, "405 Method Not Allowed", {"error": "POST only"})
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            target = [str(body[k]) for k in ("account_id", "region", "cluster", "service")]
+        except (ValueError, KeyError) as exc:
+            return _json_response(
+                start_response,
+                "400 Bad Request",
+                {"error": f"body must be JSON with account_id, region, cluster, service: {exc}"},
+            )
+        if path == "/stamp-control/fail-next-rollout":
+            ecs_rollout.arm_failure(*target, reason=body.get("reason"))
+        elif path == "/stamp-control/hang-next-rollout":
+            ecs_rollout.arm_hang(*target)
+        else:
+            return _json_response(start_response, "404 Not Found", {"error": f"unknown control {path}"})
+        return _json_response(start_response, "200 OK", {"armed": path.rsplit("/", 1)[-1], "target": target})
+
+
+def _wait_healthy(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
+
+
+def _write_atomically(path: str, text: str) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=0, help="0 = any free port")
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
+    ap.add_argument("--log-requests", action="store_true", help="log every request to stderr")
+    ap.add_argument("--cleanup-dir", help="directory to delete on exit (the caller's state dir)")
+    args = ap.parse_args(argv)
+
+    # No proxy for our own health check, whatever the environment says.
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+    # Loaded before the server handles its first request.
+    from werkzeug.serving import make_server
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+    ecs_rollout.install()
+    if not args.log_requests:
+        # One line per request drowns the useful part of the log (tracebacks) when seeding 100s of tenants.
+        import logging
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    app = StampControl(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    port = server.server_port
+    # moto builds some URLs (e.g. SQS queue URLs) from MOTO_PORT.
+    os.environ.setdefault("MOTO_PORT", str(port))
+
+    def stop(*_: Any) -> None:
+        if args.cleanup_dir:
+            # The Rust harness's shared server lives in a static that is never dropped, so the
+            # server removes the state dir (port file, log) itself.
+            import shutil
+
+            shutil.rmtree(args.cleanup_dir, ignore_errors=True)
+        # os._exit: serve_forever runs in a non-daemon thread and request threads may be mid-way;
+        # nothing here needs a graceful flush.
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if args.watch_stdin:
+
+        def watch() -> None:
+            while sys.stdin.buffer.read(65536):
+                pass
+            stop()
+
+        threading.Thread(target=watch, name="watch-stdin", daemon=True).start()
+
+    serving = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
+    serving.start()
+    _wait_healthy(port, 60)
+    _write_atomically(args.port_file, f"{port}\n")
+    print(f"stamp_moto: serving on http://127.0.0.1:{port}", file=sys.stderr, flush=True)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
