@@ -50,6 +50,9 @@ pub struct GlobalArgs {
     /// When to colour output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// AWS profile for the base credentials (before tenant roles are assumed); changes no result.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -79,18 +82,21 @@ Needs no AWS access. Every problem of the fleet is reported at once; exit code 2
     /// Print the ECS task definition JSON of a tenant's services.
     #[command(after_help = "\
 Examples:
-  stamp render acme -s api --offline              one service, as register-task-definition JSON
+  stamp render acme -s api                        one service, values read from acme's account
+  stamp render acme -s api --offline              the same with placeholders, no AWS needed
   stamp render acme --offline                     every service of acme (a stream of JSON documents)
   stamp render --all --offline --out-dir out/     one file per tenant and service: out/acme/api.json
 
---offline shows `ssm` and `cfn_output` values as placeholders such as <ssm:/shop/acme/api_base>;
-secrets are always ARNs in `secrets`, never values.")]
+Without --offline, stamp assumes each tenant's inspect_role (read-only) and reads its SSM
+parameters and stack outputs; --offline shows them as placeholders such as
+<ssm:/shop/acme/api_base>. Secrets are always ARNs in `secrets`, never values.")]
     Render(RenderArgs),
 
     /// Show every variable of a service with its value, kind, layer and source.
     #[command(after_help = "\
 Examples:
-  stamp explain acme -s api --offline             every variable, winning value and source
+  stamp explain acme -s api                       every variable, winning value and source
+  stamp explain acme -s api --offline             the same without AWS: SSM values as placeholders
   stamp explain acme -s api LOG_LEVEL --offline   one variable with everything it overrode
 
 Layers, lowest first: 1 template, 2 _defaults.toml [env], 3 _defaults.toml [services.S.env],
@@ -129,6 +135,9 @@ pub struct RenderArgs {
     /// Use placeholders for SSM and CloudFormation values instead of reading the account.
     #[arg(long)]
     pub offline: bool,
+    /// How many tenant accounts to read at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
     /// Release for tenants that do not pin one (default: `release` in _defaults.toml).
     #[arg(long, value_parser = release)]
     pub release: Option<String>,

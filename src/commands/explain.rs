@@ -9,7 +9,7 @@ use crate::dsl::{Diagnostic, Diagnostics, Layer};
 use crate::error::{Failure, Result};
 use crate::output::{Report, style, table};
 use crate::render::{RenderError, Templates, render_service};
-use crate::resolve::{Import, Kind, Lookups, Removed, Resolved, Shadowed};
+use crate::resolve::{Import, Kind, Removed, Resolved, Shadowed};
 
 /// The JSON shape is documented in the README; keep it stable.
 #[derive(Serialize)]
@@ -186,18 +186,21 @@ impl Report for Explanation {
 }
 
 pub(super) fn run(ctx: &super::Ctx, args: &ExplainArgs) -> Result<()> {
-    super::require_offline(args.offline)?;
     let fleet = ctx.load_fleet()?;
     let tenant = super::tenant(&fleet, &args.tenant)?;
     let service = super::service(tenant, &args.service)?;
     let templates = Templates::load(&fleet)?;
+    let (lookups, _) = super::tenant_lookups(ctx, &[tenant], args.offline, 1)?;
+    let Some((_, lookups)) = lookups.into_iter().next() else {
+        return Err(Failure::Reported(1));
+    };
     let rendered = match render_service(
         &templates,
         &fleet,
         tenant,
         service,
         args.release.as_deref(),
-        &Lookups::offline(),
+        &lookups,
     ) {
         Ok(r) => r,
         Err(RenderError::Invalid(d)) => return Err(Failure::Input(Diagnostics(d))),

@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 
+use crate::aws::{Session, TenantLookups, read_lookups};
 use crate::cli::{Cli, Command};
-use crate::dsl::{self, Fleet, Service, Tenant, diag::did_you_mean};
+use crate::dsl::{self, Diagnostic, Diagnostics, Fleet, Service, Tenant, diag::did_you_mean};
 use crate::error::{Failure, Result};
 use crate::output::Printer;
+use crate::resolve::Lookups;
 
 mod explain;
 mod render;
@@ -17,6 +19,8 @@ mod validate;
 pub struct Ctx {
     pub printer: Printer,
     pub root: PathBuf,
+    /// Selects base credentials only; changes no result.
+    pub profile: Option<String>,
 }
 
 impl Ctx {
@@ -31,7 +35,11 @@ pub fn run(cli: Cli) -> Result<()> {
     let cwd = std::env::current_dir()?;
     let root = dsl::find_root(g.root.as_deref(), &cwd)
         .map_err(|d| Failure::Input(dsl::Diagnostics(vec![d])))?;
-    let ctx = Ctx { printer, root };
+    let ctx = Ctx {
+        printer,
+        root,
+        profile: g.profile.clone(),
+    };
     match cli.command {
         Command::Validate(a) => validate::run(&ctx, &a),
         Command::Render(a) => render::run(&ctx, &a),
@@ -78,17 +86,54 @@ pub fn service<'t>(tenant: &'t Tenant, name: &str) -> Result<&'t Service> {
     })
 }
 
-/// Until stamp reads tenant accounts, values from SSM and CloudFormation need `--offline`.
-pub fn require_offline(offline: bool) -> Result<()> {
+/// Per tenant, the values its files reference: placeholders with `--offline`, otherwise read
+/// from its account through the read-only role. Tenants whose account could not be read are
+/// reported on stderr and left out; the returned flag says whether any was.
+pub fn tenant_lookups<'f>(
+    ctx: &Ctx,
+    tenants: &[&'f Tenant],
+    offline: bool,
+    concurrency: usize,
+) -> Result<(Vec<(&'f Tenant, Lookups)>, bool)> {
     if offline {
-        Ok(())
-    } else {
-        Err(Failure::usage(
-            "reading SSM and CloudFormation values from the tenant accounts is not available in this version",
-            Some(
-                "pass --offline to render with placeholders such as <ssm:/shop/acme/api_base>"
-                    .to_owned(),
-            ),
-        ))
+        return Ok((
+            tenants.iter().map(|t| (*t, Lookups::offline())).collect(),
+            false,
+        ));
     }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let results = rt.block_on(async {
+        let session = Session::connect(ctx.profile.as_deref()).await?;
+        ctx.printer.debug(format_args!(
+            "base identity {} (session name {})",
+            session.caller.arn, session.session_name
+        ));
+        anyhow::Ok(read_lookups(&session, tenants, concurrency).await)
+    })?;
+    let mut ok = Vec::with_capacity(tenants.len());
+    let mut diags = Diagnostics::default();
+    let mut failed = false;
+    for (t, r) in tenants.iter().zip(results) {
+        match r {
+            TenantLookups::Ready(l) => ok.push((*t, l)),
+            TenantLookups::Missing(m) => {
+                diags.0.extend(m.into_iter().map(|m| {
+                    Diagnostic::at(&m.at, format!("tenant `{}`: {}", t.name, m.what), None)
+                }));
+                failed = true;
+            }
+            TenantLookups::Failed(e) => {
+                ctx.printer.error(format_args!("error: {e}"));
+                failed = true;
+            }
+        }
+    }
+    if !diags.is_empty() {
+        let mut diags = diags;
+        diags.attach_snippets(&ctx.root);
+        ctx.printer.error(diags.sorted());
+    }
+    Ok((ok, failed))
 }

@@ -13,40 +13,46 @@ use crate::render::{RenderError, Rendered, Templates, render_service};
 use crate::resolve::Lookups;
 
 pub(super) fn run(ctx: &super::Ctx, args: &RenderArgs) -> Result<()> {
-    super::require_offline(args.offline)?;
     let fleet = ctx.load_fleet()?;
     let templates = Templates::load(&fleet)?;
-    let lookups = Lookups::offline();
     let tenants: Vec<&Tenant> = match &args.tenant {
         Some(t) => vec![super::tenant(&fleet, t)?],
         None => fleet.tenants.iter().collect(),
     };
-    let jobs: Vec<(&Tenant, &Service)> = tenants
+    if let (Some(s), Some(t)) = (&args.service, tenants.first()) {
+        super::service(t, s)?;
+    }
+    let (lookups, some_failed) =
+        super::tenant_lookups(ctx, &tenants, args.offline, args.concurrency)?;
+    let jobs: Vec<Job<'_>> = lookups
         .iter()
-        .flat_map(|t| match &args.service {
-            Some(s) => vec![super::service(t, s).map(|s| (*t, s))],
-            None => t.services.iter().map(|s| Ok((*t, s))).collect(),
+        .flat_map(|(t, l)| {
+            t.services
+                .iter()
+                .filter(|s| args.service.as_ref().is_none_or(|n| &s.name == n))
+                .map(move |s| (*t, s, l))
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    let result = render_jobs(ctx, args, &templates, &fleet, &jobs);
+    if some_failed && result.is_ok() {
+        return Err(Failure::Reported(1));
+    }
+    result
+}
+
+type Job<'a> = (&'a Tenant, &'a Service, &'a Lookups);
+
+fn render_jobs(
+    ctx: &super::Ctx,
+    args: &RenderArgs,
+    templates: &Templates,
+    fleet: &Fleet,
+    jobs: &[Job<'_>],
+) -> Result<()> {
     match &args.out_dir {
-        Some(dir) => write_files(
-            ctx,
-            dir,
-            &templates,
-            &fleet,
-            &jobs,
-            args.release.as_deref(),
-            &lookups,
-        ),
+        Some(dir) => write_files(ctx, dir, templates, fleet, jobs, args.release.as_deref()),
         None => {
-            let rendered = render_all(
-                &templates,
-                &fleet,
-                &jobs,
-                args.release.as_deref(),
-                &lookups,
-                None,
-            )?;
+            let rendered = render_all(templates, fleet, jobs, args.release.as_deref(), None)?;
             let rendered: Vec<Rendered> = rendered.into_iter().filter_map(Done::kept).collect();
             print(ctx, &rendered)
         }
@@ -74,16 +80,15 @@ impl Done {
 fn render_all(
     templates: &Templates,
     fleet: &Fleet,
-    jobs: &[(&Tenant, &Service)],
+    jobs: &[Job<'_>],
     release: Option<&str>,
-    lookups: &Lookups,
     write_to: Option<&Path>,
 ) -> Result<Vec<Done>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(8);
     let chunk = jobs.len().div_ceil(workers).max(32);
-    let one = |t: &Tenant, svc: &Service| -> Result<Done, Vec<Diagnostic>> {
+    let one = |t: &Tenant, svc: &Service, lookups: &Lookups| -> Result<Done, Vec<Diagnostic>> {
         let r = render_service(templates, fleet, t, svc, release, lookups)
             .map_err(|e| diagnostics(&t.name, e))?;
         let Some(dir) = write_to else {
@@ -105,7 +110,7 @@ fn render_all(
     let results: Vec<Vec<Result<Done, Vec<Diagnostic>>>> = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .chunks(chunk.max(1))
-            .map(|part| s.spawn(move || part.iter().map(|(t, svc)| one(t, svc)).collect()))
+            .map(|part| s.spawn(move || part.iter().map(|(t, svc, l)| one(t, svc, l)).collect()))
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
@@ -213,14 +218,13 @@ fn write_files(
     dir: &Path,
     templates: &Templates,
     fleet: &Fleet,
-    jobs: &[(&Tenant, &Service)],
+    jobs: &[Job<'_>],
     release: Option<&str>,
-    lookups: &Lookups,
 ) -> Result<()> {
     let staging = dir.join(format!(".stamp-render-{}", std::process::id()));
     std::fs::create_dir_all(&staging)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", staging.display()))?;
-    let done = render_all(templates, fleet, jobs, release, lookups, Some(&staging));
+    let done = render_all(templates, fleet, jobs, release, Some(&staging));
     let files = match done {
         Ok(done) => done
             .into_iter()
@@ -237,7 +241,7 @@ fn write_files(
             return Err(e);
         }
     };
-    let mut tenants: Vec<&str> = jobs.iter().map(|(t, _)| t.name.as_str()).collect();
+    let mut tenants: Vec<&str> = jobs.iter().map(|(t, _, _)| t.name.as_str()).collect();
     tenants.dedup();
     for t in tenants {
         let target = dir.join(t);

@@ -36,9 +36,13 @@ fn the_root_is_found_from_a_subfolder() {
 }
 
 #[test]
-fn render_without_offline_says_what_to_do() {
+fn render_without_credentials_fails_clearly_and_points_at_offline() {
     let mut c = stamp_command();
     c.current_dir(repo_root())
         .args(["render", "acme", "-s", "api"]);
-    run_command(c).code(2).stderr_has(&["--offline"]);
+    let run = run_command(c);
+    run.code(1)
+        .no_panic()
+        .stderr_has(&["cannot identify the base credentials", "--offline"]);
+    assert!(run.stderr.lines().count() <= 3, "{}", run.stderr);
 }

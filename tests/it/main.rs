@@ -3,5 +3,6 @@
 mod bad_input;
 mod cli;
 mod emulator;
+mod live_resolve;
 mod snapshots_offline;
 mod support;

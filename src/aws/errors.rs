@@ -1,0 +1,91 @@
+//! Turns SDK errors into one line a person can act on: the operation, the role, what went
+//! wrong, and for denials the permission that is missing.
+
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+/// `ssm:GetParameters as arn:…:role/stamp-readonly: access denied (…)`.
+pub fn describe<E>(operation: &str, role: &str, err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let code = se.err().code().unwrap_or("");
+            let message = se.err().message().unwrap_or("");
+            if is_denied(code, status) {
+                // moto (and some proxies) answer 403 with a body the SDK cannot parse into a
+                // code: the status alone still means "denied".
+                format!(
+                    "{operation} as {role}: access denied{}; hint: the role's policy must allow `{operation}`",
+                    if message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({message})")
+                    }
+                )
+            } else if code.is_empty() {
+                format!(
+                    "{operation} as {role}: HTTP {status}{}",
+                    if message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {message}")
+                    }
+                )
+            } else {
+                format!("{operation} as {role}: {code}: {message}")
+            }
+        }
+        SdkError::DispatchFailure(d) => {
+            let why = if d.is_timeout() {
+                "timed out"
+            } else if d.is_io() {
+                "connection failed"
+            } else {
+                "could not send the request"
+            };
+            format!(
+                "{operation} as {role}: {why} (is the endpoint reachable? AWS_ENDPOINT_URL={})",
+                std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "unset".into())
+            )
+        }
+        SdkError::TimeoutError(_) => format!("{operation} as {role}: timed out"),
+        SdkError::ResponseError(_) => {
+            format!("{operation} as {role}: the response could not be read")
+        }
+        SdkError::ConstructionFailure(_) => {
+            format!("{operation} as {role}: the request could not be built")
+        }
+        other => format!(
+            "{operation} as {role}: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(other)
+        ),
+    }
+}
+
+/// Whether an error is a denial, from its code or, failing that, its HTTP status.
+pub fn is_denied(code: &str, status: u16) -> bool {
+    matches!(
+        code,
+        "AccessDenied"
+            | "AccessDeniedException"
+            | "UnauthorizedOperation"
+            | "UnrecognizedClientException"
+    ) || (code.is_empty() && status == 403)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denials_are_recognised_by_code_or_by_a_bare_403() {
+        assert!(is_denied("AccessDeniedException", 400));
+        assert!(is_denied("AccessDenied", 403));
+        assert!(is_denied("", 403));
+        assert!(!is_denied("ThrottlingException", 400));
+        assert!(!is_denied("ParameterNotFound", 400));
+    }
+}

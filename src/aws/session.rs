@@ -1,0 +1,234 @@
+//! Credentials: the base identity from the standard chain, and per tenant an assumed role
+//! whose account is checked before any other call (the account guard).
+//!
+//! `--profile` only picks the base credentials. Region always comes from the tenant, never
+//! from the caller's environment. Assumed credentials are cached for the run and refreshed
+//! before they expire (role chaining caps sessions at one hour; deploy waits can be longer).
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_config::identity::IdentityCache;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{
+    ProvideCredentials, SharedCredentialsProvider, error::CredentialsError, future,
+};
+
+use super::calls::CallCounter;
+use super::errors::describe;
+
+/// Who runs stamp: the base caller, before any role is assumed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Caller {
+    pub arn: String,
+    pub account: String,
+}
+
+/// The base configuration of a run: credentials chain, endpoint (`AWS_ENDPOINT_URL`), retries.
+#[derive(Clone)]
+pub struct Session {
+    base: SdkConfig,
+    pub calls: CallCounter,
+    pub caller: Caller,
+    pub session_name: String,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("caller", &self.caller)
+            .field("session_name", &self.session_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Loads base credentials from the standard chain (environment, profile, SSO, web
+    /// identity) and asks STS who they belong to.
+    pub async fn connect(profile: Option<&str>) -> anyhow::Result<Self> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            // STS needs some region for the base identity call; tenants bring their own.
+            .region(
+                aws_config::meta::region::RegionProviderChain::default_provider()
+                    .or_else(Region::new("us-east-1")),
+            );
+        if let Some(p) = profile {
+            loader = loader.profile_name(p);
+        }
+        let base = loader.load().await;
+        let calls = CallCounter::default();
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&base)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let who = sts.get_caller_identity().send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot identify the base credentials: {}\n  = hint: configure AWS credentials (AWS_PROFILE, SSO login, or AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE in CI), or pass --offline to use placeholders",
+                describe("sts:GetCallerIdentity", "the base credentials", &e)
+            )
+        })?;
+        let arn = who.arn.unwrap_or_default();
+        let caller = Caller {
+            account: who.account.unwrap_or_default(),
+            arn: arn.clone(),
+        };
+        let session_name = session_name(&arn, &ci_job());
+        Ok(Self {
+            base,
+            calls,
+            caller,
+            session_name,
+        })
+    }
+
+    /// The SDK configuration for one tenant: its region, the assumed role's credentials,
+    /// a cache that refreshes them five minutes before expiry.
+    pub fn tenant_config(
+        &self,
+        region: &str,
+        role_arn: &str,
+        external_id: Option<&str>,
+    ) -> SdkConfig {
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.base)
+                .region(Region::new(region.to_owned()))
+                .interceptor(self.calls.clone())
+                .build(),
+        );
+        let provider = AssumedRole {
+            sts,
+            role_arn: role_arn.to_owned(),
+            session_name: self.session_name.clone(),
+            external_id: external_id.map(str::to_owned),
+        };
+        self.base
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .identity_cache(
+                IdentityCache::lazy()
+                    .buffer_time(Duration::from_secs(300))
+                    .build(),
+            )
+            .build()
+    }
+
+    pub fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+}
+
+/// AssumeRole as a credentials provider, so the SDK's identity cache handles expiry.
+#[derive(Debug, Clone)]
+struct AssumedRole {
+    sts: aws_sdk_sts::Client,
+    role_arn: String,
+    session_name: String,
+    external_id: Option<String>,
+}
+
+impl AssumedRole {
+    async fn assume(&self) -> aws_credential_types::provider::Result {
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&self.role_arn)
+            .role_session_name(&self.session_name)
+            .set_external_id(self.external_id.clone())
+            // Role chaining (CI's web identity → tenant role) caps a session at one hour.
+            .duration_seconds(3600)
+            .send()
+            .await
+            .map_err(|e| {
+                CredentialsError::provider_error(describe("sts:AssumeRole", &self.role_arn, &e))
+            })?;
+        let c = out
+            .credentials
+            .ok_or_else(|| CredentialsError::unhandled("AssumeRole returned no credentials"))?;
+        let expiry = std::time::SystemTime::try_from(c.expiration).ok();
+        Ok(Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            expiry,
+            "stamp-assume-role",
+        ))
+    }
+}
+
+impl ProvideCredentials for AssumedRole {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(self.assume())
+    }
+}
+
+/// CircleCI's job, when stamp runs in one: the session name then names the job, not a person.
+fn ci_job() -> Option<String> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (get("CIRCLE_PROJECT_REPONAME"), get("CIRCLE_BUILD_NUM")) {
+        (Some(repo), Some(build)) => Some(format!("ci-{repo}-{build}")),
+        _ => None,
+    }
+}
+
+/// `stamp-<who>`: the CI job, else the last part of the caller's ARN (user or session name).
+/// STS allows `[\w+=,.@-]`, 2 to 64 characters.
+pub fn session_name(caller_arn: &str, ci_job: &Option<String>) -> String {
+    let who = ci_job.clone().unwrap_or_else(|| {
+        caller_arn
+            .rsplit('/')
+            .next()
+            .unwrap_or("unknown")
+            .to_owned()
+    });
+    let clean: String = format!("stamp-{who}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if clean.len() < 2 {
+        "stamp".to_owned()
+    } else {
+        clean
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_name_the_person_or_the_job_within_sts_limits() {
+        assert_eq!(
+            session_name("arn:aws:iam::1:user/alice", &None),
+            "stamp-alice"
+        );
+        assert_eq!(
+            session_name("arn:aws:sts::1:assumed-role/Dev/alice@example.com", &None),
+            "stamp-alice@example.com"
+        );
+        assert_eq!(
+            session_name("arn:aws:iam::1:user/a b:c", &None),
+            "stamp-a-b-c"
+        );
+        assert_eq!(
+            session_name("x", &Some("ci-shop-42".into())),
+            "stamp-ci-shop-42"
+        );
+        assert_eq!(
+            session_name(&format!("arn:aws:iam::1:user/{}", "x".repeat(100)), &None).len(),
+            64
+        );
+    }
+}
