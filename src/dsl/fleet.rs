@@ -967,20 +967,8 @@ pub fn check_release(s: &str) -> Result<(), &'static str> {
 }
 
 /// Tenant names appear in cluster names, session names and tags: keep them plain.
-pub fn check_tenant_name(s: &str) -> Result<(), &'static str> {
-    if s.is_empty() || s.len() > 40 {
-        return Err("it must have 1 to 40 characters");
-    }
-    if !s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
-        return Err("it must start with a lowercase letter or digit");
-    }
-    if !s
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return Err("only lowercase letters, digits and `-` are allowed");
-    }
-    Ok(())
+pub fn check_tenant_name(s: &str) -> Result<(), String> {
+    super::parse::check_plain_name(s, 40)
 }
 
 fn suggest_tenant_name(s: &str) -> String {

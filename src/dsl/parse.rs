@@ -885,15 +885,24 @@ pub fn check_parameter_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn check_service_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() || name.len() > 64 {
-        return Err("it must have 1 to 64 characters");
+fn check_service_name(name: &str) -> Result<(), String> {
+    check_plain_name(name, 64)
+}
+
+/// Names that end up in AWS resource names, session names and tags: lowercase letters, digits
+/// and `-`, starting with a letter or digit.
+pub fn check_plain_name(name: &str, max: usize) -> Result<(), String> {
+    if name.is_empty() || name.len() > max {
+        return Err(format!("it must have 1 to {max} characters"));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        return Err("it must start with a lowercase letter or digit".into());
     }
     if !name
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     {
-        return Err("only lowercase letters, digits and `-` are allowed");
+        return Err("only lowercase letters, digits and `-` are allowed".into());
     }
     Ok(())
 }
