@@ -190,3 +190,39 @@ fn an_unreachable_endpoint_is_one_clear_line_per_tenant() {
     run.stderr_has(&["sts:GetCallerIdentity"]);
     assert!(run.stderr.lines().count() <= 3, "{}", run.stderr);
 }
+
+/// With IAM enforced, the read-only role (Describe*, Get*, List* only) is enough to resolve
+/// a tenant: explain reads through `inspect_role` and needs no write permission.
+#[test]
+fn reading_a_tenant_needs_only_the_read_only_role() {
+    let emu = Emulator::dedicated();
+    let (root, params) = example_fleet();
+    let f = emu.fresh_fleet_with(
+        &root,
+        &params,
+        &SeedOptions {
+            tenants: Some(vec!["acme".into()]),
+            services: false,
+        },
+    );
+    emu.enforce_iam();
+    let mut cmd = emu.command(env!("CARGO_BIN_EXE_stamp"));
+    cmd.arg("--root")
+        .arg(f.root())
+        .args(["explain", "acme", "-s", "api", "--output", "json"]);
+    let run = run_command(cmd);
+    run.success().no_panic();
+    let vars = run.json()["variables"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        vars.iter()
+            .any(|x| x["name"] == "RATE_LIMIT" && x["value"] == "200"),
+        "{vars:?}"
+    );
+    assert!(
+        vars.iter()
+            .any(|x| x["name"] == "DATABASE_URL" && x["secret"] == true)
+    );
+}
