@@ -96,8 +96,9 @@ fn render_all(
         };
         let rel = format!("{}/{}.json", r.tenant, r.service);
         let path = dir.join(&rel);
-        let written = std::fs::create_dir_all(dir.join(&r.tenant))
-            .and_then(|()| std::fs::write(&path, &r.json));
+        // Tenant folders exist already (made once in `write_files`): on a slow disk a
+        // redundant mkdir per service costs more than rendering the service.
+        let written = std::fs::write(&path, &r.json);
         written.map_err(|e| {
             vec![Diagnostic::general(
                 None,
@@ -224,6 +225,13 @@ fn write_files(
     let staging = dir.join(format!(".stamp-render-{}", std::process::id()));
     std::fs::create_dir_all(&staging)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", staging.display()))?;
+    let mut tenants: Vec<&str> = jobs.iter().map(|(t, _, _)| t.name.as_str()).collect();
+    tenants.dedup();
+    for t in &tenants {
+        let d = staging.join(t);
+        std::fs::create_dir(&d)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", d.display()))?;
+    }
     let done = render_all(templates, fleet, jobs, release, Some(&staging));
     let files = match done {
         Ok(done) => done
@@ -241,8 +249,6 @@ fn write_files(
             return Err(e);
         }
     };
-    let mut tenants: Vec<&str> = jobs.iter().map(|(t, _, _)| t.name.as_str()).collect();
-    tenants.dedup();
     for t in tenants {
         let target = dir.join(t);
         if target.exists() {
