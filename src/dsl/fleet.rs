@@ -718,7 +718,6 @@ fn service(
     }
     let empty_env = || Arc::new(EnvBlock::default());
     let empty_vars = || Arc::new(VarBlock::default());
-    let _ = tenant;
     Some(Service {
         name: name.to_owned(),
         ecs_service: t
@@ -747,7 +746,7 @@ fn service(
             },
             EnvLayer {
                 layer: Layer::Tenant,
-                block: Arc::new(tenant_env(tenant)),
+                block: Arc::new(tenant.env.clone()),
             },
             EnvLayer {
                 layer: Layer::TenantService,
@@ -765,10 +764,6 @@ fn service(
             t.map_or_else(empty_vars, |s| Arc::new(s.vars.clone())),
         ],
     })
-}
-
-fn tenant_env(t: &FileLayer) -> EnvBlock {
-    t.env.clone()
 }
 
 fn schedule(d: &FileLayer, t: &FileLayer, diags: &mut Diagnostics) -> Option<Schedule> {

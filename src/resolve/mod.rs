@@ -208,13 +208,10 @@ impl ServiceEnv {
         for t in template {
             merged.insert(t.name.clone(), t);
         }
-        for (name, rem) in &self.removed {
+        for (name, r) in &mut removed {
             if let Some(lost) = merged.remove(name) {
-                if let Some(r) = removed.get_mut(name) {
-                    r.overrides.push(shadow(&lost));
-                }
+                r.overrides.push(shadow(&lost));
             }
-            let _ = rem;
         }
         for (name, v) in &self.vars {
             let mut v = v.clone();
