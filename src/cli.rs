@@ -104,6 +104,17 @@ Layers, lowest first: 1 template, 2 _defaults.toml [env], 3 _defaults.toml [serv
 explicit keys win over them.")]
     Explain(ExplainArgs),
 
+    /// List every SSM parameter a tenant uses: type, version, the variables using it, missing.
+    #[command(after_help = "\
+Examples:
+  stamp params acme
+  stamp params acme --output json
+
+Reads the tenant's account through its inspect_role. Values are never shown (secrets are never
+read at all); `stamp explain` shows plain values with their provenance. Exit code 1 when a
+referenced parameter is missing or has the wrong type.")]
+    Params(ParamsArgs),
+
     /// Show deploy windows and freezes per tenant: open now, when it closes, next opening.
     #[command(after_help = "\
 Examples:
@@ -158,6 +169,12 @@ pub struct ExplainArgs {
     /// Release for tenants that do not pin one.
     #[arg(long, value_parser = release)]
     pub release: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ParamsArgs {
+    /// Tenant (a file stem in tenants/).
+    pub tenant: String,
 }
 
 #[derive(Debug, Args)]

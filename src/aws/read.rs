@@ -33,8 +33,36 @@ pub struct TenantReader {
     tenant: String,
     role: String,
     ssm: aws_sdk_ssm::Client,
+    ecs: aws_sdk_ecs::Client,
     cfn: aws_sdk_cloudformation::Client,
 }
+
+/// An ECS service as it runs now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LiveEcsService {
+    pub name: String,
+    pub status: String,
+    pub task_definition_arn: String,
+    pub desired_count: u32,
+    pub running_count: u32,
+    pub pending_count: u32,
+    /// Of the PRIMARY deployment: IN_PROGRESS, COMPLETED or FAILED.
+    pub rollout_state: Option<String>,
+    pub rollout_reason: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A task definition as registered, in stamp's model, with its tags.
+#[derive(Debug, Clone)]
+pub struct LiveTaskDefinition {
+    pub arn: String,
+    pub revision: i32,
+    pub task_definition: crate::render::TaskDefinition,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// DescribeServices takes at most 10 services per call.
+const DESCRIBE_SERVICES_BATCH: usize = 10;
 
 /// SSM's batch limits: GetParameters takes 10 names, DescribeParameters filters 50 values.
 const GET_PARAMETERS_BATCH: usize = 10;
@@ -76,6 +104,11 @@ impl TenantReader {
             role: tenant.inspect_role.clone(),
             ssm: aws_sdk_ssm::Client::from_conf(
                 aws_sdk_ssm::config::Builder::from(&cfg)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            ecs: aws_sdk_ecs::Client::from_conf(
+                aws_sdk_ecs::config::Builder::from(&cfg)
                     .interceptor(calls.clone())
                     .build(),
             ),
@@ -274,4 +307,95 @@ impl TenantReader {
         }
         Ok((l, missing))
     }
+
+    /// The named services of a cluster, 10 per call; a service that does not exist (or was
+    /// deleted) maps to `None`.
+    pub async fn describe_services(
+        &self,
+        cluster: &str,
+        names: &[String],
+    ) -> Result<BTreeMap<String, Option<LiveEcsService>>, TenantError> {
+        let mut out: BTreeMap<String, Option<LiveEcsService>> =
+            names.iter().map(|n| (n.clone(), None)).collect();
+        for batch in names.chunks(DESCRIBE_SERVICES_BATCH) {
+            let resp = self
+                .ecs
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(batch.to_vec()))
+                .include(aws_sdk_ecs::types::ServiceField::Tags)
+                .send()
+                .await;
+            let resp = match resp {
+                Ok(r) => r,
+                // A cluster that does not exist means none of its services do.
+                Err(e) if e.as_service_error().is_some_and(aws_sdk_ecs::operation::describe_services::DescribeServicesError::is_cluster_not_found_exception) => continue,
+                Err(e) => return Err(self.fail(describe("ecs:DescribeServices", &self.role, &e))),
+            };
+            for s in resp.services.unwrap_or_default() {
+                let name = s.service_name.clone().unwrap_or_default();
+                if s.status.as_deref() != Some("ACTIVE") && s.status.as_deref() != Some("DRAINING")
+                {
+                    continue;
+                }
+                let primary = s
+                    .deployments
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|d| d.status.as_deref() == Some("PRIMARY"));
+                let live = LiveEcsService {
+                    name: name.clone(),
+                    status: s.status.clone().unwrap_or_default(),
+                    task_definition_arn: s.task_definition.clone().unwrap_or_default(),
+                    desired_count: u32::try_from(s.desired_count).unwrap_or(0),
+                    running_count: u32::try_from(s.running_count).unwrap_or(0),
+                    pending_count: u32::try_from(s.pending_count).unwrap_or(0),
+                    rollout_state: primary
+                        .and_then(|d| d.rollout_state.as_ref())
+                        .map(|r| r.as_str().to_owned()),
+                    rollout_reason: primary.and_then(|d| d.rollout_state_reason.clone()),
+                    tags: tags(s.tags.as_deref().unwrap_or_default()),
+                };
+                out.insert(name, Some(live));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One registered task definition, converted to stamp's model for comparison.
+    pub async fn describe_task_definition(
+        &self,
+        arn: &str,
+    ) -> Result<LiveTaskDefinition, TenantError> {
+        let out = self
+            .ecs
+            .describe_task_definition()
+            .task_definition(arn)
+            .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| self.fail(describe("ecs:DescribeTaskDefinition", &self.role, &e)))?;
+        let td = out.task_definition.ok_or_else(|| {
+            self.fail(format!(
+                "ecs:DescribeTaskDefinition returned no task definition for {arn}"
+            ))
+        })?;
+        let tag_list = out.tags.unwrap_or_default();
+        Ok(LiveTaskDefinition {
+            arn: td
+                .task_definition_arn
+                .clone()
+                .unwrap_or_else(|| arn.to_owned()),
+            revision: td.revision,
+            task_definition: super::convert::from_sdk(&td, &tag_list),
+            tags: tags(&tag_list),
+        })
+    }
+}
+
+fn tags(list: &[aws_sdk_ecs::types::Tag]) -> BTreeMap<String, String> {
+    list.iter()
+        .filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default())))
+        .collect()
 }

@@ -11,6 +11,7 @@ use crate::output::Printer;
 use crate::resolve::Lookups;
 
 mod explain;
+mod params;
 mod render;
 mod schedule;
 mod validate;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Validate(a) => validate::run(&ctx, &a),
         Command::Render(a) => render::run(&ctx, &a),
         Command::Explain(a) => explain::run(&ctx, &a),
+        Command::Params(a) => params::run(&ctx, &a),
         Command::Schedule(a) => schedule::run(&ctx, &a),
     }
 }

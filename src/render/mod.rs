@@ -338,6 +338,7 @@ fn inject(
                     source: source.clone(),
                     reference: None,
                     overrides: Vec::new(),
+                    parameter: None,
                 })
             })
             .chain(c.secrets().iter().map(|s| Resolved {
@@ -349,6 +350,7 @@ fn inject(
                 source: source.clone(),
                 reference: None,
                 overrides: Vec::new(),
+                parameter: None,
             }))
             .collect::<Vec<_>>();
         let (vars, removed) = env.with_template(template_entries);

@@ -38,6 +38,9 @@ pub struct Resolved {
     pub reference: Option<String>,
     /// What this value replaced, nearest layer first.
     pub overrides: Vec<Shadowed>,
+    /// The SSM parameter the value (or secret reference) comes from, for `stamp params`.
+    #[serde(skip)]
+    pub parameter: Option<String>,
 }
 
 impl Resolved {
@@ -310,6 +313,7 @@ pub fn service_env(
                             path.value, p.name, p.version
                         )),
                         overrides: Vec::new(),
+                        parameter: Some(p.name.clone()),
                     };
                     set(&mut out, r);
                 }
@@ -360,6 +364,10 @@ pub fn service_env(
                     )
                 }
             };
+            let parameter = match &e.spec {
+                ValueSpec::Ssm { name, .. } | ValueSpec::Secret { name } => Some(name.clone()),
+                _ => None,
+            };
             set(
                 &mut out,
                 Resolved {
@@ -371,6 +379,7 @@ pub fn service_env(
                     source,
                     reference,
                     overrides: Vec::new(),
+                    parameter,
                 },
             );
         }

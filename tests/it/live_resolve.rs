@@ -226,3 +226,69 @@ fn reading_a_tenant_needs_only_the_read_only_role() {
             .any(|x| x["name"] == "DATABASE_URL" && x["secret"] == true)
     );
 }
+
+#[test]
+fn params_lists_every_parameter_with_version_and_users_but_no_value() {
+    let f = fleet();
+    let run = stamp(&f, &["params", "globex", "--output", "json"]);
+    run.success().no_panic();
+    assert_no_secret_value(&run);
+    let j = run.json();
+    let rows = j["parameters"].as_array().cloned().unwrap_or_default();
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name}: {rows:?}"))
+    };
+    assert_eq!(row("/shop/globex/api_base:2")["version"], 2);
+    assert_eq!(
+        row("/shop/globex/api_base:2")["used_by"],
+        serde_json::json!(["api:API_BASE", "worker:API_BASE"])
+    );
+    assert_eq!(row("/shop/globex/database_url")["type"], "SecureString");
+    assert_eq!(
+        row("/shop/globex/worker/batch-size")["used_by"],
+        serde_json::json!(["worker:BATCH_SIZE"])
+    );
+    assert_eq!(
+        row("/shop/api/jwt-signing-key")["type"],
+        "SecureString (env_from)"
+    );
+    assert!(
+        rows.iter().all(|r| r.get("value").is_none()),
+        "params must not carry values"
+    );
+    assert!(
+        !run.stdout.contains("https://api.globex.example"),
+        "params must not show values"
+    );
+}
+
+#[test]
+fn params_reports_a_missing_parameter_and_exits_1() {
+    let f = fleet();
+    edit(
+        &f,
+        "tenants/umbrella.toml",
+        "{ ssm = \"/shop/umbrella/api_base\" }",
+        "{ ssm = \"/shop/umbrella/gone\" }",
+    );
+    let run = stamp(&f, &["params", "umbrella", "--output", "json"]);
+    run.code(1).no_panic();
+    let j = run.json();
+    let missing: Vec<_> = j["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["status"] == "missing")
+        .collect();
+    assert_eq!(missing.len(), 1, "{j}");
+    assert_eq!(missing[0]["name"], "/shop/umbrella/gone");
+    assert!(
+        j["problems"][0]["at"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("tenants/umbrella.toml:")),
+        "{j}"
+    );
+}
