@@ -12,6 +12,7 @@ pub mod output;
 pub mod render;
 pub mod resolve;
 pub mod schedule;
+pub mod vcs;
 
 use std::process::ExitCode;
 

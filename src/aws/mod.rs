@@ -14,57 +14,100 @@ pub use calls::{CallCounter, Counts};
 pub use read::{TenantError, TenantReader};
 pub use session::{Caller, Session};
 
+use std::collections::BTreeMap;
+
 use crate::dsl::Tenant;
 use crate::resolve::{Lookups, Missing, references};
+pub use read::{LiveEcsService, LiveTaskDefinition};
 
-/// What reading one tenant's account gave: its values, or why it could not be read.
-pub enum TenantLookups {
-    Ready(Lookups),
+/// What reading one tenant's account gave.
+pub struct TenantRead {
+    pub lookups: Lookups,
     /// References the account does not satisfy, each with the tenant file line.
-    Missing(Vec<Missing>),
-    Failed(TenantError),
+    pub missing: Vec<Missing>,
+    /// With `live`: every service of the tenant by ECS service name, `None` if it does not
+    /// exist, with the task definition it runs.
+    pub services: BTreeMap<String, Option<(LiveEcsService, LiveTaskDefinition)>>,
 }
 
-/// Reads the SSM parameters and stack outputs of several tenants, `concurrency` accounts at
-/// a time; one tenant's failure does not stop the others. Results are in input order.
-pub async fn read_lookups(
+/// Reads several tenants, `concurrency` accounts at a time; one tenant's failure does not stop
+/// the others. Results are in input order. `live` adds the running ECS state (for plan/status).
+pub async fn read_tenants(
     session: &Session,
     tenants: &[&Tenant],
     concurrency: usize,
-) -> Vec<TenantLookups> {
+    live: bool,
+) -> Vec<Result<TenantRead, TenantError>> {
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (i, t) in tenants.iter().enumerate() {
         let (session, tenant, sem) = (session.clone(), (*t).clone(), sem.clone());
         set.spawn(async move {
             let _permit = sem.acquire().await;
-            let r = async {
-                let reader = TenantReader::connect(&session, &tenant).await?;
-                reader.lookups(&references(&tenant)).await
-            }
-            .await;
-            let out = match r {
-                Ok((l, m)) if m.is_empty() => TenantLookups::Ready(l),
-                Ok((_, m)) => TenantLookups::Missing(m),
-                Err(e) => TenantLookups::Failed(e),
-            };
-            (i, out)
+            (i, read_one(&session, &tenant, live).await)
         });
     }
-    let mut out: Vec<Option<TenantLookups>> = (0..tenants.len()).map(|_| None).collect();
+    let mut out: Vec<Option<Result<TenantRead, TenantError>>> =
+        (0..tenants.len()).map(|_| None).collect();
     while let Some(joined) = set.join_next().await {
         if let Ok((i, r)) = joined {
             out[i] = Some(r);
         }
     }
     out.into_iter()
-        .map(|r| {
+        .zip(tenants)
+        .map(|(r, t)| {
             r.unwrap_or_else(|| {
-                TenantLookups::Failed(TenantError::Call {
-                    tenant: String::new(),
-                    detail: "the lookup task stopped unexpectedly".into(),
+                Err(TenantError::Call {
+                    tenant: t.name.clone(),
+                    detail: "reading the account stopped unexpectedly".into(),
                 })
             })
         })
         .collect()
+}
+
+async fn read_one(
+    session: &Session,
+    tenant: &Tenant,
+    live: bool,
+) -> Result<TenantRead, TenantError> {
+    let reader = TenantReader::connect(session, tenant).await?;
+    let (lookups, missing) = reader.lookups(&references(tenant)).await?;
+    let mut services = BTreeMap::new();
+    if live {
+        let names: Vec<String> = tenant
+            .services
+            .iter()
+            .map(|s| s.ecs_service.clone())
+            .collect();
+        let found = reader.describe_services(&tenant.cluster, &names).await?;
+        // Services of one tenant often run the same revision only by accident; still, read
+        // each distinct task definition once.
+        let mut tds: BTreeMap<String, LiveTaskDefinition> = BTreeMap::new();
+        for (name, svc) in found {
+            let entry = match svc {
+                None => None,
+                Some(svc) => {
+                    let td = match tds.get(&svc.task_definition_arn) {
+                        Some(td) => td.clone(),
+                        None => {
+                            let td = reader
+                                .describe_task_definition(&svc.task_definition_arn)
+                                .await?;
+                            tds.insert(svc.task_definition_arn.clone(), td.clone());
+                            td
+                        }
+                    };
+                    Some((svc, td))
+                }
+            };
+            services.insert(name, entry);
+        }
+    }
+    Ok(TenantRead {
+        lookups,
+        missing,
+        services,
+    })
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::aws::{Session, TenantLookups, read_lookups};
+use crate::aws::{Session, read_tenants};
 use crate::cli::{Cli, Command};
 use crate::dsl::{self, Diagnostic, Diagnostics, Fleet, Service, Tenant, diag::did_you_mean};
 use crate::error::{Failure, Result};
@@ -112,21 +112,19 @@ pub fn tenant_lookups<'f>(
             "base identity {} (session name {})",
             session.caller.arn, session.session_name
         ));
-        anyhow::Ok(read_lookups(&session, tenants, concurrency).await)
+        anyhow::Ok(read_tenants(&session, tenants, concurrency, false).await)
     })?;
     let mut ok = Vec::with_capacity(tenants.len());
     let mut diags = Diagnostics::default();
     let mut failed = false;
     for (t, r) in tenants.iter().zip(results) {
         match r {
-            TenantLookups::Ready(l) => ok.push((*t, l)),
-            TenantLookups::Missing(m) => {
-                diags.0.extend(m.into_iter().map(|m| {
-                    Diagnostic::at(&m.at, format!("tenant `{}`: {}", t.name, m.what), None)
-                }));
+            Ok(read) if read.missing.is_empty() => ok.push((*t, read.lookups)),
+            Ok(read) => {
+                diags.0.extend(missing_diagnostics(t, read.missing));
                 failed = true;
             }
-            TenantLookups::Failed(e) => {
+            Err(e) => {
                 ctx.printer.error(format_args!("error: {e}"));
                 failed = true;
             }
@@ -138,4 +136,14 @@ pub fn tenant_lookups<'f>(
         ctx.printer.error(diags.sorted());
     }
     Ok((ok, failed))
+}
+
+/// Bad references of a tenant as diagnostics at the lines that wrote them.
+pub fn missing_diagnostics(
+    t: &Tenant,
+    missing: Vec<crate::resolve::Missing>,
+) -> impl Iterator<Item = Diagnostic> + '_ {
+    missing
+        .into_iter()
+        .map(move |m| Diagnostic::at(&m.at, format!("tenant `{}`: {}", t.name, m.what), None))
 }
