@@ -104,6 +104,19 @@ Layers, lowest first: 1 template, 2 _defaults.toml [env], 3 _defaults.toml [serv
 explicit keys win over them.")]
     Explain(ExplainArgs),
 
+    /// Resolve, render and compare with what runs: create/update/unchanged, diffs, a digest.
+    #[command(after_help = "\
+Examples:
+  stamp plan acme                      one tenant
+  stamp plan --all --stats             the whole fleet, with the AWS calls it made
+  stamp plan --all --out plan.json     save exactly this plan (for `deploy --plan`)
+  stamp plan --all --output json       {\"digest\", \"tenants\": [...], \"api_calls\": {...}}
+
+Read-only: each tenant is read through its inspect_role. The digest is the sha256 of the
+canonical desired state: the same commit and parameter versions give the same digest whoever
+runs it, wherever. Exit code 1 if any tenant could not be planned; the others are still shown.")]
+    Plan(PlanArgs),
+
     /// List every SSM parameter a tenant uses: type, version, the variables using it, missing.
     #[command(after_help = "\
 Examples:
@@ -169,6 +182,31 @@ pub struct ExplainArgs {
     /// Release for tenants that do not pin one.
     #[arg(long, value_parser = release)]
     pub release: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Tenants to plan (file stems in tenants/).
+    #[arg(conflicts_with = "all")]
+    pub tenants: Vec<String>,
+    /// Every tenant of the fleet.
+    #[arg(long)]
+    pub all: bool,
+    /// Only this service.
+    #[arg(short, long)]
+    pub service: Option<String>,
+    /// Release for tenants that do not pin one.
+    #[arg(long, value_parser = release)]
+    pub release: Option<String>,
+    /// How many tenant accounts to read at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+    /// Save the plan with every input version, for `deploy --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+    /// Print the AWS calls made, per operation, on stderr.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(Debug, Args)]

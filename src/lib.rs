@@ -9,6 +9,7 @@ pub mod commands;
 pub mod dsl;
 pub mod error;
 pub mod output;
+pub mod plan;
 pub mod render;
 pub mod resolve;
 pub mod schedule;

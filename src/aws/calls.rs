@@ -82,9 +82,13 @@ impl Intercept for CallCounter {
         "stamp::CallCounter"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: for client-level interceptors it runs before the operation's
+    // configuration (which names the operation) is in the bag. Serialization happens once per
+    // call, after it.
+    fn read_before_serialization(
         &self,
         _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.bump(cfg, false);

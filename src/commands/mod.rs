@@ -12,6 +12,7 @@ use crate::resolve::Lookups;
 
 mod explain;
 mod params;
+mod plan;
 mod render;
 mod schedule;
 mod validate;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Validate(a) => validate::run(&ctx, &a),
         Command::Render(a) => render::run(&ctx, &a),
         Command::Explain(a) => explain::run(&ctx, &a),
+        Command::Plan(a) => plan::run(&ctx, &a),
         Command::Params(a) => params::run(&ctx, &a),
         Command::Schedule(a) => schedule::run(&ctx, &a),
     }

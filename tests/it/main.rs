@@ -4,5 +4,6 @@ mod bad_input;
 mod cli;
 mod emulator;
 mod live_resolve;
+mod plan;
 mod snapshots_offline;
 mod support;
