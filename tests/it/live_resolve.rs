@@ -292,3 +292,53 @@ fn params_reports_a_missing_parameter_and_exits_1() {
         "{j}"
     );
 }
+
+/// An endpoint that answers GetCallerIdentity with another account (a mis-wired role, a
+/// proxy, a copy-pasted account id): stamp refuses that tenant before any other call, naming
+/// both accounts, and still serves the others.
+#[test]
+fn a_tenant_whose_role_lands_in_another_account_is_refused() {
+    use std::sync::Arc;
+
+    use crate::support::proxy::Proxy;
+
+    let f = fleet();
+    let acme = f.account("acme").to_owned();
+    let wrong = "999999999999";
+    let rewrite_acme = acme.clone();
+    // Only the assumed-role identity of acme is falsified; the base identity stays true.
+    let proxy = Proxy::start(
+        Emulator::shared().endpoint(),
+        Arc::new(move |_req: &str, body: String| {
+            if body.contains("GetCallerIdentityResponse")
+                && body.contains(&format!("<Account>{rewrite_acme}</Account>"))
+            {
+                body.replace(
+                    &format!("<Account>{rewrite_acme}</Account>"),
+                    &format!("<Account>{wrong}</Account>"),
+                )
+            } else {
+                body
+            }
+        }),
+    );
+    let out = f.root().join("out");
+    let mut cmd = Emulator::shared().command(env!("CARGO_BIN_EXE_stamp"));
+    cmd.env("AWS_ENDPOINT_URL", proxy.endpoint());
+    cmd.arg("--root").arg(f.root()).args([
+        "render",
+        "--all",
+        "--out-dir",
+        out.to_str().expect("utf-8"),
+    ]);
+    let run = run_command(cmd);
+    run.code(1).no_panic().stderr_has(&[
+        "tenant `acme`",
+        &format!("account {wrong}"),
+        &format!("account_id is {acme}"),
+        "refusing",
+    ]);
+    // The other tenants were rendered; acme was not.
+    assert!(out.join("globex/api.json").is_file());
+    assert!(!out.join("acme").exists());
+}

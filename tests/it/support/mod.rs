@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod emulator;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
