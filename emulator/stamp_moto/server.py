@@ -24,7 +24,7 @@ import time
 import urllib.request
 from typing import Any, Callable, Iterable
 
-from stamp_moto import ecs_rollout
+from stamp_moto import ecs_rollout, ssm_paging
 
 
 def _json_response(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
     ecs_rollout.install()
+    ssm_paging.install()
     if not args.log_requests:
         # One line per request drowns the useful part of the log (tracebacks) when seeding 100s of tenants.
         import logging
