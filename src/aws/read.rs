@@ -71,11 +71,20 @@ const DESCRIBE_PARAMETERS_BATCH: usize = 50;
 impl TenantReader {
     /// Assumes the tenant's `inspect_role` and checks the account before any other call.
     pub async fn connect(session: &Session, tenant: &Tenant) -> Result<Self, TenantError> {
-        let cfg = session.tenant_config(
-            &tenant.region,
-            &tenant.inspect_role,
-            tenant.external_id.as_deref(),
-        );
+        Ok(Self::connect_as(session, tenant, &tenant.inspect_role)
+            .await?
+            .0)
+    }
+
+    /// Assumes `role` in the tenant's account and runs the account guard; returns the reader and
+    /// the configuration (with its cached credentials) so the deploying set can build its write
+    /// clients on the same session. Only `aws::deploy` calls it with the deploy role.
+    pub(super) async fn connect_as(
+        session: &Session,
+        tenant: &Tenant,
+        role: &str,
+    ) -> Result<(Self, aws_config::SdkConfig), TenantError> {
+        let cfg = session.tenant_config(&tenant.region, role, tenant.external_id.as_deref());
         let err = |detail: String| TenantError::Call {
             tenant: tenant.name.clone(),
             detail,
@@ -89,7 +98,7 @@ impl TenantReader {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| err(describe("sts:GetCallerIdentity", &tenant.inspect_role, &e)))?;
+            .map_err(|e| err(describe("sts:GetCallerIdentity", role, &e)))?;
         let actual = who.account.unwrap_or_default();
         if actual != tenant.account_id {
             return Err(TenantError::WrongAccount {
@@ -99,9 +108,9 @@ impl TenantReader {
             });
         }
         let calls = session.calls().clone();
-        Ok(Self {
+        let reader = Self {
             tenant: tenant.name.clone(),
-            role: tenant.inspect_role.clone(),
+            role: role.to_owned(),
             ssm: aws_sdk_ssm::Client::from_conf(
                 aws_sdk_ssm::config::Builder::from(&cfg)
                     .interceptor(calls.clone())
@@ -117,7 +126,16 @@ impl TenantReader {
                     .interceptor(calls)
                     .build(),
             ),
-        })
+        };
+        Ok((reader, cfg))
+    }
+
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    pub fn role(&self) -> &str {
+        &self.role
     }
 
     fn fail(&self, detail: String) -> TenantError {
