@@ -117,6 +117,16 @@ canonical desired state: the same commit and parameter versions give the same di
 runs it, wherever. Exit code 1 if any tenant could not be planned; the others are still shown.")]
     Plan(PlanArgs),
 
+    /// A service's task definition revisions, newest first, with commit, digest, release, deployer.
+    #[command(after_help = "\
+Examples:
+  stamp history acme -s api
+  stamp history acme -s api --limit 5 --output json
+
+Read-only (inspect_role). The running revision is marked; the audit columns come from the
+stamp:* tags that `stamp deploy` writes.")]
+    History(HistoryArgs),
+
     /// List every SSM parameter a tenant uses: type, version, the variables using it, missing.
     #[command(after_help = "\
 Examples:
@@ -207,6 +217,18 @@ pub struct PlanArgs {
     /// Print the AWS calls made, per operation, on stderr.
     #[arg(long)]
     pub stats: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Tenant (a file stem in tenants/).
+    pub tenant: String,
+    /// Service.
+    #[arg(short, long)]
+    pub service: String,
+    /// How many revisions to show.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! The pipeline is `dsl` (load, check) → `resolve` (precedence, provenance) → `render`
 //! (task definitions); `commands` wire it to the command line through `output`.
 
+pub mod audit;
 pub mod aws;
 pub mod cli;
 pub mod commands;

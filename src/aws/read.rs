@@ -57,6 +57,8 @@ pub struct LiveEcsService {
 pub struct LiveTaskDefinition {
     pub arn: String,
     pub revision: i32,
+    /// RFC 3339, as ECS recorded the registration.
+    pub registered_at: Option<String>,
     pub task_definition: crate::render::TaskDefinition,
     pub tags: BTreeMap<String, String>,
 }
@@ -406,9 +408,42 @@ impl TenantReader {
                 .clone()
                 .unwrap_or_else(|| arn.to_owned()),
             revision: td.revision,
+            registered_at: td
+                .registered_at
+                .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
             task_definition: super::convert::from_sdk(&td, &tag_list),
             tags: tags(&tag_list),
         })
+    }
+
+    /// ARNs of a family's revisions, newest first, at most `limit` (ListTaskDefinitions pages;
+    /// `familyPrefix` is a prefix match, so other families are filtered out here).
+    pub async fn list_revisions(
+        &self,
+        family: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, TenantError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .sort(aws_sdk_ecs::types::SortOrder::Desc)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| self.fail(describe("ecs:ListTaskDefinitions", &self.role, &e)))?;
+            for arn in page.task_definition_arns.unwrap_or_default() {
+                if family_of(&arn) == Some(family) {
+                    out.push(arn);
+                }
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -416,4 +451,10 @@ fn tags(list: &[aws_sdk_ecs::types::Tag]) -> BTreeMap<String, String> {
     list.iter()
         .filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default())))
         .collect()
+}
+
+/// `shop-api` from `arn:aws:ecs:…:task-definition/shop-api:7` (or from `shop-api:7`).
+pub fn family_of(task_definition: &str) -> Option<&str> {
+    let last = task_definition.rsplit('/').next()?;
+    last.rsplit_once(':').map(|(f, _)| f)
 }

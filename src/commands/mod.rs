@@ -11,6 +11,7 @@ use crate::output::Printer;
 use crate::resolve::Lookups;
 
 mod explain;
+mod history;
 mod params;
 mod plan;
 mod render;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Render(a) => render::run(&ctx, &a),
         Command::Explain(a) => explain::run(&ctx, &a),
         Command::Plan(a) => plan::run(&ctx, &a),
+        Command::History(a) => history::run(&ctx, &a),
         Command::Params(a) => params::run(&ctx, &a),
         Command::Schedule(a) => schedule::run(&ctx, &a),
     }
