@@ -19,6 +19,7 @@ pub trait Report: Serialize {
     fn text(&self, out: &mut dyn Write) -> io::Result<()>;
 }
 
+#[derive(Debug, Clone)]
 pub struct Printer {
     format: OutputFormat,
     color: anstream::ColorChoice,
