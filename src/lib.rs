@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod dsl;
 pub mod error;
+pub mod fleet;
 pub mod output;
 pub mod plan;
 pub mod render;
