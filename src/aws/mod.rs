@@ -6,6 +6,7 @@
 
 pub mod calls;
 pub mod convert;
+pub mod deploy;
 pub mod errors;
 pub mod read;
 pub mod session;
