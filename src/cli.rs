@@ -117,6 +117,32 @@ canonical desired state: the same commit and parameter versions give the same di
 runs it, wherever. Exit code 1 if any tenant could not be planned; the others are still shown.")]
     Plan(PlanArgs),
 
+    /// Apply the plan: waves by ring, windows, locks, wait for rollouts, roll back on failure.
+    #[command(after_help = "\
+Examples:
+  stamp deploy acme                            one tenant, asks y/N on a terminal
+  stamp deploy --all --yes                     the fleet, ring by ring (CI)
+  stamp deploy --all --yes --shard 0/4         this CI container's quarter of the fleet
+  stamp deploy --all --yes --release v1.43.0   unpinned tenants get v1.43.0
+  stamp deploy --plan plan.json --yes          exactly a saved plan, refused if anything moved
+  stamp deploy acme --yes --ignore-window --reason \"hotfix INC-42\"
+
+Per service: nothing happens if it already runs what the repo says; otherwise a lock in the
+tenant's account, a new task definition revision only if it changed, UpdateService, a wait
+for the rollout, and on failure or --timeout a rollback to what ran before. Everything
+deployed is tagged with commit, digest, release and deployer.
+Exit codes: 0 all deployed, unchanged or skipped by schedule; 1 a service failed or was rolled
+back; 2 bad input or usage.")]
+    Deploy(DeployArgs),
+
+    /// Roll a service back to the revision that ran before (or --to N), and wait for it.
+    #[command(after_help = "\
+Examples:
+  stamp rollback acme -s api             to the revision before the running one
+  stamp rollback acme -s api --to 41     to revision 41 of the service's family
+  stamp history acme -s api              to see the revisions first")]
+    Rollback(RollbackArgs),
+
     /// A service's task definition revisions, newest first, with commit, digest, release, deployer.
     #[command(after_help = "\
 Examples:
@@ -220,6 +246,78 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Tenants to deploy (file stems in tenants/).
+    #[arg(conflicts_with_all = ["all", "plan"])]
+    pub tenants: Vec<String>,
+    /// Every tenant of the fleet.
+    #[arg(long, conflicts_with = "plan")]
+    pub all: bool,
+    /// Apply exactly this saved plan (`stamp plan --out FILE`); refused if anything moved since.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<std::path::PathBuf>,
+    /// Deploy without asking (required when not on a terminal, as in CI).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Release for tenants that do not pin one.
+    #[arg(long, value_parser = release)]
+    pub release: Option<String>,
+    /// Only this ring of project.rings.
+    #[arg(long)]
+    pub ring: Option<String>,
+    /// This CI container's share of the fleet: INDEX/TOTAL, 0-based (CIRCLE_NODE_INDEX/CIRCLE_NODE_TOTAL).
+    #[arg(long, value_name = "INDEX/TOTAL")]
+    pub shard: Option<crate::fleet::Shard>,
+    /// Tenants deployed at once inside a ring.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+    /// Failed tenants tolerated before no new tenant starts (the rest are reported skipped).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub failure_tolerance: u32,
+    /// How long to wait for one rollout before rolling back (e.g. 10m, 90s, 1h).
+    #[arg(long, default_value = "10m", value_parser = duration)]
+    pub timeout: std::time::Duration,
+    /// How often to poll a rollout.
+    #[arg(long, default_value = "5s", value_parser = duration, hide = true)]
+    pub poll_interval: std::time::Duration,
+    /// Deploy even outside the tenants' deploy windows (needs --reason; recorded in tags).
+    #[arg(long)]
+    pub ignore_window: bool,
+    /// Deploy even during a freeze (needs --reason; recorded in tags).
+    #[arg(long)]
+    pub ignore_freeze: bool,
+    /// Why a window or freeze is overridden.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Take a live lock held by another deploy (recorded in tags).
+    #[arg(long)]
+    pub force_unlock: bool,
+    /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
+    #[arg(long)]
+    pub allow_dirty: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Tenant (a file stem in tenants/).
+    pub tenant: String,
+    /// Service.
+    #[arg(short, long)]
+    pub service: String,
+    /// Revision of the service's task definition family to go back to.
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<i32>,
+    /// How long to wait for the rollout.
+    #[arg(long, default_value = "10m", value_parser = duration)]
+    pub timeout: std::time::Duration,
+    #[arg(long, default_value = "5s", value_parser = duration, hide = true)]
+    pub poll_interval: std::time::Duration,
+    /// Take a live lock held by another deploy.
+    #[arg(long)]
+    pub force_unlock: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// Tenant (a file stem in tenants/).
     pub tenant: String,
@@ -251,4 +349,27 @@ fn release(s: &str) -> Result<String, String> {
     crate::dsl::check_release(s)
         .map(|()| s.to_owned())
         .map_err(|why| format!("`{s}` cannot be an image tag: {why} (write e.g. `v1.42.0`)"))
+}
+
+/// `90s`, `10m`, `1h`, `250ms`, or plain seconds.
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (write e.g. 90s, 10m, 1h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("`{s}` is not a duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }

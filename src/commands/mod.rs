@@ -10,6 +10,7 @@ use crate::error::{Failure, Result};
 use crate::output::Printer;
 use crate::resolve::Lookups;
 
+mod deploy;
 mod explain;
 mod history;
 mod params;
@@ -48,6 +49,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Render(a) => render::run(&ctx, &a),
         Command::Explain(a) => explain::run(&ctx, &a),
         Command::Plan(a) => plan::run(&ctx, &a),
+        Command::Deploy(a) => deploy::run(&ctx, &a),
+        Command::Rollback(a) => deploy::rollback(&ctx, &a),
         Command::History(a) => history::run(&ctx, &a),
         Command::Params(a) => params::run(&ctx, &a),
         Command::Schedule(a) => schedule::run(&ctx, &a),

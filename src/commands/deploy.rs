@@ -1,0 +1,902 @@
+//! `stamp deploy`: applies the plan tenant by tenant — waves, windows, locks, register only
+//! what changed, wait for the rollout, roll back on failure — and ends with a summary.
+//!
+//! The only command (with `rollback`) that builds the deploying client set.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::audit::Audit;
+use crate::aws::deploy::{LockHolder, LockOutcome, RolloutOutcome, TenantDeployer, WaitLimits};
+use crate::aws::{LiveEcsService, LiveTaskDefinition, Session};
+use crate::cli::DeployArgs;
+use crate::dsl::{Fleet, Tenant};
+use crate::error::{Failure, Result};
+use crate::fleet::{self, Gate, Outcome, Overrides, Row, Summary, Tolerance};
+use crate::output::{Printer, Report};
+use crate::plan::{self, Action, DesiredService, LiveService, SavedPlan};
+use crate::render::{RenderError, Templates, render_service};
+use crate::resolve::references;
+
+/// Everything a tenant task needs, shared read-only between tasks.
+struct Run {
+    fleet: Fleet,
+    templates: Templates,
+    session: Session,
+    args: RunArgs,
+    holder: LockHolder,
+    commit: String,
+    stop: AtomicBool,
+    tolerance: Mutex<Tolerance>,
+    /// With `--plan`: the saved desired state per tenant and service.
+    saved: Option<SavedPlan>,
+    printer: Printer,
+}
+
+struct RunArgs {
+    release: Option<String>,
+    timeout: Duration,
+    poll: Duration,
+    force_unlock: bool,
+    lock_ttl: Duration,
+}
+
+/// The summary as a report: the table for people, the summary's own JSON for CI.
+struct SummaryReport {
+    summary: Summary,
+    styled: bool,
+}
+
+impl serde::Serialize for SummaryReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.summary.serialize(s)
+    }
+}
+
+impl Report for SummaryReport {
+    fn text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(self.summary.table(self.styled).as_bytes())
+    }
+}
+
+pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
+    let fleet = ctx.load_fleet()?;
+    let templates = Templates::load(&fleet)?;
+
+    let saved = match &args.plan {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::usage(format!("cannot read --plan {}: {e}", path.display()), None)
+            })?;
+            Some(SavedPlan::from_json(&text).map_err(|e| {
+                Failure::usage(
+                    format!("--plan {}: {e}", path.display()),
+                    Some("write a plan with `stamp plan --all --out FILE`".to_owned()),
+                )
+            })?)
+        }
+        None => None,
+    };
+    let names: Vec<String> = match &saved {
+        Some(p) => p.tenants.iter().map(|t| t.tenant.clone()).collect(),
+        None => {
+            if !args.all && args.tenants.is_empty() {
+                return Err(Failure::usage(
+                    "name the tenants to deploy, or pass --all",
+                    Some("e.g. `stamp deploy acme` or `stamp deploy --all --yes`".to_owned()),
+                ));
+            }
+            args.tenants.clone()
+        }
+    };
+    let mut tenants = super::select_tenants(&fleet, &names)?;
+    if let Some(shard) = args.shard {
+        tenants = fleet::shard(&tenants, shard);
+    }
+
+    // Refusals that must come before any write.
+    let commit = crate::vcs::commit(&ctx.root);
+    let commit_label = match &commit {
+        Some(c) if c.dirty && !args.allow_dirty => {
+            return Err(Failure::usage(
+                "tenants/ or templates/ have uncommitted changes: a deploy must be reproducible from a commit",
+                Some(
+                    "commit them, or pass --allow-dirty (the commit tag then ends in -dirty)"
+                        .to_owned(),
+                ),
+            ));
+        }
+        Some(c) => c.label(),
+        None if args.allow_dirty => "uncommitted".to_owned(),
+        None => {
+            return Err(Failure::usage(
+                format!(
+                    "{} is not in a git repository: stamp records the commit of every deploy",
+                    ctx.root.display()
+                ),
+                Some(
+                    "deploy from a clone of the fleet repository, or pass --allow-dirty".to_owned(),
+                ),
+            ));
+        }
+    };
+    if let Some(p) = &saved {
+        if p.commit != commit_label {
+            return Err(Failure::usage(
+                format!(
+                    "the plan was made at commit {}, but the repository is at {commit_label}",
+                    p.commit
+                ),
+                Some("check out the plan's commit, or make a new plan".to_owned()),
+            ));
+        }
+    }
+    let no_release: Vec<&str> = tenants
+        .iter()
+        .filter(|t| t.release(args.release.as_deref()).is_none())
+        .map(|t| t.name.as_str())
+        .collect();
+    if !no_release.is_empty() {
+        return Err(Failure::usage(
+            format!(
+                "no release for {}: not pinned, no --release, none in _defaults.toml",
+                no_release.join(", ")
+            ),
+            Some("pass --release X".to_owned()),
+        ));
+    }
+    if (args.ignore_window || args.ignore_freeze)
+        && args.reason.as_deref().is_none_or(|r| r.trim().is_empty())
+    {
+        return Err(Failure::usage(
+            "--ignore-window and --ignore-freeze need --reason TEXT",
+            Some("the reason is recorded in the tags of everything deployed".to_owned()),
+        ));
+    }
+    if !args.yes {
+        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            eprint!(
+                "deploy {} tenant(s) now? run `stamp plan` first to see the changes. [y/N] ",
+                tenants.len()
+            );
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                ctx.printer.info("nothing deployed");
+                return Ok(());
+            }
+        } else {
+            return Err(Failure::usage(
+                "not a terminal, so no confirmation can be asked",
+                Some("pass --yes to deploy without confirmation (as CI does)".to_owned()),
+            ));
+        }
+    }
+
+    // Windows and freezes decide who deploys now; the others are skipped, not failed.
+    let now = jiff::Timestamp::now();
+    let overrides = Overrides {
+        ignore_window: args.ignore_window,
+        ignore_freeze: args.ignore_freeze,
+        reason: args.reason.clone(),
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    let mut eligible: Vec<(&Tenant, Option<String>)> = Vec::new();
+    for t in &tenants {
+        match fleet::gate(t, now, &overrides) {
+            Gate::Open => eligible.push((t, None)),
+            Gate::Overridden { what, reason } => {
+                eligible.push((t, Some(format!("{what}: {reason}"))))
+            }
+            Gate::Closed { next_open } => rows.extend(skip_all(
+                t,
+                &match next_open {
+                    Some(n) => format!("outside window, next opens at {n}"),
+                    None => "outside window, never opens".to_owned(),
+                },
+            )),
+            Gate::Frozen { reason, until } => rows.extend(skip_all(
+                t,
+                &format!(
+                    "frozen until {until}: {reason} (override with --ignore-freeze --reason TEXT)"
+                ),
+            )),
+        }
+    }
+    let eligible_tenants: Vec<&Tenant> = eligible.iter().map(|(t, _)| *t).collect();
+    let eligible_names: Vec<String> = eligible_tenants.iter().map(|t| t.name.clone()).collect();
+    let overrides_by_tenant: BTreeMap<String, Option<String>> = eligible
+        .iter()
+        .map(|(t, o)| (t.name.clone(), o.clone()))
+        .collect();
+    let waves: Vec<(String, Vec<String>)> = fleet::waves(
+        &fleet.project.rings,
+        &eligible_tenants,
+        args.ring.as_deref(),
+    )
+    .into_iter()
+    .map(|w| (w.ring, w.tenants.iter().map(|t| t.name.clone()).collect()))
+    .collect();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let printer = ctx.printer.clone();
+    let summary = rt.block_on(async {
+        let session = Session::connect(ctx.profile.as_deref()).await?;
+        let holder = LockHolder {
+            who: session.caller.arn.clone(),
+            run_id: format!("{}-{}", std::process::id(), now.as_nanosecond()),
+            digest: String::new(),
+        };
+        let run = Arc::new(Run {
+            fleet,
+            templates,
+            session,
+            args: RunArgs {
+                release: args.release.clone(),
+                timeout: args.timeout,
+                poll: args.poll_interval,
+                force_unlock: args.force_unlock,
+                lock_ttl: args.timeout + Duration::from_secs(300),
+            },
+            holder,
+            commit: commit_label,
+            stop: AtomicBool::new(false),
+            tolerance: Mutex::new(Tolerance::new(args.failure_tolerance)),
+            saved,
+            printer,
+        });
+        // SIGINT/SIGTERM: no new tenant or service starts; what runs finishes its step.
+        let stopper = run.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            stopper
+                .printer
+                .error("interrupted: finishing what is in flight, starting nothing new");
+            stopper.stop.store(true, Ordering::SeqCst);
+        });
+        if run.saved.is_some() {
+            let eligible: Vec<&Tenant> = run
+                .fleet
+                .tenants
+                .iter()
+                .filter(|t| eligible_names.contains(&t.name))
+                .collect();
+            verify_saved_plan(&run, &eligible).await?;
+        }
+        let mut out = rows;
+        for (ring, names) in waves {
+            run.printer
+                .info(format_args!("wave {ring}: {} tenant(s)", names.len()));
+            let sem = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
+            let mut set = tokio::task::JoinSet::new();
+            for name in names {
+                let (run, sem, ring) = (run.clone(), sem.clone(), ring.clone());
+                let over = overrides_by_tenant.get(&name).cloned().flatten();
+                set.spawn(async move {
+                    let _permit = sem.acquire().await;
+                    let Some(t) = run.fleet.tenants.iter().find(|t| t.name == name) else {
+                        return Vec::new();
+                    };
+                    let may_start = run.tolerance.lock().map(|t| t.may_start()).unwrap_or(false);
+                    if run.stop.load(Ordering::SeqCst) {
+                        return skip_all(t, "interrupted before it started");
+                    }
+                    if !may_start {
+                        return skip_all(t, "not started: failure tolerance reached");
+                    }
+                    let rows = deploy_tenant(&run, t, &ring, over).await;
+                    if rows.iter().any(|r| {
+                        matches!(
+                            r.result,
+                            Outcome::Failed | Outcome::RolledBack | Outcome::NeedsHuman
+                        )
+                    }) {
+                        if let Ok(mut tol) = run.tolerance.lock() {
+                            tol.record_failure();
+                        }
+                    }
+                    rows
+                });
+            }
+            while let Some(r) = set.join_next().await {
+                out.extend(r.unwrap_or_default());
+            }
+        }
+        anyhow::Ok(Summary { rows: out })
+    })?;
+    let code = summary.exit_code();
+    ctx.printer.data(&SummaryReport {
+        summary,
+        styled: ctx.printer.stdout_styled(),
+    })?;
+    match code {
+        0 => Ok(()),
+        code => Err(Failure::Reported(code)),
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn skip_all(t: &Tenant, why: &str) -> Vec<Row> {
+    t.services
+        .iter()
+        .map(|s| row(t, &t.ring, &s.name, Outcome::Skipped, Some(why.to_owned())))
+        .collect()
+}
+
+fn row(t: &Tenant, ring: &str, service: &str, result: Outcome, detail: Option<String>) -> Row {
+    Row {
+        tenant: t.name.clone(),
+        ring: ring.to_owned(),
+        service: service.to_owned(),
+        result,
+        revision: None,
+        previous_revision: None,
+        release: None,
+        duration_ms: 0,
+        detail,
+        retries: 0,
+    }
+}
+
+/// `--plan FILE`: before any write anywhere, every input the plan used must still read the
+/// same version, and rendering now must give the plan's digests.
+async fn verify_saved_plan(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()> {
+    let Some(saved) = &run.saved else {
+        return Ok(());
+    };
+    let mut moved = Vec::new();
+    for t in tenants {
+        let Some(st) = saved.tenants.iter().find(|s| s.tenant == t.name) else {
+            continue;
+        };
+        let reader = crate::aws::TenantReader::connect(&run.session, t).await?;
+        let (lookups, missing) = reader.lookups(&references(t)).await?;
+        if !missing.is_empty() {
+            moved.push(format!(
+                "{}: {} reference(s) no longer resolve",
+                t.name,
+                missing.len()
+            ));
+            continue;
+        }
+        for ((name, pin), p) in &lookups.ssm {
+            let key = pin.map_or_else(|| name.clone(), |v| format!("{name}:{v}"));
+            if st.inputs.ssm.get(&key) != Some(&p.version) {
+                moved.push(format!(
+                    "{}: {key} is at version {} (plan: {})",
+                    t.name,
+                    p.version,
+                    st.inputs
+                        .ssm
+                        .get(&key)
+                        .map_or("absent".to_owned(), u64::to_string)
+                ));
+            }
+        }
+        for (name, v) in &lookups.secret_versions {
+            if st.inputs.secrets.get(name) != Some(v) {
+                moved.push(format!("{}: secret {name} is at version {v}", t.name));
+            }
+        }
+        for (path, ps) in &lookups.paths {
+            let now: BTreeMap<String, u64> =
+                ps.iter().map(|p| (p.name.clone(), p.version)).collect();
+            if st.inputs.paths.get(path) != Some(&now) {
+                moved.push(format!("{}: parameters under {path} changed", t.name));
+            }
+        }
+        for (stack, outputs) in &lookups.stack_outputs {
+            if st.inputs.stack_outputs.get(stack) != Some(outputs) {
+                moved.push(format!("{}: outputs of stack {stack} changed", t.name));
+            }
+        }
+        for ss in &st.services {
+            let Some(s) = t.service(&ss.service) else {
+                moved.push(format!(
+                    "{}: service {} is no longer in the tenant files",
+                    t.name, ss.service
+                ));
+                continue;
+            };
+            match render_service(
+                &run.templates,
+                &run.fleet,
+                t,
+                s,
+                run.args.release.as_deref(),
+                &lookups,
+            ) {
+                Ok(r) => {
+                    let d = DesiredService::from_rendered(&r, &t.account_id, &t.region).digest();
+                    if d != ss.digest {
+                        moved.push(format!(
+                            "{}/{}: renders to digest {} now, the plan has {}",
+                            t.name,
+                            s.name,
+                            &d[..12],
+                            &ss.digest[..12.min(ss.digest.len())]
+                        ));
+                    }
+                }
+                Err(_) => moved.push(format!("{}/{}: no longer renders", t.name, s.name)),
+            }
+        }
+    }
+    if moved.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "the plan is stale; nothing was deployed:\n  {}\n  = hint: make a new plan with `stamp plan --out FILE`",
+            moved.join("\n  ")
+        ))
+    }
+}
+
+async fn deploy_tenant(
+    run: &Run,
+    t: &Tenant,
+    ring: &str,
+    window_override: Option<String>,
+) -> Vec<Row> {
+    let started = Instant::now();
+    let fail_all = |why: String| -> Vec<Row> {
+        t.services
+            .iter()
+            .map(|s| {
+                let mut r = row(t, ring, &s.name, Outcome::Failed, Some(why.clone()));
+                r.duration_ms = elapsed_ms(started);
+                r
+            })
+            .collect()
+    };
+    let deployer = match TenantDeployer::connect(&run.session, t).await {
+        Ok(d) => d,
+        Err(e) => return fail_all(e.to_string()),
+    };
+    let (lookups, missing) = match deployer.reader().lookups(&references(t)).await {
+        Ok(x) => x,
+        Err(e) => return fail_all(e.to_string()),
+    };
+    if !missing.is_empty() {
+        return fail_all(
+            missing
+                .iter()
+                .map(|m| format!("{} ({})", m.what, m.at))
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+    }
+    let names: Vec<String> = t.services.iter().map(|s| s.ecs_service.clone()).collect();
+    let live = match deployer
+        .reader()
+        .describe_services(&t.cluster, &names)
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => return fail_all(e.to_string()),
+    };
+    let mut rows = Vec::new();
+    for s in &t.services {
+        if run.stop.load(Ordering::SeqCst) {
+            rows.push(row(
+                t,
+                ring,
+                &s.name,
+                Outcome::Skipped,
+                Some("interrupted before it started".to_owned()),
+            ));
+            continue;
+        }
+        let started = Instant::now();
+        let mut r = deploy_service(
+            run,
+            &deployer,
+            t,
+            s,
+            ring,
+            &lookups,
+            live.get(&s.ecs_service).cloned().flatten(),
+            window_override.clone(),
+        )
+        .await;
+        r.duration_ms = elapsed_ms(started);
+        run.printer.info(format_args!(
+            "{}/{}: {}{}",
+            t.name,
+            s.name,
+            outcome_word(r.result),
+            r.detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        ));
+        rows.push(r);
+    }
+    rows
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Deployed => "deployed",
+        Outcome::Unchanged => "unchanged",
+        Outcome::RolledBack => "rolled back",
+        Outcome::Failed => "failed",
+        Outcome::NeedsHuman => "NEEDS A HUMAN",
+        Outcome::Skipped => "skipped",
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn deploy_service(
+    run: &Run,
+    deployer: &TenantDeployer,
+    t: &Tenant,
+    s: &crate::dsl::Service,
+    ring: &str,
+    lookups: &crate::resolve::Lookups,
+    live_svc: Option<LiveEcsService>,
+    window_override: Option<String>,
+) -> Row {
+    let mut out = row(t, ring, &s.name, Outcome::Failed, None);
+    let rendered = match render_service(
+        &run.templates,
+        &run.fleet,
+        t,
+        s,
+        run.args.release.as_deref(),
+        lookups,
+    ) {
+        Ok(r) => r,
+        Err(RenderError::NoRelease) => {
+            out.detail = Some("no release".to_owned());
+            return out;
+        }
+        Err(RenderError::Invalid(d)) => {
+            out.detail = Some(
+                d.iter()
+                    .map(|d| d.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+            return out;
+        }
+        Err(RenderError::Missing(m)) => {
+            out.detail = Some(
+                m.iter()
+                    .map(|m| m.what.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+            return out;
+        }
+    };
+    out.release = Some(rendered.release.release.clone());
+    let desired = DesiredService::from_rendered(&rendered, &t.account_id, &t.region);
+    let Some(live_svc) = live_svc else {
+        out.detail = Some(format!(
+            "ECS service `{}` does not exist in cluster `{}`: create it first (stamp deploys into existing services)",
+            s.ecs_service, t.cluster
+        ));
+        return out;
+    };
+    let live_td: LiveTaskDefinition = match deployer
+        .reader()
+        .describe_task_definition(&live_svc.task_definition_arn)
+        .await
+    {
+        Ok(td) => td,
+        Err(e) => {
+            out.detail = Some(e.to_string());
+            return out;
+        }
+    };
+    out.previous_revision = Some(live_td.revision);
+    let live = LiveService {
+        exists: true,
+        task_definition: Some(live_td.task_definition.clone()),
+        task_definition_arn: Some(live_td.arn.clone()),
+        desired_count: Some(live_svc.desired_count),
+        release: live_td.tags.get(crate::audit::RELEASE).cloned(),
+    };
+    let p = plan::compare(&desired, &live);
+    if p.action == Action::Unchanged {
+        out.result = Outcome::Unchanged;
+        out.revision = Some(live_td.revision);
+        return out;
+    }
+    let digest = desired.digest();
+    let holder = LockHolder {
+        digest: digest.clone(),
+        ..run.holder.clone()
+    };
+    let forced = match deployer
+        .lock(
+            &t.cluster,
+            &s.ecs_service,
+            &holder,
+            run.args.lock_ttl,
+            run.args.force_unlock,
+        )
+        .await
+    {
+        Ok(LockOutcome::Acquired { took_over, forced }) => {
+            if let Some(old) = took_over {
+                run.printer.info(format_args!(
+                    "{}/{}: took over an expired lock of {} (since {})",
+                    t.name, s.name, old.who, old.since
+                ));
+            }
+            forced.map(|f| f.who)
+        }
+        Ok(LockOutcome::Held(info)) => {
+            out.detail = Some(format!(
+                "locked by {} since {} (expires {}); wait, or pass --force-unlock",
+                info.who, info.since, info.expires
+            ));
+            return out;
+        }
+        Err(e) => {
+            out.detail = Some(e.to_string());
+            return out;
+        }
+    };
+    let audit = Audit {
+        commit: Some(run.commit.clone()),
+        digest: Some(digest),
+        release: Some(rendered.release.release.clone()),
+        deployer: Some(run.holder.who.clone()),
+        r#override: window_override,
+        forced_unlock: forced,
+    };
+    apply(
+        run, deployer, t, s, &rendered, &live_td, &live_svc, &audit, &mut out,
+    )
+    .await;
+    if let Err(e) = deployer.unlock(&t.cluster, &s.ecs_service, &holder).await {
+        let note = format!("the lock could not be released: {e}");
+        out.detail = Some(out.detail.map_or(note.clone(), |d| format!("{d}; {note}")));
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply(
+    run: &Run,
+    deployer: &TenantDeployer,
+    t: &Tenant,
+    s: &crate::dsl::Service,
+    rendered: &crate::render::Rendered,
+    live_td: &LiveTaskDefinition,
+    live_svc: &LiveEcsService,
+    audit: &Audit,
+    out: &mut Row,
+) {
+    let tags = audit.to_tags();
+    let td_changed =
+        plan::normalize(&rendered.task_definition) != plan::normalize(&live_td.task_definition);
+    // Only a changed definition gets a new revision: re-running a finished deploy registers
+    // nothing.
+    let (arn, revision) = if td_changed {
+        match deployer.register(&rendered.task_definition, &tags).await {
+            Ok(r) => (r.arn, r.revision),
+            Err(e) => {
+                out.detail = Some(e.to_string());
+                return;
+            }
+        }
+    } else {
+        (live_td.arn.clone(), live_td.revision)
+    };
+    if let Err(e) = deployer
+        .update_service(&t.cluster, &s.ecs_service, &arn, s.desired_count)
+        .await
+    {
+        out.detail = Some(e.to_string());
+        return;
+    }
+    let _ = deployer
+        .tag_service(&t.cluster, &s.ecs_service, &tags)
+        .await;
+    let who = format!("{}/{}", t.name, s.name);
+    let limits = WaitLimits {
+        timeout: run.args.timeout,
+        poll: run.args.poll,
+    };
+    let mut log = |st: &crate::aws::deploy::RolloutStatus| {
+        run.printer.info(format_args!(
+            "{who}: {} {}/{} running, {} pending{}",
+            st.rollout_state,
+            st.running,
+            st.desired,
+            st.pending,
+            if st.failed_tasks > 0 {
+                format!(", {} failed", st.failed_tasks)
+            } else {
+                String::new()
+            }
+        ));
+    };
+    let outcome = deployer
+        .wait_rollout(&t.cluster, &s.ecs_service, &arn, limits, &mut log)
+        .await;
+    let reason = match outcome {
+        Ok(RolloutOutcome::Completed) => {
+            out.result = Outcome::Deployed;
+            out.revision = Some(revision);
+            return;
+        }
+        Ok(RolloutOutcome::Failed { reason }) => reason,
+        Ok(RolloutOutcome::TimedOut) => {
+            format!("rollout did not complete within {:?}", run.args.timeout)
+        }
+        Err(e) => e.to_string(),
+    };
+    // Roll back to what ran before, and wait for that too.
+    run.printer.error(format_args!(
+        "{who}: {reason}; rolling back to revision {}",
+        live_td.revision
+    ));
+    let back = async {
+        deployer
+            .update_service(
+                &t.cluster,
+                &s.ecs_service,
+                &live_td.arn,
+                live_svc.desired_count,
+            )
+            .await?;
+        deployer
+            .wait_rollout(&t.cluster, &s.ecs_service, &live_td.arn, limits, &mut log)
+            .await
+    }
+    .await;
+    match back {
+        Ok(RolloutOutcome::Completed) => {
+            out.result = Outcome::RolledBack;
+            out.revision = Some(live_td.revision);
+            out.detail = Some(reason);
+        }
+        other => {
+            out.result = Outcome::NeedsHuman;
+            out.revision = Some(revision);
+            let why = match other {
+                Ok(RolloutOutcome::Failed { reason }) => reason,
+                Ok(RolloutOutcome::TimedOut) => "the rollback timed out too".to_owned(),
+                Err(e) => e.to_string(),
+                Ok(RolloutOutcome::Completed) => String::new(),
+            };
+            out.detail = Some(format!(
+                "{reason}; rollback to revision {} failed: {why}; revision {revision} is registered, revision {} was running",
+                live_td.revision, live_td.revision
+            ));
+        }
+    }
+}
+
+/// `stamp rollback T -s S [--to N]`: the service back to the revision before the running one
+/// (or revision N of its family), with the same lock, wait and tags as a deploy.
+pub(super) fn rollback(ctx: &super::Ctx, args: &crate::cli::RollbackArgs) -> Result<()> {
+    let fleet = ctx.load_fleet()?;
+    let tenant = super::tenant(&fleet, &args.tenant)?;
+    let service = super::service(tenant, &args.service)?;
+    let commit =
+        crate::vcs::commit(&ctx.root).map_or_else(|| "uncommitted".to_owned(), |c| c.label());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let printer = ctx.printer.clone();
+    let row = rt.block_on(async {
+        let session = Session::connect(ctx.profile.as_deref()).await?;
+        let deployer = TenantDeployer::connect(&session, tenant).await?;
+        let reader = deployer.reader();
+        let live = reader.describe_services(&tenant.cluster, std::slice::from_ref(&service.ecs_service)).await?;
+        let Some(svc) = live.get(&service.ecs_service).cloned().flatten() else {
+            anyhow::bail!("ECS service `{}` does not exist in cluster `{}`", service.ecs_service, tenant.cluster);
+        };
+        let current = reader.describe_task_definition(&svc.task_definition_arn).await?;
+        let family = crate::aws::read::family_of(&current.arn).unwrap_or_default().to_owned();
+        let revisions = reader.list_revisions(&family, 100).await?;
+        let target = match args.to {
+            Some(n) => revisions
+                .iter()
+                .find(|a| a.rsplit(':').next() == Some(&n.to_string()))
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("{family} has no active revision {n}; `stamp history {} -s {}` lists them", tenant.name, service.name))?,
+            None => revisions
+                .iter()
+                .find(|a| a.rsplit(':').next().and_then(|r| r.parse::<i32>().ok()).is_some_and(|r| r < current.revision))
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("{family}:{} is the oldest active revision; there is nothing to roll back to", current.revision))?,
+        };
+        let target_td = reader.describe_task_definition(&target).await?;
+        let holder = LockHolder {
+            who: session.caller.arn.clone(),
+            run_id: format!("{}-{}", std::process::id(), jiff::Timestamp::now().as_nanosecond()),
+            digest: target_td.tags.get(crate::audit::DIGEST).cloned().unwrap_or_default(),
+        };
+        let forced = match deployer.lock(&tenant.cluster, &service.ecs_service, &holder, args.timeout + Duration::from_secs(300), args.force_unlock).await? {
+            LockOutcome::Held(info) => anyhow::bail!("locked by {} since {}; wait, or pass --force-unlock", info.who, info.since),
+            LockOutcome::Acquired { forced, .. } => forced.map(|f| f.who),
+        };
+        let mut r = row(tenant, &tenant.ring, &service.name, Outcome::Failed, None);
+        r.previous_revision = Some(current.revision);
+        r.release = target_td.tags.get(crate::audit::RELEASE).cloned();
+        let started = Instant::now();
+        let result = async {
+            deployer.update_service(&tenant.cluster, &service.ecs_service, &target_td.arn, svc.desired_count).await?;
+            let audit = Audit {
+                commit: Some(commit.clone()),
+                digest: target_td.tags.get(crate::audit::DIGEST).cloned(),
+                release: target_td.tags.get(crate::audit::RELEASE).cloned(),
+                deployer: Some(session.caller.arn.clone()),
+                r#override: Some(format!("rollback from revision {}", current.revision)),
+                forced_unlock: forced,
+            };
+            let _ = deployer.tag_service(&tenant.cluster, &service.ecs_service, &audit.to_tags()).await;
+            let who = format!("{}/{}", tenant.name, service.name);
+            let mut log = |st: &crate::aws::deploy::RolloutStatus| printer.info(format_args!("{who}: {} {}/{} running", st.rollout_state, st.running, st.desired));
+            deployer
+                .wait_rollout(&tenant.cluster, &service.ecs_service, &target_td.arn, WaitLimits { timeout: args.timeout, poll: args.poll_interval }, &mut log)
+                .await
+        }
+        .await;
+        let unlocked = deployer.unlock(&tenant.cluster, &service.ecs_service, &holder).await;
+        r.duration_ms = elapsed_ms(started);
+        match result {
+            Ok(RolloutOutcome::Completed) => {
+                r.result = Outcome::RolledBack;
+                r.revision = Some(target_td.revision);
+                r.detail = Some(format!("on request, from revision {}", current.revision));
+            }
+            Ok(RolloutOutcome::Failed { reason }) => r.detail = Some(reason),
+            Ok(RolloutOutcome::TimedOut) => r.detail = Some(format!("did not complete within {:?}", args.timeout)),
+            Err(e) => r.detail = Some(e.to_string()),
+        }
+        if let Err(e) = unlocked {
+            r.detail = Some(format!("{}; the lock could not be released: {e}", r.detail.unwrap_or_default()));
+        }
+        anyhow::Ok(r)
+    })?;
+    let summary = Summary { rows: vec![row] };
+    let ok = summary.rows.iter().all(|r| r.result == Outcome::RolledBack);
+    ctx.printer.data(&SummaryReport {
+        summary,
+        styled: ctx.printer.stdout_styled(),
+    })?;
+    // A requested rollback that completed is a success.
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::Reported(1))
+    }
+}
