@@ -295,6 +295,9 @@ pub struct DeployArgs {
     /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Print the AWS calls made, per operation, on stderr.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(Debug, Args)]

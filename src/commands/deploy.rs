@@ -44,15 +44,25 @@ struct RunArgs {
     lock_ttl: Duration,
 }
 
-/// The summary as a report: the table for people, the summary's own JSON for CI.
+/// The summary as a report: the table for people; for CI the summary's JSON plus the AWS
+/// calls the run made (`api_calls`, as `plan` reports them).
 struct SummaryReport {
     summary: Summary,
+    calls: Option<crate::aws::Counts>,
     styled: bool,
 }
 
 impl serde::Serialize for SummaryReport {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        self.summary.serialize(s)
+        use serde::ser::Error;
+        let mut v = serde_json::to_value(&self.summary).map_err(S::Error::custom)?;
+        if let (Some(obj), Some(calls)) = (v.as_object_mut(), &self.calls) {
+            obj.insert(
+                "api_calls".to_owned(),
+                serde_json::to_value(calls).map_err(S::Error::custom)?,
+            );
+        }
+        v.serialize(s)
     }
 }
 
@@ -307,11 +317,26 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 out.extend(r.unwrap_or_default());
             }
         }
-        anyhow::Ok(Summary { rows: out })
+        anyhow::Ok((Summary { rows: out }, run.session.calls().snapshot()))
     })?;
+    let (summary, calls) = summary;
+    if args.stats {
+        let lines: Vec<String> = calls
+            .operations
+            .iter()
+            .map(|(op, n)| format!("  {op:<36} {n}"))
+            .collect();
+        ctx.printer.info(format_args!(
+            "AWS calls ({} in all, {} retries):\n{}",
+            calls.total(),
+            calls.retries.values().sum::<u64>(),
+            lines.join("\n")
+        ));
+    }
     let code = summary.exit_code();
     ctx.printer.data(&SummaryReport {
         summary,
+        calls: Some(calls),
         styled: ctx.printer.stdout_styled(),
     })?;
     match code {
@@ -891,6 +916,7 @@ pub(super) fn rollback(ctx: &super::Ctx, args: &crate::cli::RollbackArgs) -> Res
     let ok = summary.rows.iter().all(|r| r.result == Outcome::RolledBack);
     ctx.printer.data(&SummaryReport {
         summary,
+        calls: None,
         styled: ctx.printer.stdout_styled(),
     })?;
     // A requested rollback that completed is a success.
