@@ -400,13 +400,22 @@ impl TenantDeployer {
                 "ecs:DescribeServices returned no ARN for `{cluster}/{service}`"
             ))
         })?;
+        self.tag_service_arn(&arn, tags).await
+    }
+
+    /// TagResource on a service whose ARN is known already (from the DescribeServices a
+    /// deploy starts with), saving the lookup `tag_service` makes.
+    pub async fn tag_service_arn(&self, arn: &str, tags: &[(String, String)]) -> Result<(), TenantError> {
+        if tags.is_empty() {
+            return Ok(());
+        }
         let tags: Vec<Tag> = tags
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect();
         self.ecs
             .tag_resource()
-            .resource_arn(&arn)
+            .resource_arn(arn)
             .set_tags(Some(tags))
             .send()
             .await

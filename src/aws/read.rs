@@ -41,6 +41,7 @@ pub struct TenantReader {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LiveEcsService {
     pub name: String,
+    pub arn: String,
     pub status: String,
     pub task_definition_arn: String,
     pub desired_count: u32,
@@ -366,6 +367,7 @@ impl TenantReader {
                     .find(|d| d.status.as_deref() == Some("PRIMARY"));
                 let live = LiveEcsService {
                     name: name.clone(),
+                    arn: s.service_arn.clone().unwrap_or_default(),
                     status: s.status.clone().unwrap_or_default(),
                     task_definition_arn: s.task_definition.clone().unwrap_or_default(),
                     desired_count: u32::try_from(s.desired_count).unwrap_or(0),
@@ -416,14 +418,11 @@ impl TenantReader {
         })
     }
 
-    /// ARNs of a family's revisions, newest first, at most `limit` (ListTaskDefinitions pages;
-    /// `familyPrefix` is a prefix match, so other families are filtered out here).
-    pub async fn list_revisions(
-        &self,
-        family: &str,
-        limit: usize,
-    ) -> Result<Vec<String>, TenantError> {
-        let mut out = Vec::new();
+    /// ARNs of a family's active revisions, newest first, at most `limit`. `familyPrefix` is a
+    /// prefix match, so other families are filtered out; the order is made here from the
+    /// revision numbers rather than trusted to `sort=DESC` (which moto ignores).
+    pub async fn list_revisions(&self, family: &str, limit: usize) -> Result<Vec<String>, TenantError> {
+        let mut found: Vec<(i32, String)> = Vec::new();
         let mut pages = self
             .ecs
             .list_task_definitions()
@@ -432,18 +431,16 @@ impl TenantReader {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| self.fail(describe("ecs:ListTaskDefinitions", &self.role, &e)))?;
+            let page = page.map_err(|e| self.fail(describe("ecs:ListTaskDefinitions", &self.role, &e)))?;
             for arn in page.task_definition_arns.unwrap_or_default() {
                 if family_of(&arn) == Some(family) {
-                    out.push(arn);
-                }
-                if out.len() >= limit {
-                    return Ok(out);
+                    let rev = arn.rsplit(':').next().and_then(|r| r.parse().ok()).unwrap_or(0);
+                    found.push((rev, arn));
                 }
             }
         }
-        Ok(out)
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(found.into_iter().take(limit).map(|(_, arn)| arn).collect())
     }
 }
 

@@ -120,7 +120,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
             ));
         }
         Some(c) => c.label(),
-        None if args.allow_dirty => "uncommitted".to_owned(),
+        None if args.allow_dirty => crate::vcs::UNCOMMITTED.to_owned(),
         None => {
             return Err(Failure::usage(
                 format!(
@@ -266,8 +266,13 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
             wait_for_signal().await;
             stopper
                 .printer
-                .error("interrupted: finishing what is in flight, starting nothing new");
+                .error("interrupted: finishing what is in flight, starting nothing new (interrupt again to exit now)");
             stopper.stop.store(true, Ordering::SeqCst);
+            // A second interrupt means now: in-flight locks are left to expire (their expiry is
+            // the wait timeout plus five minutes) and the summary is not printed.
+            wait_for_signal().await;
+            stopper.printer.error("interrupted again: exiting now; locks still held will expire by themselves");
+            std::process::exit(130);
         });
         if run.saved.is_some() {
             let eligible: Vec<&Tenant> = run
@@ -634,29 +639,19 @@ async fn deploy_service(
         ));
         return out;
     };
-    let live_td: LiveTaskDefinition = match deployer
-        .reader()
-        .describe_task_definition(&live_svc.task_definition_arn)
-        .await
-    {
-        Ok(td) => td,
+    // A first look, without the lock: a service that already runs what the repo says, with
+    // its rollout settled, needs nothing — not even a lock.
+    let (live_td, action) = match current(deployer, &live_svc, &desired).await {
+        Ok(x) => x,
         Err(e) => {
             out.detail = Some(e.to_string());
             return out;
         }
     };
-    out.previous_revision = Some(live_td.revision);
-    let live = LiveService {
-        exists: true,
-        task_definition: Some(live_td.task_definition.clone()),
-        task_definition_arn: Some(live_td.arn.clone()),
-        desired_count: Some(live_svc.desired_count),
-        release: live_td.tags.get(crate::audit::RELEASE).cloned(),
-    };
-    let p = plan::compare(&desired, &live);
-    if p.action == Action::Unchanged {
+    if action == Action::Unchanged && settled(&live_svc) {
         out.result = Outcome::Unchanged;
         out.revision = Some(live_td.revision);
+        out.previous_revision = Some(live_td.revision);
         return out;
     }
     let digest = desired.digest();
@@ -695,6 +690,43 @@ async fn deploy_service(
             return out;
         }
     };
+    // Under the lock, read the service again: another run may have deployed it since the
+    // first look, and what runs now is what a rollback must return to.
+    let fresh = async {
+        let svc = deployer
+            .reader()
+            .describe_services(&t.cluster, std::slice::from_ref(&s.ecs_service))
+            .await?
+            .remove(&s.ecs_service)
+            .flatten();
+        let Some(svc) = svc else {
+            return Ok(None);
+        };
+        let (td, action) = current(deployer, &svc, &desired).await?;
+        Ok::<_, crate::aws::TenantError>(Some((svc, td, action)))
+    }
+    .await;
+    let (live_svc, live_td) = match fresh {
+        Ok(Some((svc, td, action))) if action == Action::Unchanged && settled(&svc) => {
+            out.result = Outcome::Unchanged;
+            out.revision = Some(td.revision);
+            out.previous_revision = Some(td.revision);
+            release(run, deployer, t, s, &holder, &mut out).await;
+            return out;
+        }
+        Ok(Some((svc, td, _))) => (svc, td),
+        Ok(None) => {
+            out.detail = Some(format!("ECS service `{}` disappeared while stamp held its lock", s.ecs_service));
+            release(run, deployer, t, s, &holder, &mut out).await;
+            return out;
+        }
+        Err(e) => {
+            out.detail = Some(e.to_string());
+            release(run, deployer, t, s, &holder, &mut out).await;
+            return out;
+        }
+    };
+    out.previous_revision = Some(live_td.revision);
     let audit = Audit {
         commit: Some(run.commit.clone()),
         digest: Some(digest),
@@ -707,11 +739,40 @@ async fn deploy_service(
         run, deployer, t, s, &rendered, &live_td, &live_svc, &audit, &mut out,
     )
     .await;
-    if let Err(e) = deployer.unlock(&t.cluster, &s.ecs_service, &holder).await {
-        let note = format!("the lock could not be released: {e}");
-        out.detail = Some(out.detail.map_or(note.clone(), |d| format!("{d}; {note}")));
-    }
+    release(run, deployer, t, s, &holder, &mut out).await;
     out
+}
+
+/// Whether a service's current rollout has finished: an in-progress rollout (someone else's
+/// deploy, or one a killed run left) is not "unchanged" even when its target matches ours.
+fn settled(svc: &LiveEcsService) -> bool {
+    svc.rollout_state.as_deref().is_none_or(|s| s == "COMPLETED") && svc.running_count == svc.desired_count
+}
+
+/// The task definition a service runs and how the desired state compares with it.
+async fn current(
+    deployer: &TenantDeployer,
+    svc: &LiveEcsService,
+    desired: &DesiredService,
+) -> Result<(LiveTaskDefinition, Action), crate::aws::TenantError> {
+    let td = deployer.reader().describe_task_definition(&svc.task_definition_arn).await?;
+    let live = LiveService {
+        exists: true,
+        task_definition: Some(td.task_definition.clone()),
+        task_definition_arn: Some(td.arn.clone()),
+        desired_count: Some(svc.desired_count),
+        release: td.tags.get(crate::audit::RELEASE).cloned(),
+    };
+    let action = plan::compare(desired, &live).action;
+    Ok((td, action))
+}
+
+async fn release(run: &Run, deployer: &TenantDeployer, t: &Tenant, s: &crate::dsl::Service, holder: &LockHolder, out: &mut Row) {
+    if let Err(e) = deployer.unlock(&t.cluster, &s.ecs_service, holder).await {
+        let note = format!("the lock could not be released: {e}");
+        run.printer.error(format_args!("{}/{}: {note}", t.name, s.name));
+        out.detail = Some(out.detail.take().map_or(note.clone(), |d| format!("{d}; {note}")));
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -749,9 +810,16 @@ async fn apply(
         out.detail = Some(e.to_string());
         return;
     }
-    let _ = deployer
-        .tag_service(&t.cluster, &s.ecs_service, &tags)
-        .await;
+    // Tags are the audit trail, but a service that deployed must not be reported failed
+    // because tagging it did not work: say so on stderr instead.
+    let tagged = if live_svc.arn.is_empty() {
+        deployer.tag_service(&t.cluster, &s.ecs_service, &tags).await
+    } else {
+        deployer.tag_service_arn(&live_svc.arn, &tags).await
+    };
+    if let Err(e) = tagged {
+        run.printer.error(format_args!("{}/{}: the service could not be tagged: {e}", t.name, s.name));
+    }
     let who = format!("{}/{}", t.name, s.name);
     let limits = WaitLimits {
         timeout: run.args.timeout,
@@ -810,6 +878,16 @@ async fn apply(
             out.result = Outcome::RolledBack;
             out.revision = Some(live_td.revision);
             out.detail = Some(reason);
+            // The service's audit tags should describe what runs again, not the failed attempt.
+            let previous: Vec<(String, String)> = live_td
+                .tags
+                .iter()
+                .filter(|(k, _)| k.starts_with(crate::plan::BOOKKEEPING_TAG_PREFIX))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !previous.is_empty() && !live_svc.arn.is_empty() {
+                let _ = deployer.tag_service_arn(&live_svc.arn, &previous).await;
+            }
         }
         other => {
             out.result = Outcome::NeedsHuman;
@@ -834,8 +912,7 @@ pub(super) fn rollback(ctx: &super::Ctx, args: &crate::cli::RollbackArgs) -> Res
     let fleet = ctx.load_fleet()?;
     let tenant = super::tenant(&fleet, &args.tenant)?;
     let service = super::service(tenant, &args.service)?;
-    let commit =
-        crate::vcs::commit(&ctx.root).map_or_else(|| "uncommitted".to_owned(), |c| c.label());
+    let commit = crate::vcs::label(&ctx.root);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -223,10 +223,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &PlanArgs) -> Result<()> {
         }
         let saved = SavedPlan {
             format: 1,
-            commit: commit
-                .as_ref()
-                .map(crate::vcs::Commit::label)
-                .unwrap_or_default(),
+            commit: crate::vcs::label(&ctx.root),
             digest: digest.clone(),
             tenants: saved_tenants,
         };
