@@ -45,7 +45,12 @@ pub fn commit(root: &Path) -> Option<Commit> {
     };
     // A fleet that git does not track (a copy inside an ignored folder of another repository,
     // say) has no commit of its own: HEAD would name some other tree.
-    git(&["ls-files", "--error-unmatch", "--", "tenants/_defaults.toml"])?;
+    git(&[
+        "ls-files",
+        "--error-unmatch",
+        "--",
+        "tenants/_defaults.toml",
+    ])?;
     let sha = git(&["rev-parse", "HEAD"])?;
     let status = git(&["status", "--porcelain", "--", "tenants", "templates"])?;
     Some(Commit {
@@ -69,13 +74,26 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
         let git = |args: &[&str]| {
-            let ok = Command::new("git").arg("-C").arg(root).args(args).output().map(|o| o.status.success());
+            let ok = Command::new("git")
+                .arg("-C")
+                .arg(root)
+                .args(args)
+                .output()
+                .map(|o| o.status.success());
             assert_eq!(ok.ok(), Some(true), "git {args:?}");
         };
         git(&["init", "-q"]);
         std::fs::write(root.join(".gitignore"), "fleet/\n").expect("write");
         git(&["add", "."]);
-        git(&["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "x"]);
+        git(&[
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-qm",
+            "x",
+        ]);
         std::fs::create_dir_all(root.join("fleet/tenants")).expect("mkdir");
         std::fs::write(root.join("fleet/tenants/_defaults.toml"), "x").expect("write");
         assert_eq!(commit(&root.join("fleet")), None);

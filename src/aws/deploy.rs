@@ -405,7 +405,11 @@ impl TenantDeployer {
 
     /// TagResource on a service whose ARN is known already (from the DescribeServices a
     /// deploy starts with), saving the lookup `tag_service` makes.
-    pub async fn tag_service_arn(&self, arn: &str, tags: &[(String, String)]) -> Result<(), TenantError> {
+    pub async fn tag_service_arn(
+        &self,
+        arn: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), TenantError> {
         if tags.is_empty() {
             return Ok(());
         }

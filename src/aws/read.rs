@@ -421,7 +421,11 @@ impl TenantReader {
     /// ARNs of a family's active revisions, newest first, at most `limit`. `familyPrefix` is a
     /// prefix match, so other families are filtered out; the order is made here from the
     /// revision numbers rather than trusted to `sort=DESC` (which moto ignores).
-    pub async fn list_revisions(&self, family: &str, limit: usize) -> Result<Vec<String>, TenantError> {
+    pub async fn list_revisions(
+        &self,
+        family: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, TenantError> {
         let mut found: Vec<(i32, String)> = Vec::new();
         let mut pages = self
             .ecs
@@ -431,15 +435,20 @@ impl TenantReader {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.fail(describe("ecs:ListTaskDefinitions", &self.role, &e)))?;
+            let page =
+                page.map_err(|e| self.fail(describe("ecs:ListTaskDefinitions", &self.role, &e)))?;
             for arn in page.task_definition_arns.unwrap_or_default() {
                 if family_of(&arn) == Some(family) {
-                    let rev = arn.rsplit(':').next().and_then(|r| r.parse().ok()).unwrap_or(0);
+                    let rev = arn
+                        .rsplit(':')
+                        .next()
+                        .and_then(|r| r.parse().ok())
+                        .unwrap_or(0);
                     found.push((rev, arn));
                 }
             }
         }
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|(rev, _)| std::cmp::Reverse(*rev));
         Ok(found.into_iter().take(limit).map(|(_, arn)| arn).collect())
     }
 }

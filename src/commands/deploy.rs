@@ -167,7 +167,11 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
         ));
     }
     if !args.yes {
-        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        // CI systems may run steps under a pseudo-terminal; CI=true means nobody will answer.
+        let interactive = std::io::stdin().is_terminal()
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("CI").is_none();
+        if interactive {
             eprint!(
                 "deploy {} tenant(s) now? run `stamp plan` first to see the changes. [y/N] ",
                 tenants.len()
@@ -193,10 +197,24 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
         ignore_freeze: args.ignore_freeze,
         reason: args.reason.clone(),
     };
+    if let Some(r) = &args.ring {
+        if !fleet.project.rings.contains(r) {
+            return Err(Failure::usage(
+                format!("ring `{r}` is not in [project] rings"),
+                Some(format!("the rings are: {}", fleet.project.rings.join(", "))),
+            ));
+        }
+        // --ring R deploys (and reports) ring R only.
+        tenants.retain(|t| &t.ring == r);
+    }
     let mut rows: Vec<Row> = Vec::new();
     let mut eligible: Vec<(&Tenant, Option<String>)> = Vec::new();
     for t in &tenants {
-        match fleet::gate(t, now, &overrides) {
+        let gate = fleet::gate(t, now, &overrides);
+        if let Some(why) = gate.detail().filter(|_| !gate.allows()) {
+            ctx.printer.info(format_args!("{}: skipped, {why}", t.name));
+        }
+        match gate {
             Gate::Open => eligible.push((t, None)),
             Gate::Overridden { what, reason } => {
                 eligible.push((t, Some(format!("{what}: {reason}"))))
@@ -322,7 +340,14 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 out.extend(r.unwrap_or_default());
             }
         }
+        // Rows in ring order, then tenant and service, whatever order tenants finished in.
+        let ring_index = |r: &str| run.fleet.project.rings.iter().position(|x| x == r).unwrap_or(usize::MAX);
+        out.sort_by(|a, b| (ring_index(&a.ring), &a.tenant, &a.service).cmp(&(ring_index(&b.ring), &b.tenant, &b.service)));
         anyhow::Ok((Summary { rows: out }, run.session.calls().snapshot()))
+    })
+    .map_err(|e| match e.downcast::<StalePlan>() {
+        Ok(stale) => Failure::usage(stale.0, Some("make a new plan with `stamp plan --out FILE`".to_owned())),
+        Err(e) => Failure::Failed(e),
     })?;
     let (summary, calls) = summary;
     if args.stats {
@@ -394,6 +419,11 @@ fn row(t: &Tenant, ring: &str, service: &str, result: Outcome, detail: Option<St
     }
 }
 
+/// A saved plan whose inputs moved: a refusal before any write (exit 2), not a failed deploy.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct StalePlan(String);
+
 /// `--plan FILE`: before any write anywhere, every input the plan used must still read the
 /// same version, and rendering now must give the plan's digests.
 async fn verify_saved_plan(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()> {
@@ -454,12 +484,14 @@ async fn verify_saved_plan(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()>
                 ));
                 continue;
             };
+            // The plan's own release: a pinned tenant ignores it, an unpinned one got it from
+            // --release when the plan was made.
             match render_service(
                 &run.templates,
                 &run.fleet,
                 t,
                 s,
-                run.args.release.as_deref(),
+                Some(&ss.release),
                 &lookups,
             ) {
                 Ok(r) => {
@@ -481,10 +513,11 @@ async fn verify_saved_plan(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()>
     if moved.is_empty() {
         Ok(())
     } else {
-        Err(anyhow::anyhow!(
-            "the plan is stale; nothing was deployed:\n  {}\n  = hint: make a new plan with `stamp plan --out FILE`",
+        Err(StalePlan(format!(
+            "the plan is stale; nothing was deployed:\n  {}",
             moved.join("\n  ")
         ))
+        .into())
     }
 }
 
@@ -532,7 +565,17 @@ async fn deploy_tenant(
         Err(e) => return fail_all(e.to_string()),
     };
     let mut rows = Vec::new();
+    let saved_tenant = run
+        .saved
+        .as_ref()
+        .and_then(|p| p.tenants.iter().find(|st| st.tenant == t.name));
     for s in &t.services {
+        // With --plan, exactly the plan's services: a plan made with -s api deploys only api.
+        if run.saved.is_some()
+            && !saved_tenant.is_some_and(|st| st.services.iter().any(|ss| ss.service == s.name))
+        {
+            continue;
+        }
         if run.stop.load(Ordering::SeqCst) {
             rows.push(row(
                 t,
@@ -598,40 +641,14 @@ async fn deploy_service(
     window_override: Option<String>,
 ) -> Row {
     let mut out = row(t, ring, &s.name, Outcome::Failed, None);
-    let rendered = match render_service(
-        &run.templates,
-        &run.fleet,
-        t,
-        s,
-        run.args.release.as_deref(),
-        lookups,
-    ) {
-        Ok(r) => r,
-        Err(RenderError::NoRelease) => {
-            out.detail = Some("no release".to_owned());
-            return out;
-        }
-        Err(RenderError::Invalid(d)) => {
-            out.detail = Some(
-                d.iter()
-                    .map(|d| d.message.clone())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            );
-            return out;
-        }
-        Err(RenderError::Missing(m)) => {
-            out.detail = Some(
-                m.iter()
-                    .map(|m| m.what.clone())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            );
+    let desired = match desired_state(run, t, s, lookups) {
+        Ok(d) => d,
+        Err(why) => {
+            out.detail = Some(why);
             return out;
         }
     };
-    out.release = Some(rendered.release.release.clone());
-    let desired = DesiredService::from_rendered(&rendered, &t.account_id, &t.region);
+    out.release = Some(desired.release.clone());
     let Some(live_svc) = live_svc else {
         out.detail = Some(format!(
             "ECS service `{}` does not exist in cluster `{}`: create it first (stamp deploys into existing services)",
@@ -716,7 +733,10 @@ async fn deploy_service(
         }
         Ok(Some((svc, td, _))) => (svc, td),
         Ok(None) => {
-            out.detail = Some(format!("ECS service `{}` disappeared while stamp held its lock", s.ecs_service));
+            out.detail = Some(format!(
+                "ECS service `{}` disappeared while stamp held its lock",
+                s.ecs_service
+            ));
             release(run, deployer, t, s, &holder, &mut out).await;
             return out;
         }
@@ -730,13 +750,13 @@ async fn deploy_service(
     let audit = Audit {
         commit: Some(run.commit.clone()),
         digest: Some(digest),
-        release: Some(rendered.release.release.clone()),
+        release: Some(desired.release.clone()),
         deployer: Some(run.holder.who.clone()),
         r#override: window_override,
         forced_unlock: forced,
     };
     apply(
-        run, deployer, t, s, &rendered, &live_td, &live_svc, &audit, &mut out,
+        run, deployer, t, s, &desired, &live_td, &live_svc, &audit, &mut out,
     )
     .await;
     release(run, deployer, t, s, &holder, &mut out).await;
@@ -746,7 +766,10 @@ async fn deploy_service(
 /// Whether a service's current rollout has finished: an in-progress rollout (someone else's
 /// deploy, or one a killed run left) is not "unchanged" even when its target matches ours.
 fn settled(svc: &LiveEcsService) -> bool {
-    svc.rollout_state.as_deref().is_none_or(|s| s == "COMPLETED") && svc.running_count == svc.desired_count
+    svc.rollout_state
+        .as_deref()
+        .is_none_or(|s| s == "COMPLETED")
+        && svc.running_count == svc.desired_count
 }
 
 /// The task definition a service runs and how the desired state compares with it.
@@ -755,7 +778,10 @@ async fn current(
     svc: &LiveEcsService,
     desired: &DesiredService,
 ) -> Result<(LiveTaskDefinition, Action), crate::aws::TenantError> {
-    let td = deployer.reader().describe_task_definition(&svc.task_definition_arn).await?;
+    let td = deployer
+        .reader()
+        .describe_task_definition(&svc.task_definition_arn)
+        .await?;
     let live = LiveService {
         exists: true,
         task_definition: Some(td.task_definition.clone()),
@@ -767,11 +793,23 @@ async fn current(
     Ok((td, action))
 }
 
-async fn release(run: &Run, deployer: &TenantDeployer, t: &Tenant, s: &crate::dsl::Service, holder: &LockHolder, out: &mut Row) {
+async fn release(
+    run: &Run,
+    deployer: &TenantDeployer,
+    t: &Tenant,
+    s: &crate::dsl::Service,
+    holder: &LockHolder,
+    out: &mut Row,
+) {
     if let Err(e) = deployer.unlock(&t.cluster, &s.ecs_service, holder).await {
         let note = format!("the lock could not be released: {e}");
-        run.printer.error(format_args!("{}/{}: {note}", t.name, s.name));
-        out.detail = Some(out.detail.take().map_or(note.clone(), |d| format!("{d}; {note}")));
+        run.printer
+            .error(format_args!("{}/{}: {note}", t.name, s.name));
+        out.detail = Some(
+            out.detail
+                .take()
+                .map_or(note.clone(), |d| format!("{d}; {note}")),
+        );
     }
 }
 
@@ -781,7 +819,7 @@ async fn apply(
     deployer: &TenantDeployer,
     t: &Tenant,
     s: &crate::dsl::Service,
-    rendered: &crate::render::Rendered,
+    desired: &DesiredService,
     live_td: &LiveTaskDefinition,
     live_svc: &LiveEcsService,
     audit: &Audit,
@@ -789,11 +827,11 @@ async fn apply(
 ) {
     let tags = audit.to_tags();
     let td_changed =
-        plan::normalize(&rendered.task_definition) != plan::normalize(&live_td.task_definition);
+        plan::normalize(&desired.task_definition) != plan::normalize(&live_td.task_definition);
     // Only a changed definition gets a new revision: re-running a finished deploy registers
     // nothing.
     let (arn, revision) = if td_changed {
-        match deployer.register(&rendered.task_definition, &tags).await {
+        match deployer.register(&desired.task_definition, &tags).await {
             Ok(r) => (r.arn, r.revision),
             Err(e) => {
                 out.detail = Some(e.to_string());
@@ -813,12 +851,17 @@ async fn apply(
     // Tags are the audit trail, but a service that deployed must not be reported failed
     // because tagging it did not work: say so on stderr instead.
     let tagged = if live_svc.arn.is_empty() {
-        deployer.tag_service(&t.cluster, &s.ecs_service, &tags).await
+        deployer
+            .tag_service(&t.cluster, &s.ecs_service, &tags)
+            .await
     } else {
         deployer.tag_service_arn(&live_svc.arn, &tags).await
     };
     if let Err(e) = tagged {
-        run.printer.error(format_args!("{}/{}: the service could not be tagged: {e}", t.name, s.name));
+        run.printer.error(format_args!(
+            "{}/{}: the service could not be tagged: {e}",
+            t.name, s.name
+        ));
     }
     let who = format!("{}/{}", t.name, s.name);
     let limits = WaitLimits {
@@ -877,7 +920,10 @@ async fn apply(
         Ok(RolloutOutcome::Completed) => {
             out.result = Outcome::RolledBack;
             out.revision = Some(live_td.revision);
-            out.detail = Some(reason);
+            out.detail = Some(format!(
+                "revision {revision} failed: {reason}; revision {} runs again",
+                live_td.revision
+            ));
             // The service's audit tags should describe what runs again, not the failed attempt.
             let previous: Vec<(String, String)> = live_td
                 .tags
@@ -1001,5 +1047,51 @@ pub(super) fn rollback(ctx: &super::Ctx, args: &crate::cli::RollbackArgs) -> Res
         Ok(())
     } else {
         Err(Failure::Reported(1))
+    }
+}
+
+/// What a service should run: with `--plan`, exactly the plan's saved desired state (verified
+/// against every input before the first write); otherwise what the repo renders now.
+fn desired_state(
+    run: &Run,
+    t: &Tenant,
+    s: &crate::dsl::Service,
+    lookups: &crate::resolve::Lookups,
+) -> std::result::Result<DesiredService, String> {
+    if let Some(saved) = &run.saved {
+        let st = saved
+            .tenants
+            .iter()
+            .find(|st| st.tenant == t.name)
+            .ok_or_else(|| format!("{} is not in the plan", t.name))?;
+        let ss = st
+            .services
+            .iter()
+            .find(|ss| ss.service == s.name)
+            .ok_or_else(|| format!("{}/{} is not in the plan", t.name, s.name))?;
+        return ss
+            .desired(st)
+            .map_err(|e| format!("the plan's desired state: {e}"));
+    }
+    match render_service(
+        &run.templates,
+        &run.fleet,
+        t,
+        s,
+        run.args.release.as_deref(),
+        lookups,
+    ) {
+        Ok(r) => Ok(DesiredService::from_rendered(&r, &t.account_id, &t.region)),
+        Err(RenderError::NoRelease) => Err("no release".to_owned()),
+        Err(RenderError::Invalid(d)) => Err(d
+            .iter()
+            .map(|d| d.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Err(RenderError::Missing(m)) => Err(m
+            .iter()
+            .map(|m| m.what.clone())
+            .collect::<Vec<_>>()
+            .join("; ")),
     }
 }

@@ -215,12 +215,16 @@ pub(super) fn run(ctx: &super::Ctx, args: &PlanArgs) -> Result<()> {
     let commit = crate::vcs::commit(&ctx.root);
     let failed = report_tenants.iter().any(|t| t.error.is_some());
     if let Some(path) = &args.out {
+        // The report is still printed below; only the file, which deploy would apply
+        // whole, is refused.
         if failed {
-            return Err(Failure::Failed(anyhow::anyhow!(
-                "not writing {}: some tenants could not be planned",
+            ctx.printer.error(format_args!(
+                "error: not writing {}: some tenants could not be planned",
                 path.display()
-            )));
+            ));
         }
+    }
+    if let Some(path) = args.out.as_ref().filter(|_| !failed) {
         let saved = SavedPlan {
             format: 1,
             commit: crate::vcs::label(&ctx.root),
