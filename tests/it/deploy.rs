@@ -1253,3 +1253,61 @@ fn rollback_with_three_revisions_goes_to_the_one_before_the_running_one() {
     assert_eq!(row["revision"], SEEDED + 1, "{row}");
     assert_eq!(live(&f)["umbrella/api"].revision, SEEDED + 1);
 }
+
+/// A plan made for one service deploys that service only, with exactly the plan's task
+/// definition: the other services of the tenant are not touched.
+#[test]
+fn a_plan_for_one_service_deploys_only_that_service() {
+    let f = fleet();
+    open_all(&f);
+    let path = f.root().join("api-only.json");
+    stamp(
+        &f,
+        &[
+            "plan",
+            "umbrella",
+            "-s",
+            "api",
+            "--out",
+            path.to_str().expect("utf-8"),
+        ],
+    )
+    .success();
+    let before = live(&f);
+    let run = deploy(&f, &["--plan", path.to_str().expect("utf-8")]);
+    run.success();
+    let r = rows(&run);
+    assert_eq!(
+        r.keys().cloned().collect::<Vec<_>>(),
+        vec!["umbrella/api".to_owned()],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(result(&r["umbrella/api"]), "deployed");
+    let after = live(&f);
+    assert_eq!(
+        after["umbrella/api"].revision,
+        before["umbrella/api"].revision + 1
+    );
+    assert_eq!(
+        after["umbrella/worker"].revisions, before["umbrella/worker"].revisions,
+        "the worker was not in the plan"
+    );
+    let saved = stamp::plan::SavedPlan::from_json(&std::fs::read_to_string(&path).expect("plan"))
+        .expect("plan reads");
+    assert_eq!(
+        after["umbrella/api"].td_tags.get("stamp:digest"),
+        Some(&saved.tenants[0].services[0].digest)
+    );
+}
+
+/// CI systems may give steps a pseudo-terminal; with CI set, a deploy without --yes refuses
+/// instead of waiting for an answer nobody will give.
+#[test]
+fn with_ci_set_a_deploy_without_yes_refuses_instead_of_prompting() {
+    let f = fleet();
+    let mut cmd = command(&f, &["deploy", "umbrella", "--allow-dirty"]);
+    cmd.env("CI", "true");
+    let run = run_command(cmd);
+    run.code(2).no_panic().stderr_has(&["--yes"]);
+}
