@@ -172,8 +172,22 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
             && std::io::stderr().is_terminal()
             && std::env::var_os("CI").is_none();
         if interactive {
+            // Show what would change (the same read-only plan as `stamp plan`, diffs and
+            // digests) before asking. A tenant that cannot be planned stops here.
+            let plan_args = crate::cli::PlanArgs {
+                tenants: tenants.iter().map(|t| t.name.clone()).collect(),
+                all: false,
+                service: None,
+                release: args.release.clone(),
+                concurrency: args.concurrency,
+                out: None,
+                stats: false,
+            };
+            if args.plan.is_none() {
+                super::plan::run(ctx, &plan_args)?;
+            }
             eprint!(
-                "deploy {} tenant(s) now? run `stamp plan` first to see the changes. [y/N] ",
+                "\ndeploy {} tenant(s) as planned above? [y/N] ",
                 tenants.len()
             );
             let mut answer = String::new();
