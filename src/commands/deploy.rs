@@ -146,7 +146,8 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     }
     let no_release: Vec<&str> = tenants
         .iter()
-        .filter(|t| t.release(args.release.as_deref()).is_none())
+        // A saved plan carries each service's release; only a fresh deploy needs one here.
+        .filter(|t| saved.is_none() && t.release(args.release.as_deref()).is_none())
         .map(|t| t.name.as_str())
         .collect();
     if !no_release.is_empty() {
