@@ -267,7 +267,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let printer = ctx.printer.clone();
+    let printer = ctx.printer.clone().with_live_status();
     let summary = rt.block_on(async {
         let session = Session::connect(ctx.profile.as_deref()).await?;
         let holder = LockHolder {
@@ -614,16 +614,17 @@ async fn deploy_tenant(
         )
         .await;
         r.duration_ms = elapsed_ms(started);
-        run.printer.info(format_args!(
-            "{}/{}: {}{}",
-            t.name,
-            s.name,
-            outcome_word(r.result),
-            r.detail
-                .as_deref()
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default()
-        ));
+        run.printer.status_done(
+            &format!("{}/{}", t.name, s.name),
+            format_args!(
+                "{}{}",
+                outcome_word(r.result),
+                r.detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ),
+        );
         rows.push(r);
     }
     rows
@@ -884,18 +885,21 @@ async fn apply(
         poll: run.args.poll,
     };
     let mut log = |st: &crate::aws::deploy::RolloutStatus| {
-        run.printer.info(format_args!(
-            "{who}: {} {}/{} running, {} pending{}",
-            st.rollout_state,
-            st.running,
-            st.desired,
-            st.pending,
-            if st.failed_tasks > 0 {
-                format!(", {} failed", st.failed_tasks)
-            } else {
-                String::new()
-            }
-        ));
+        run.printer.status(
+            &who,
+            format_args!(
+                "{} {}/{} running, {} pending{}",
+                st.rollout_state,
+                st.running,
+                st.desired,
+                st.pending,
+                if st.failed_tasks > 0 {
+                    format!(", {} failed", st.failed_tasks)
+                } else {
+                    String::new()
+                }
+            ),
+        );
     };
     let outcome = deployer
         .wait_rollout(&t.cluster, &s.ecs_service, &arn, limits, &mut log)

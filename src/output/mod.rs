@@ -25,6 +25,15 @@ pub struct Printer {
     color: anstream::ColorChoice,
     quiet: bool,
     verbose: u8,
+    /// One live line per long-running item (a deploying service), only on an interactive
+    /// terminal; elsewhere each status change is a plain stderr line, ready for CI logs.
+    live: Option<std::sync::Arc<Live>>,
+}
+
+#[derive(Debug)]
+struct Live {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<std::collections::BTreeMap<String, indicatif::ProgressBar>>,
 }
 
 impl Printer {
@@ -39,6 +48,37 @@ impl Printer {
             color,
             quiet,
             verbose,
+            live: None,
+        }
+    }
+
+    /// Turns on live status lines when stderr is an interactive terminal (not CI, not `-q`).
+    pub fn with_live_status(mut self) -> Self {
+        use std::io::IsTerminal;
+        if !self.quiet && io::stderr().is_terminal() && std::env::var_os("CI").is_none() {
+            self.live = Some(std::sync::Arc::new(Live {
+                multi: indicatif::MultiProgress::with_draw_target(
+                    indicatif::ProgressDrawTarget::stderr(),
+                ),
+                bars: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            }));
+        }
+        self
+    }
+
+    /// The current state of a long-running item: a live line on a terminal, else one line.
+    pub fn status(&self, key: &str, msg: impl std::fmt::Display) {
+        match &self.live {
+            Some(live) => live.bar(key).set_message(msg.to_string()),
+            None => self.info(format_args!("{key}: {msg}")),
+        }
+    }
+
+    /// The final state of an item: its live line stops there, or one more plain line.
+    pub fn status_done(&self, key: &str, msg: impl std::fmt::Display) {
+        match &self.live {
+            Some(live) => live.bar(key).finish_with_message(msg.to_string()),
+            None => self.info(format_args!("{key}: {msg}")),
         }
     }
 
@@ -77,6 +117,11 @@ impl Printer {
 
     /// A progress or status line on stderr (suppressed by `-q`).
     pub fn info(&self, msg: impl std::fmt::Display) {
+        if let Some(live) = &self.live {
+            // Printed above the live lines so they are not torn.
+            let _ = live.multi.println(msg.to_string());
+            return;
+        }
         if !self.quiet {
             let mut err = AutoStream::new(io::stderr().lock(), self.color);
             let _ = writeln!(err, "{msg}");
@@ -92,8 +137,34 @@ impl Printer {
 
     /// An error or warning on stderr: always shown.
     pub fn error(&self, msg: impl std::fmt::Display) {
+        if let Some(live) = &self.live {
+            let _ = live.multi.println(msg.to_string());
+            return;
+        }
         let mut err = AutoStream::new(io::stderr().lock(), self.color);
         let _ = writeln!(err, "{msg}");
+    }
+}
+
+impl Live {
+    fn bar(&self, key: &str) -> indicatif::ProgressBar {
+        let mut bars = self
+            .bars
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        bars.entry(key.to_owned())
+            .or_insert_with(|| {
+                let bar = self.multi.add(indicatif::ProgressBar::new_spinner());
+                if let Ok(style) =
+                    indicatif::ProgressStyle::with_template("{spinner:.cyan} {prefix:<28} {msg}")
+                {
+                    bar.set_style(style);
+                }
+                bar.set_prefix(key.to_owned());
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            })
+            .clone()
     }
 }
 
