@@ -17,7 +17,7 @@ use crate::dsl::{Fleet, Tenant};
 use crate::error::{Failure, Result};
 use crate::fleet::{self, Gate, Outcome, Overrides, Row, Summary, Tolerance};
 use crate::output::{Printer, Report};
-use crate::plan::{self, Action, DesiredService, LiveService, SavedPlan};
+use crate::plan::{self, Action, DesiredService, SavedPlan};
 use crate::render::{RenderError, Templates, render_service};
 use crate::resolve::references;
 
@@ -674,13 +674,14 @@ async fn deploy_service(
     };
     // A first look, without the lock: a service that already runs what the repo says, with
     // its rollout settled, needs nothing — not even a lock.
-    let (live_td, action) = match current(deployer, &live_svc, &desired).await {
-        Ok(x) => x,
-        Err(e) => {
-            out.detail = Some(e.to_string());
-            return out;
-        }
-    };
+    let (live_td, action) =
+        match current(deployer, &run.fleet.project.image, &live_svc, &desired).await {
+            Ok(x) => x,
+            Err(e) => {
+                out.detail = Some(e.to_string());
+                return out;
+            }
+        };
     if action == Action::Unchanged && settled(&live_svc) {
         out.result = Outcome::Unchanged;
         out.revision = Some(live_td.revision);
@@ -735,7 +736,7 @@ async fn deploy_service(
         let Some(svc) = svc else {
             return Ok(None);
         };
-        let (td, action) = current(deployer, &svc, &desired).await?;
+        let (td, action) = current(deployer, &run.fleet.project.image, &svc, &desired).await?;
         Ok::<_, crate::aws::TenantError>(Some((svc, td, action)))
     }
     .await;
@@ -791,6 +792,7 @@ fn settled(svc: &LiveEcsService) -> bool {
 /// The task definition a service runs and how the desired state compares with it.
 async fn current(
     deployer: &TenantDeployer,
+    image: &str,
     svc: &LiveEcsService,
     desired: &DesiredService,
 ) -> Result<(LiveTaskDefinition, Action), crate::aws::TenantError> {
@@ -798,13 +800,7 @@ async fn current(
         .reader()
         .describe_task_definition(&svc.task_definition_arn)
         .await?;
-    let live = LiveService {
-        exists: true,
-        task_definition: Some(td.task_definition.clone()),
-        task_definition_arn: Some(td.arn.clone()),
-        desired_count: Some(svc.desired_count),
-        release: td.tags.get(crate::audit::RELEASE).cloned(),
-    };
+    let live = super::live_service(image, Some((svc, &td)));
     let action = plan::compare(desired, &live).action;
     Ok((td, action))
 }

@@ -154,3 +154,29 @@ pub fn missing_diagnostics(
         .into_iter()
         .map(move |m| Diagnostic::at(&m.at, format!("tenant `{}`: {}", t.name, m.what), None))
 }
+
+/// The live side of a comparison, one rule for `plan` and `deploy`: the release is the one
+/// stamp tagged, else the tag of the project's image in the running task definition (a
+/// service deployed by hand or by the seed has no stamp tags).
+pub fn live_service(
+    image: &str,
+    live: Option<(&crate::aws::LiveEcsService, &crate::aws::LiveTaskDefinition)>,
+) -> crate::plan::LiveService {
+    let Some((svc, td)) = live else {
+        return crate::plan::LiveService::missing();
+    };
+    let prefix = format!("{image}:");
+    let release = td.tags.get(crate::audit::RELEASE).cloned().or_else(|| {
+        td.task_definition
+            .container_definitions
+            .iter()
+            .find_map(|c| c.image.as_deref()?.strip_prefix(&prefix).map(str::to_owned))
+    });
+    crate::plan::LiveService {
+        exists: true,
+        task_definition: Some(td.task_definition.clone()),
+        task_definition_arn: Some(td.arn.clone()),
+        desired_count: Some(svc.desired_count),
+        release,
+    }
+}

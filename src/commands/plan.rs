@@ -12,8 +12,7 @@ use crate::dsl::{Diagnostics, Fleet, Tenant};
 use crate::error::{Failure, Result};
 use crate::output::{Report, style};
 use crate::plan::{
-    self, Action, DesiredService, Inputs, LiveService, SavedPlan, SavedService, SavedTenant,
-    ServicePlan,
+    self, Action, DesiredService, Inputs, SavedPlan, SavedService, SavedTenant, ServicePlan,
 };
 use crate::render::{RenderError, Templates, render_service};
 
@@ -314,26 +313,13 @@ fn plan_tenant(
             release: r.release.release.clone(),
             task_definition: r.task_definition.clone(),
         };
-        let live = match read.services.get(&s.ecs_service).and_then(Option::as_ref) {
-            None => LiveService {
-                exists: false,
-                task_definition: None,
-                task_definition_arn: None,
-                desired_count: None,
-                release: None,
-            },
-            Some((svc, td)) => LiveService {
-                exists: true,
-                release: td
-                    .tags
-                    .get("stamp:release")
-                    .cloned()
-                    .or_else(|| release_of(&fleet.project.image, &td.task_definition)),
-                task_definition: Some(td.task_definition.clone()),
-                task_definition_arn: Some(td.arn.clone()),
-                desired_count: Some(svc.desired_count),
-            },
-        };
+        let live = super::live_service(
+            &fleet.project.image,
+            read.services
+                .get(&s.ecs_service)
+                .and_then(Option::as_ref)
+                .map(|(svc, td)| (svc, td)),
+        );
         let p = plan::compare(&desired, &live);
         saved.push(SavedService {
             service: s.name.clone(),
@@ -392,13 +378,4 @@ fn plan_tenant(
             services: saved,
         },
     ))
-}
-
-/// The release a live task definition runs: the tag of the first container that runs the
-/// project's image.
-fn release_of(image: &str, td: &crate::render::TaskDefinition) -> Option<String> {
-    let prefix = format!("{image}:");
-    td.container_definitions
-        .iter()
-        .find_map(|c| c.image.as_deref()?.strip_prefix(&prefix).map(str::to_owned))
 }
