@@ -460,37 +460,12 @@ async fn verify_saved_plan(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()>
             ));
             continue;
         }
-        for ((name, pin), p) in &lookups.ssm {
-            let key = pin.map_or_else(|| name.clone(), |v| format!("{name}:{v}"));
-            if st.inputs.ssm.get(&key) != Some(&p.version) {
-                moved.push(format!(
-                    "{}: {key} is at version {} (plan: {})",
-                    t.name,
-                    p.version,
-                    st.inputs
-                        .ssm
-                        .get(&key)
-                        .map_or("absent".to_owned(), u64::to_string)
-                ));
-            }
-        }
-        for (name, v) in &lookups.secret_versions {
-            if st.inputs.secrets.get(name) != Some(v) {
-                moved.push(format!("{}: secret {name} is at version {v}", t.name));
-            }
-        }
-        for (path, ps) in &lookups.paths {
-            let now: BTreeMap<String, u64> =
-                ps.iter().map(|p| (p.name.clone(), p.version)).collect();
-            if st.inputs.paths.get(path) != Some(&now) {
-                moved.push(format!("{}: parameters under {path} changed", t.name));
-            }
-        }
-        for (stack, outputs) in &lookups.stack_outputs {
-            if st.inputs.stack_outputs.get(stack) != Some(outputs) {
-                moved.push(format!("{}: outputs of stack {stack} changed", t.name));
-            }
-        }
+        moved.extend(
+            st.inputs
+                .moved(&crate::plan::Inputs::from_lookups(&lookups))
+                .into_iter()
+                .map(|m| format!("{}: {m}", t.name)),
+        );
         for ss in &st.services {
             let Some(s) = t.service(&ss.service) else {
                 moved.push(format!(

@@ -332,42 +332,7 @@ fn plan_tenant(
         });
         services.push(p);
     }
-    let inputs = Inputs {
-        ssm: read
-            .lookups
-            .ssm
-            .iter()
-            .map(|((n, pin), p)| {
-                (
-                    pin.map_or_else(|| n.clone(), |v| format!("{n}:{v}")),
-                    p.version,
-                )
-            })
-            .collect(),
-        secrets: read
-            .lookups
-            .secret_versions
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect(),
-        paths: read
-            .lookups
-            .paths
-            .iter()
-            .map(|(k, ps)| {
-                (
-                    k.clone(),
-                    ps.iter().map(|p| (p.name.clone(), p.version)).collect(),
-                )
-            })
-            .collect(),
-        stack_outputs: read
-            .lookups
-            .stack_outputs
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    };
+    let inputs = Inputs::from_lookups(&read.lookups);
     Ok((
         services,
         SavedTenant {

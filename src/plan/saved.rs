@@ -59,6 +59,78 @@ pub struct Inputs {
     pub stack_outputs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+impl Inputs {
+    /// The versions (and stack outputs) a tenant's lookups read: what a saved plan records.
+    pub fn from_lookups(l: &crate::resolve::Lookups) -> Self {
+        Self {
+            ssm: l
+                .ssm
+                .iter()
+                .map(|((n, pin), p)| {
+                    (
+                        pin.map_or_else(|| n.clone(), |v| format!("{n}:{v}")),
+                        p.version,
+                    )
+                })
+                .collect(),
+            secrets: l
+                .secret_versions
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            paths: l
+                .paths
+                .iter()
+                .map(|(k, ps)| {
+                    (
+                        k.clone(),
+                        ps.iter().map(|p| (p.name.clone(), p.version)).collect(),
+                    )
+                })
+                .collect(),
+            stack_outputs: l
+                .stack_outputs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// Every input that differs between this (a plan's) and `now`, in both directions: one
+    /// read now that the plan did not have, and one the plan had that is gone.
+    pub fn moved(&self, now: &Inputs) -> Vec<String> {
+        fn diff<V: PartialEq>(
+            a: &BTreeMap<String, V>,
+            b: &BTreeMap<String, V>,
+            mut say: impl FnMut(&str, Option<&V>, Option<&V>) -> String,
+        ) -> Vec<String> {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            keys.into_iter()
+                .filter(|k| a.get(*k) != b.get(*k))
+                .map(|k| say(k, a.get(k), b.get(k)))
+                .collect()
+        }
+        let version = |v: Option<&u64>| v.map_or_else(|| "absent".to_owned(), u64::to_string);
+        let mut out = diff(&self.ssm, &now.ssm, |k, was, is| {
+            format!("{k} is at version {} (plan: {})", version(is), version(was))
+        });
+        out.extend(diff(&self.secrets, &now.secrets, |k, was, is| {
+            format!(
+                "secret {k} is at version {} (plan: {})",
+                version(is),
+                version(was)
+            )
+        }));
+        out.extend(diff(&self.paths, &now.paths, |k, _, _| {
+            format!("parameters under {k} changed")
+        }));
+        out.extend(diff(&self.stack_outputs, &now.stack_outputs, |k, _, _| {
+            format!("outputs of stack {k} changed")
+        }));
+        out
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SavedService {
@@ -309,6 +381,27 @@ impl std::error::Error for PlanFileError {}
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moved_inputs_are_found_in_both_directions() {
+        let mut plan = Inputs::default();
+        plan.ssm.insert("/a".into(), 1);
+        plan.ssm.insert("/gone".into(), 3);
+        plan.secrets.insert("/s".into(), 1);
+        let mut now = plan.clone();
+        assert!(plan.moved(&now).is_empty());
+        now.ssm.insert("/a".into(), 2);
+        now.ssm.remove("/gone");
+        now.secrets.insert("/new".into(), 1);
+        assert_eq!(
+            plan.moved(&now),
+            vec![
+                "/a is at version 2 (plan: 1)".to_owned(),
+                "/gone is at version absent (plan: 3)".to_owned(),
+                "secret /new is at version 1 (plan: absent)".to_owned(),
+            ]
+        );
+    }
     use crate::render::taskdef::parse;
     use proptest::prelude::*;
 
