@@ -40,6 +40,25 @@ impl Counts {
     }
 }
 
+/// The `--stats` text: every operation with its count, the total and the retries.
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "AWS calls ({} in all, {} retries):",
+            self.total(),
+            self.retries.values().sum::<u64>()
+        )?;
+        for (op, n) in &self.operations {
+            write!(f, "\n  {op:<36} {n}")?;
+            if let Some(r) = self.retries.get(op) {
+                write!(f, " (+{r} retried)")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl CallCounter {
     pub fn snapshot(&self) -> Counts {
         self.inner.lock().map(|c| c.clone()).unwrap_or_default()

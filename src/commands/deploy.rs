@@ -264,12 +264,10 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     .map(|w| (w.ring, w.tenants.iter().map(|t| t.name.clone()).collect()))
     .collect();
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = super::runtime()?;
     let printer = ctx.printer.clone().with_live_status();
     let summary = rt.block_on(async {
-        let session = Session::connect(ctx.profile.as_deref()).await?;
+        let session = ctx.session().await?;
         let holder = LockHolder {
             who: session.caller.arn.clone(),
             run_id: format!("{}-{}", std::process::id(), now.as_nanosecond()),
@@ -366,17 +364,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     })?;
     let (summary, calls) = summary;
     if args.stats {
-        let lines: Vec<String> = calls
-            .operations
-            .iter()
-            .map(|(op, n)| format!("  {op:<36} {n}"))
-            .collect();
-        ctx.printer.info(format_args!(
-            "AWS calls ({} in all, {} retries):\n{}",
-            calls.total(),
-            calls.retries.values().sum::<u64>(),
-            lines.join("\n")
-        ));
+        ctx.printer.info(&calls);
     }
     let code = summary.exit_code();
     ctx.printer.data(&SummaryReport {
@@ -949,12 +937,10 @@ pub(super) fn rollback(ctx: &super::Ctx, args: &crate::cli::RollbackArgs) -> Res
     let tenant = super::tenant(&fleet, &args.tenant)?;
     let service = super::service(tenant, &args.service)?;
     let commit = crate::vcs::label(&ctx.root);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = super::runtime()?;
     let printer = ctx.printer.clone();
     let row = rt.block_on(async {
-        let session = Session::connect(ctx.profile.as_deref()).await?;
+        let session = ctx.session().await?;
         let deployer = TenantDeployer::connect(&session, tenant).await?;
         let reader = deployer.reader();
         let live = reader.describe_services(&tenant.cluster, std::slice::from_ref(&service.ecs_service)).await?;

@@ -7,8 +7,8 @@ use comfy_table::Cell;
 use serde::Serialize;
 
 use crate::audit::Audit;
+use crate::aws::TenantReader;
 use crate::aws::read::family_of;
-use crate::aws::{Session, TenantReader};
 use crate::cli::HistoryArgs;
 use crate::error::{Failure, Result};
 use crate::output::Report;
@@ -100,11 +100,9 @@ pub(super) fn run(ctx: &super::Ctx, args: &HistoryArgs) -> Result<()> {
     let fleet = ctx.load_fleet()?;
     let tenant = super::tenant(&fleet, &args.tenant)?;
     let service = super::service(tenant, &args.service)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = super::runtime()?;
     let history = rt.block_on(async {
-        let session = Session::connect(ctx.profile.as_deref()).await?;
+        let session = ctx.session().await?;
         let reader = TenantReader::connect(&session, tenant).await?;
         let live = reader.describe_services(&tenant.cluster, std::slice::from_ref(&service.ecs_service)).await?;
         let current = live.get(&service.ecs_service).and_then(Option::as_ref).map(|s| s.task_definition_arn.clone());

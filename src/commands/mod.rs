@@ -31,6 +31,23 @@ impl Ctx {
     pub fn load_fleet(&self) -> Result<Fleet> {
         Ok(dsl::load(&self.root)?)
     }
+
+    /// The base session every command that reads or writes tenant accounts starts from.
+    pub async fn session(&self) -> anyhow::Result<Session> {
+        let session = Session::connect(self.profile.as_deref()).await?;
+        self.printer.debug(format_args!(
+            "base identity {} (session name {})",
+            session.caller.arn, session.session_name
+        ));
+        Ok(session)
+    }
+}
+
+/// The runtime for one command's AWS work; commands stay synchronous around it.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -110,15 +127,9 @@ pub fn tenant_lookups<'f>(
             false,
         ));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     let results = rt.block_on(async {
-        let session = Session::connect(ctx.profile.as_deref()).await?;
-        ctx.printer.debug(format_args!(
-            "base identity {} (session name {})",
-            session.caller.arn, session.session_name
-        ));
+        let session = ctx.session().await?;
         anyhow::Ok(read_tenants(&session, tenants, concurrency, false).await)
     })?;
     let mut ok = Vec::with_capacity(tenants.len());

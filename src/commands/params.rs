@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use comfy_table::Cell;
 use serde::Serialize;
 
-use crate::aws::{Session, TenantReader};
+use crate::aws::TenantReader;
 use crate::cli::ParamsArgs;
 use crate::error::{Failure, Result};
 use crate::output::Report;
@@ -88,11 +88,9 @@ pub(super) fn run(ctx: &super::Ctx, args: &ParamsArgs) -> Result<()> {
     let fleet = ctx.load_fleet()?;
     let tenant = super::tenant(&fleet, &args.tenant)?;
     let refs = references(tenant);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = super::runtime()?;
     let (lookups, missing) = rt.block_on(async {
-        let session = Session::connect(ctx.profile.as_deref()).await?;
+        let session = ctx.session().await?;
         let reader = TenantReader::connect(&session, tenant).await?;
         anyhow::Ok(reader.lookups(&refs).await?)
     })?;

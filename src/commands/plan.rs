@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::aws::{Counts, Session, TenantRead, read_tenants};
+use crate::aws::{Counts, TenantRead, read_tenants};
 use crate::cli::PlanArgs;
 use crate::dsl::{Diagnostics, Fleet, Tenant};
 use crate::error::{Failure, Result};
@@ -142,15 +142,9 @@ pub(super) fn run(ctx: &super::Ctx, args: &PlanArgs) -> Result<()> {
             super::service(t, s)?;
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = super::runtime()?;
     let (reads, calls) = rt.block_on(async {
-        let session = Session::connect(ctx.profile.as_deref()).await?;
-        ctx.printer.debug(format_args!(
-            "base identity {} (session name {})",
-            session.caller.arn, session.session_name
-        ));
+        let session = ctx.session().await?;
         let reads = read_tenants(&session, &tenants, args.concurrency, true).await;
         anyhow::Ok((reads, session.calls().snapshot()))
     })?;
@@ -236,17 +230,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &PlanArgs) -> Result<()> {
             .info(format_args!("plan saved to {}", path.display()));
     }
     if args.stats {
-        let mut lines: Vec<String> = calls
-            .operations
-            .iter()
-            .map(|(op, n)| format!("  {op:<36} {n}"))
-            .collect();
-        lines.push(format!("  {:<36} {}", "total", calls.total()));
-        if !calls.retries.is_empty() {
-            lines.push(format!("  retries: {:?}", calls.retries));
-        }
-        ctx.printer
-            .info(format_args!("AWS calls:\n{}", lines.join("\n")));
+        ctx.printer.info(&calls);
     }
     ctx.printer.data(&PlanReport {
         digest,
