@@ -143,6 +143,25 @@ Examples:
   stamp history acme -s api              to see the revisions first")]
     Rollback(RollbackArgs),
 
+    /// Read-only fleet view: what runs where, who deployed it, and whether it drifted from git.
+    #[command(after_help = "\
+Examples:
+  stamp status --all                       one row per tenant service
+  stamp status acme globex -s api          some tenants, one service
+  stamp status --all --output json         {\"taken_at\", \"tenants\": [...], \"counts\", \"api_calls\"}
+  stamp status --all --html fleet.html     also write a self-contained page: tenants x services
+
+Read-only: every account is read through its inspect_role, `--concurrency` at a time.
+STATE is `in-sync` when the running task definition and desired count equal what this commit
+and the current parameter versions render; `drifted` lists what differs (field and variable
+names, never values); `not-deployed` when the service does not exist; `unknown` when the
+account could not be read or the service could not be rendered (the reason is shown).
+Tenants without a release in the repo (pin or _defaults.toml) are compared at the release
+they run, unless --release is given.
+Exit code 0 when every account was read (drift is data, not failure); with --check, 1 if any
+service is not in-sync.")]
+    Status(StatusArgs),
+
     /// A service's task definition revisions, newest first, with commit, digest, release, deployer.
     #[command(after_help = "\
 Examples:
@@ -173,6 +192,34 @@ Examples:
 Windows are evaluated in each tenant's own timezone; a freeze beats a window; a tenant with
 `windows = []` is always open outside freezes.")]
     Schedule(ScheduleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Tenants to show (file stems in tenants/).
+    #[arg(conflicts_with = "all")]
+    pub tenants: Vec<String>,
+    /// Every tenant of the fleet.
+    #[arg(long)]
+    pub all: bool,
+    /// Only this service.
+    #[arg(short, long)]
+    pub service: Option<String>,
+    /// Release to compare unpinned tenants at (default: _defaults.toml, else what runs).
+    #[arg(long, value_parser = release)]
+    pub release: Option<String>,
+    /// How many tenant accounts to read at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+    /// Also write the fleet as one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Exit 1 unless every service is in-sync (for CI drift checks).
+    #[arg(long)]
+    pub check: bool,
+    /// Print the AWS calls made, by operation, on stderr.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(Debug, Args)]

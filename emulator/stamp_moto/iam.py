@@ -1,6 +1,10 @@
 """Switch a moto server into IAM enforcement mode, after seeding.
 
     python -m stamp_moto.iam enforce --endpoint URL
+    python -m stamp_moto.iam role --endpoint URL --account ID --name NAME --actions A,B
+
+`role` creates (before enforcement) a role in a tenant account that the base account may
+assume, allowed exactly the given actions: tests use it for a role that may not read.
 
 Creates, in the base account 123456789012, the IAM user stamp-ci with an inline policy that
 allows sts:AssumeRole and sts:GetCallerIdentity on "*" (everything else stamp does happens
@@ -58,15 +62,59 @@ def enforce(endpoint: str) -> dict[str, str]:
     return {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
 
 
+def create_role(endpoint: str, account: str, name: str, actions: list[str]) -> dict[str, str]:
+    sts = boto3.client(
+        "sts",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "AKIASTAMPIAMSETUP"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "stamp-iam-setup"),
+        config=Config(retries={"max_attempts": 1}),
+    )
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/stamp-deploy", RoleSessionName="stamp-iam")[
+        "Credentials"
+    ]
+    iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}],
+    }
+    try:
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "EntityAlreadyExists":
+            raise
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    iam.put_role_policy(RoleName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(doc))
+    return {"RoleArn": f"arn:aws:iam::{account}:role/{name}"}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("enforce", help="create the base user and switch enforcement on")
     e.add_argument("--endpoint", required=True)
+    r = sub.add_parser("role", help="create a role in a tenant account allowed exactly --actions")
+    r.add_argument("--endpoint", required=True)
+    r.add_argument("--account", required=True)
+    r.add_argument("--name", required=True)
+    r.add_argument("--actions", required=True, help="comma-separated IAM actions")
     args = ap.parse_args(argv)
     if not args.endpoint.startswith(("http://127.0.0.1", "http://localhost")):
         raise SystemExit(f"iam: refusing non-local endpoint {args.endpoint}")
-    json.dump(enforce(args.endpoint), sys.stdout)
+    if args.cmd == "role":
+        out = create_role(args.endpoint, args.account, args.name, args.actions.split(","))
+    else:
+        out = enforce(args.endpoint)
+    json.dump(out, sys.stdout)
     print()
 
 

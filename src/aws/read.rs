@@ -1,9 +1,41 @@
 //! The read-only client set of one tenant: built from its `inspect_role`, after the account
 //! guard, with read operations only.
 //!
-//! The SDK clients are private fields and this type exposes no method that writes, so a
-//! command holding a `TenantReader` has no code path to a write API; the write calls live on
-//! the deploying client set alone.
+//! # Read-only by construction
+//!
+//! The separation is made by the type system, not by discipline:
+//!
+//! - only this module and [`super::deploy`] hold SDK clients, as private fields; no command
+//!   ever sees an `aws_sdk_*` client, so it can only call what these two types expose;
+//! - [`TenantReader`] exposes reads alone (`lookups`, `describe_services`,
+//!   `describe_task_definition`, `list_revisions`) and is built by [`TenantReader::connect`]
+//!   from the tenant's `inspect_role`; the constructor that takes another role is
+//!   `pub(super)`, used only by the deploying set;
+//! - every write (`lock`, `register`, `update_service`, tags) is a method of
+//!   [`super::deploy::TenantDeployer`], which only `deploy`/`rollback` construct, from
+//!   `deploy_role`. The read-only commands (`status`, `plan`, `history`, `params`, `render`,
+//!   `explain`) go through [`super::read_tenants`] or `TenantReader::connect` and never name
+//!   the deployer.
+//!
+//! So a read-only command that tried to write would not compile:
+//!
+//! ```compile_fail
+//! # async fn f(reader: &stamp::aws::TenantReader) {
+//! // error[E0599]: no method named `update_service` on the read-only set
+//! reader.update_service("cluster", "api", "arn:…:task-definition/shop-api:3", None).await;
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # fn f(reader: &stamp::aws::TenantReader) {
+//! // error[E0616]: the SDK clients are private; there is no way round the methods above
+//! let _ = reader.ecs.register_task_definition();
+//! # }
+//! ```
+//!
+//! And at run time, the emulator's IAM enforcement proves the role is enough: the tests run
+//! `status`, `plan`, `history` and `params` with an `inspect_role` allowed only `Describe*`,
+//! `List*` and `Get*` (tests/it/status.rs).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -50,6 +82,9 @@ pub struct LiveEcsService {
     /// Of the PRIMARY deployment: IN_PROGRESS, COMPLETED or FAILED.
     pub rollout_state: Option<String>,
     pub rollout_reason: Option<String>,
+    /// When the PRIMARY deployment started (RFC 3339): the last deploy or rollback, whoever
+    /// made it.
+    pub deployed_at: Option<String>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -377,6 +412,9 @@ impl TenantReader {
                         .and_then(|d| d.rollout_state.as_ref())
                         .map(|r| r.as_str().to_owned()),
                     rollout_reason: primary.and_then(|d| d.rollout_state_reason.clone()),
+                    deployed_at: primary
+                        .and_then(|d| d.created_at)
+                        .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
                     tags: tags(s.tags.as_deref().unwrap_or_default()),
                 };
                 out.insert(name, Some(live));

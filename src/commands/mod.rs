@@ -17,6 +17,7 @@ mod params;
 mod plan;
 mod render;
 mod schedule;
+mod status;
 mod validate;
 
 /// Settings resolved once from global flags, shared by every command.
@@ -68,6 +69,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plan(a) => plan::run(&ctx, &a),
         Command::Deploy(a) => deploy::run(&ctx, &a),
         Command::Rollback(a) => deploy::rollback(&ctx, &a),
+        Command::Status(a) => status::run(&ctx, &a),
         Command::History(a) => history::run(&ctx, &a),
         Command::Params(a) => params::run(&ctx, &a),
         Command::Schedule(a) => schedule::run(&ctx, &a),
@@ -189,5 +191,32 @@ pub fn live_service(
         task_definition_arn: Some(td.arn.clone()),
         desired_count: Some(svc.desired_count),
         release,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The type system keeps writes on the deploying client set; this keeps the read-only
+    /// commands from ever asking for that set.
+    #[test]
+    fn read_only_commands_never_name_the_deploying_client_set() {
+        for (file, src) in [
+            ("status.rs", include_str!("status.rs")),
+            ("status/html.rs", include_str!("status/html.rs")),
+            ("plan.rs", include_str!("plan.rs")),
+            ("history.rs", include_str!("history.rs")),
+            ("params.rs", include_str!("params.rs")),
+            ("render.rs", include_str!("render.rs")),
+            ("explain.rs", include_str!("explain.rs")),
+            ("schedule.rs", include_str!("schedule.rs")),
+            ("validate.rs", include_str!("validate.rs")),
+        ] {
+            for forbidden in ["TenantDeployer", "aws::deploy", "deploy_role"] {
+                assert!(
+                    !src.contains(forbidden),
+                    "src/commands/{file} names `{forbidden}`: read-only commands must not"
+                );
+            }
+        }
     }
 }

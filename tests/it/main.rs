@@ -8,4 +8,5 @@ mod emulator;
 mod live_resolve;
 mod plan;
 mod snapshots_offline;
+mod status;
 mod support;

@@ -489,6 +489,16 @@ impl Emulator {
         creds
     }
 
+    /// Creates, before enforcement, a role `name` in `account` that the base identity may
+    /// assume, allowed exactly `actions` (e.g. a role that may not read).
+    pub fn create_role(&self, account: &str, name: &str, actions: &[&str]) {
+        let mut cmd = self.python_command();
+        cmd.args(["-m", "stamp_moto.iam", "role", "--endpoint", &self.endpoint])
+            .args(["--account", account, "--name", name, "--actions"])
+            .arg(actions.join(","));
+        run_checked(&mut cmd, "stamp_moto.iam role");
+    }
+
     /// Wipe every account of the server. Dedicated instances only: on the shared server it
     /// would delete other tests' fleets mid-run.
     pub fn reset(&self) {
