@@ -286,17 +286,7 @@ fn plan_tenant(
                     .join("; "),
             ),
         })?;
-        let desired = DesiredService {
-            tenant: t.name.clone(),
-            account_id: t.account_id.clone(),
-            region: t.region.clone(),
-            cluster: t.cluster.clone(),
-            service: s.name.clone(),
-            ecs_service: s.ecs_service.clone(),
-            desired_count: s.desired_count,
-            release: r.release.release.clone(),
-            task_definition: r.task_definition.clone(),
-        };
+        let desired = DesiredService::from_rendered(&r, &t.account_id, &t.region);
         let live = super::live_service(
             &fleet.project.image,
             read.services

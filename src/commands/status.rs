@@ -488,17 +488,7 @@ fn service_status(
             return row;
         }
     };
-    let desired = DesiredService {
-        tenant: t.name.clone(),
-        account_id: t.account_id.clone(),
-        region: t.region.clone(),
-        cluster: t.cluster.clone(),
-        service: s.name.clone(),
-        ecs_service: s.ecs_service.clone(),
-        desired_count: s.desired_count,
-        release: rendered.release.release.clone(),
-        task_definition: rendered.task_definition,
-    };
+    let desired = DesiredService::from_rendered(&rendered, &t.account_id, &t.region);
     row.desired_release = Some(desired.release.clone());
     let p = plan::compare(&desired, &live_side);
     row.state = match p.action {

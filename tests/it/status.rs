@@ -350,11 +350,20 @@ fn the_html_report_is_one_self_contained_page_of_the_fleet() {
     // The matrix: a row per tenant, a column per service, a cell per tenant service.
     for t in ["acme", "globex", "initech", "umbrella"] {
         assert!(
-            html.contains(&format!("<tr data-tenant=\"{t}\">")),
+            html.contains(&format!("<tr id=\"t-{t}\" data-tenant=\"{t}\">")),
             "row {t}"
+        );
+        assert!(
+            html.contains(&format!("<a href=\"#t-{t}\"")),
+            "overview {t}"
         );
     }
     assert_eq!(html.matches("<td class=\"cell ").count(), 8);
+    assert_eq!(
+        html.matches("<i class=\"s-").count(),
+        8,
+        "a square per service"
+    );
     assert_eq!(html.matches("class=\"cell s-in-sync").count(), 2);
     assert!(html.contains("<th>api</th>") && html.contains("<th>worker</th>"));
     // When and by whom, and the data for tooling.

@@ -33,7 +33,7 @@ struct CountView {
 #[derive(Serialize)]
 struct ReleaseView {
     release: String,
-    hue: u32,
+    colour: &'static str,
     n: usize,
 }
 
@@ -44,6 +44,8 @@ struct RowView<'a> {
     ring: &'a str,
     window: &'static str,
     window_detail: String,
+    /// `2 in-sync, 1 drifted` for the overview's tooltip.
+    summary: String,
     cells: Vec<Option<CellView>>,
 }
 
@@ -51,7 +53,7 @@ struct RowView<'a> {
 struct CellView {
     state: &'static str,
     release: Option<String>,
-    hue: u32,
+    colour: &'static str,
     revision: Option<i32>,
     rollout: Option<String>,
     details: String,
@@ -97,10 +99,10 @@ fn page(report: &StatusReport) -> Page<'_> {
         }
     }
     // Colours by the sorted releases: the same fleet always gets the same ones.
-    let hues: BTreeMap<&str, u32> = per_release
+    let colours: BTreeMap<&str, &'static str> = per_release
         .keys()
         .enumerate()
-        .map(|(i, r)| (*r, hue(i)))
+        .map(|(i, r)| (*r, colour(i)))
         .collect();
     let rows = report
         .tenants
@@ -111,13 +113,14 @@ fn page(report: &StatusReport) -> Page<'_> {
             ring: &t.ring,
             window: t.window.state,
             window_detail: window_detail(t),
+            summary: summary(t),
             cells: columns
                 .iter()
                 .map(|c| {
                     t.services
                         .iter()
                         .find(|s| s.service == *c)
-                        .map(|s| cell(report, t, s, &hues))
+                        .map(|s| cell(report, t, s, &colours))
                 })
                 .collect(),
         })
@@ -141,7 +144,7 @@ fn page(report: &StatusReport) -> Page<'_> {
             .iter()
             .map(|(r, n)| ReleaseView {
                 release: (*r).to_owned(),
-                hue: hues[r],
+                colour: colours[r],
                 n: *n,
             })
             .collect(),
@@ -150,11 +153,25 @@ fn page(report: &StatusReport) -> Page<'_> {
     }
 }
 
-/// Release colours keep clear of the state colours (green, amber, red): blues, purples,
-/// teal, magenta, cycling for fleets that run more releases than that.
-fn hue(i: usize) -> u32 {
-    const HUES: [u32; 6] = [212, 275, 188, 320, 240, 255];
-    HUES[i % HUES.len()]
+/// Release colours keep clear of the state colours (green, amber, red): twelve blues,
+/// purples, teals and greys, cycling for fleets that run more releases than that.
+fn colour(i: usize) -> &'static str {
+    const COLOURS: [&str; 12] = [
+        "#1f6feb", "#8250df", "#0f7b7b", "#bf3989", "#3b4cc0", "#57606a", "#0a3069", "#5a32a3",
+        "#1b5e63", "#7d2457", "#6e7781", "#24292f",
+    ];
+    COLOURS[i % COLOURS.len()]
+}
+
+fn summary(t: &TenantStatus) -> String {
+    let mut n: BTreeMap<State, usize> = BTreeMap::new();
+    for s in &t.services {
+        *n.entry(s.state).or_default() += 1;
+    }
+    n.iter()
+        .map(|(s, n)| format!("{n} {}", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn window_detail(t: &TenantStatus) -> String {
@@ -176,7 +193,7 @@ fn cell(
     report: &StatusReport,
     t: &TenantStatus,
     s: &ServiceStatus,
-    hues: &BTreeMap<&str, u32>,
+    colours: &BTreeMap<&str, &'static str>,
 ) -> CellView {
     let live = s.live.as_ref();
     let release = live.and_then(|l| l.release.clone());
@@ -235,10 +252,10 @@ fn cell(
     let _ = write!(d, "\nas of {} ({})", report.taken_at, report.taken_by);
     CellView {
         state: s.state.as_str(),
-        hue: release
+        colour: release
             .as_deref()
-            .and_then(|r| hues.get(r).copied())
-            .unwrap_or(0),
+            .and_then(|r| colours.get(r).copied())
+            .unwrap_or("#57606a"),
         release,
         revision: live.map(|l| l.revision),
         rollout: live
