@@ -17,6 +17,8 @@ the rest of moto untouched:
   with a circuit-breaker reason; its runningCount stays 0 and the previous deployment keeps
   running until the client rolls back (stamp does that itself; no automatic rollback here).
 * arm_hang() makes the next rollout stay IN_PROGRESS forever (timeout tests).
+* Both take `times` (default 1): the next `times` rollouts of the service fail (or hang), so
+  a client's rollback (itself a rollout) fails too: the "needs a human" case.
 * UpdateService that only changes desiredCount keeps the PRIMARY deployment and its
   rolloutState; runningCount converges over the next polls, like a real scale-out.
 
@@ -41,9 +43,10 @@ CIRCUIT_BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start.
 # One lock for all rollout state: moto's server is threaded and a DescribeServices poll may
 # race an UpdateService of the same service.
 _LOCK = threading.RLock()
-# (account, region, cluster name, service name) -> reason, consumed by the next rollout.
-_ARMED_FAILURES: dict[tuple[str, str, str, str], str] = {}
-_ARMED_HANGS: set[tuple[str, str, str, str]] = set()
+# (account, region, cluster name, service name) -> reasons, one consumed by each next rollout.
+_ARMED_FAILURES: dict[tuple[str, str, str, str], list[str]] = {}
+# The same key -> how many of the next rollouts hang.
+_ARMED_HANGS: dict[tuple[str, str, str, str], int] = {}
 # Deployment id -> simulation state. Kept beside the deployment dicts so that moto's response
 # serializer never sees keys that are not in the ECS API.
 _STATE: dict[str, dict[str, Any]] = {}
@@ -54,14 +57,37 @@ def _key(account: str, region: str, cluster: str, service: str) -> tuple[str, st
     return (account, region, cluster.split("/")[-1], service.split("/")[-1])
 
 
-def arm_failure(account: str, region: str, cluster: str, service: str, reason: str | None) -> None:
+def arm_failure(
+    account: str, region: str, cluster: str, service: str, reason: str | None, times: int = 1
+) -> None:
     with _LOCK:
-        _ARMED_FAILURES[_key(account, region, cluster, service)] = reason or CIRCUIT_BREAKER_REASON
+        _ARMED_FAILURES[_key(account, region, cluster, service)] = [reason or CIRCUIT_BREAKER_REASON] * max(times, 1)
 
 
-def arm_hang(account: str, region: str, cluster: str, service: str) -> None:
+def arm_hang(account: str, region: str, cluster: str, service: str, times: int = 1) -> None:
     with _LOCK:
-        _ARMED_HANGS.add(_key(account, region, cluster, service))
+        _ARMED_HANGS[_key(account, region, cluster, service)] = max(times, 1)
+
+
+def _take_failure(key: tuple[str, str, str, str]) -> str | None:
+    reasons = _ARMED_FAILURES.get(key)
+    if not reasons:
+        return None
+    reason = reasons.pop(0)
+    if not reasons:
+        del _ARMED_FAILURES[key]
+    return reason
+
+
+def _take_hang(key: tuple[str, str, str, str]) -> bool:
+    left = _ARMED_HANGS.get(key, 0)
+    if left <= 0:
+        return False
+    if left == 1:
+        del _ARMED_HANGS[key]
+    else:
+        _ARMED_HANGS[key] = left - 1
+    return True
 
 
 def reset() -> None:
@@ -94,12 +120,11 @@ def _start_rollout(backend: EC2ContainerServiceBackend, service: Service, templa
     if service.deployment_controller.get("type", "ECS") != "ECS":
         return  # CODE_DEPLOY / EXTERNAL services are driven by task sets; leave moto's behaviour.
     key = _key(backend.account_id, backend.region_name, service.cluster_name, service.name)
-    fail_reason = _ARMED_FAILURES.pop(key, None)
+    fail_reason = _take_failure(key)
     broken = _broken_images(backend, service.task_definition)
     if broken and fail_reason is None:
         fail_reason = CIRCUIT_BREAKER_REASON
-    hang = key in _ARMED_HANGS
-    _ARMED_HANGS.discard(key)
+    hang = _take_hang(key)
 
     for d in service.deployments:
         if d["status"] == "PRIMARY":

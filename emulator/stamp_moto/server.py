@@ -9,7 +9,8 @@
   pipe; when it exits for any reason (including a panic or SIGKILL) the kernel closes the
   pipe and the server goes with it, so no orphan servers pile up.
 * Adds POST /stamp-control/fail-next-rollout and /stamp-control/hang-next-rollout with a
-  JSON body {"account_id", "region", "cluster", "service", "reason"?}.
+  JSON body {"account_id", "region", "cluster", "service", "reason"?, "times"?}: the next
+  `times` rollouts (default 1) of that service fail or hang.
 """
 
 from __future__ import annotations
@@ -55,19 +56,22 @@ class StampControl:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = json.loads(environ["wsgi.input"].read(length) or b"{}")
             target = [str(body[k]) for k in ("account_id", "region", "cluster", "service")]
-        except (ValueError, KeyError) as exc:
+            times = int(body.get("times", 1))
+        except (ValueError, KeyError, TypeError) as exc:
             return _json_response(
                 start_response,
                 "400 Bad Request",
                 {"error": f"body must be JSON with account_id, region, cluster, service: {exc}"},
             )
         if path == "/stamp-control/fail-next-rollout":
-            ecs_rollout.arm_failure(*target, reason=body.get("reason"))
+            ecs_rollout.arm_failure(*target, reason=body.get("reason"), times=times)
         elif path == "/stamp-control/hang-next-rollout":
-            ecs_rollout.arm_hang(*target)
+            ecs_rollout.arm_hang(*target, times=times)
         else:
             return _json_response(start_response, "404 Not Found", {"error": f"unknown control {path}"})
-        return _json_response(start_response, "200 OK", {"armed": path.rsplit("/", 1)[-1], "target": target})
+        return _json_response(
+            start_response, "200 OK", {"armed": path.rsplit("/", 1)[-1], "target": target, "times": times}
+        )
 
 
 def _wait_healthy(port: int, timeout: float) -> None:

@@ -1,7 +1,11 @@
 //! Counts every AWS request stamp sends, per service and operation, and every retry.
 //!
 //! An SDK interceptor shared by all clients of a run: the plan's `api_calls` and `--stats`
-//! come from here, so the call budget of DESIGN §3 is measured, not assumed.
+//! come from here, so the call budget of DESIGN §3 is measured, not assumed. A [`child`]
+//! counter counts into its own totals and its parent's: deploy gives each tenant one, so the
+//! summary can say which tenant's calls were retried.
+//!
+//! [`child`]: CallCounter::child
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -20,13 +24,16 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
     inner: Arc<Mutex<Counts>>,
+    /// Counters this one also counts into (its parent, the parent's parent…).
+    parents: Vec<Arc<Mutex<Counts>>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
     /// `"ssm:GetParameters" -> n`, one per SDK call.
     pub operations: BTreeMap<String, u64>,
-    /// HTTP requests beyond the first of each call: the SDK's retries.
+    /// Attempts beyond the first of each call: the SDK's retries, and the attempts stamp makes
+    /// itself for writes it keeps out of SDK retries (RegisterTaskDefinition).
     pub retries: BTreeMap<String, u64>,
 }
 
@@ -38,6 +45,26 @@ impl Counts {
     pub fn get(&self, op: &str) -> u64 {
         self.operations.get(op).copied().unwrap_or(0)
     }
+
+    pub fn total_retries(&self) -> u64 {
+        self.retries.values().sum()
+    }
+
+    /// What happened since `before` (an earlier snapshot of the same counter).
+    pub fn since(&self, before: &Counts) -> Counts {
+        let diff = |now: &BTreeMap<String, u64>, then: &BTreeMap<String, u64>| {
+            now.iter()
+                .filter_map(|(k, n)| {
+                    let d = n.saturating_sub(then.get(k).copied().unwrap_or(0));
+                    (d > 0).then(|| (k.clone(), d))
+                })
+                .collect()
+        };
+        Counts {
+            operations: diff(&self.operations, &before.operations),
+            retries: diff(&self.retries, &before.retries),
+        }
+    }
 }
 
 /// The `--stats` text: every operation with its count, the total and the retries.
@@ -47,7 +74,7 @@ impl std::fmt::Display for Counts {
             f,
             "AWS calls ({} in all, {} retries):",
             self.total(),
-            self.retries.values().sum::<u64>()
+            self.total_retries()
         )?;
         for (op, n) in &self.operations {
             write!(f, "\n  {op:<36} {n}")?;
@@ -64,18 +91,39 @@ impl CallCounter {
         self.inner.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// A counter of its own whose counts also reach this one's.
+    pub fn child(&self) -> Self {
+        let mut parents = vec![self.inner.clone()];
+        parents.extend(self.parents.iter().cloned());
+        Self {
+            inner: Arc::default(),
+            parents,
+        }
+    }
+
+    /// An attempt stamp makes itself after a failed call of `op` (`"ecs:RegisterTaskDefinition"`).
+    pub fn record_retry(&self, op: &str) {
+        self.add(op, true);
+    }
+
     fn bump(&self, cfg: &ConfigBag, retry: bool) {
         let Some(meta) = cfg.load::<Metadata>() else {
             return;
         };
         let key = format!("{}:{}", short_service(meta.service()), meta.name());
-        if let Ok(mut c) = self.inner.lock() {
-            let map = if retry {
-                &mut c.retries
-            } else {
-                &mut c.operations
-            };
-            *map.entry(key).or_insert(0) += 1;
+        self.add(&key, retry);
+    }
+
+    fn add(&self, key: &str, retry: bool) {
+        for counts in std::iter::once(&self.inner).chain(&self.parents) {
+            if let Ok(mut c) = counts.lock() {
+                let map = if retry {
+                    &mut c.retries
+                } else {
+                    &mut c.operations
+                };
+                *map.entry(key.to_owned()).or_insert(0) += 1;
+            }
         }
     }
 }
@@ -126,5 +174,39 @@ impl Intercept for CallCounter {
             cfg.interceptor_state().store_put(Attempted);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_counts_into_itself_and_its_parents_only() {
+        let run = CallCounter::default();
+        let a = run.child();
+        let b = run.child();
+        let a1 = a.child();
+        a1.add("ecs:UpdateService", false);
+        a1.record_retry("ecs:UpdateService");
+        b.add("ssm:GetParameters", false);
+        assert_eq!(a1.snapshot().get("ecs:UpdateService"), 1);
+        assert_eq!(a.snapshot().total_retries(), 1);
+        assert_eq!(b.snapshot().total_retries(), 0);
+        assert_eq!(run.snapshot().total(), 2);
+        assert_eq!(run.snapshot().total_retries(), 1);
+    }
+
+    #[test]
+    fn since_keeps_only_what_grew() {
+        let c = CallCounter::default();
+        c.add("ecs:DescribeServices", false);
+        let before = c.snapshot();
+        c.add("ecs:DescribeServices", false);
+        c.record_retry("ecs:DescribeServices");
+        let d = c.snapshot().since(&before);
+        assert_eq!(d.get("ecs:DescribeServices"), 1);
+        assert_eq!(d.retries.get("ecs:DescribeServices"), Some(&1));
+        assert_eq!(c.snapshot().since(&c.snapshot()), Counts::default());
     }
 }

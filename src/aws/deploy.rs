@@ -5,16 +5,47 @@
 //! A [`TenantDeployer`] is built from the tenant's `deploy_role`, through the same account guard
 //! as the read-only set ([`TenantReader::connect_as`]); its reads go through the
 //! [`TenantReader`] it holds, so the write methods below are the only additions.
+//!
+//! # Writes under retries
+//!
+//! A call can fail after the server acted on it: the connection drops or the response is late
+//! (past the attempt timeout) once the request was processed. The SDK then sends it again. Each
+//! write is made safe against that on its own terms:
+//!
+//! * **RegisterTaskDefinition** is not idempotent (every call adds a revision), so it is sent
+//!   with SDK retries off and retried here. Before the first attempt, and after any failure
+//!   that may have been applied ([`WriteFailure::Unknown`]), the family's newest revision is
+//!   read (one DescribeTaskDefinition); if it has the desired content (compared normalized, as
+//!   the plan does) and the same `stamp:digest` tag, it is used instead of registering again.
+//!   The service lock is held throughout, so no other stamp run registers into the family at
+//!   the same time. The check before the first attempt also covers a run that was killed (or
+//!   failed) between registering and UpdateService: the next run uses that revision.
+//! * **UpdateService** sets the task definition and desired count: sending the same request
+//!   twice starts no second deployment, so SDK retries stay on.
+//! * **TagResource** and **DeleteParameter** are idempotent (a delete retried after it was
+//!   applied gets ParameterNotFound, which is what was wanted).
+//! * **PutParameter** of a lock uses `Overwrite=false`; retried after it was applied, it gets
+//!   ParameterAlreadyExists. The lock's value names the run (`run_id`), so a lock holding our
+//!   own run id is recognised as ours, not reported as held by someone else.
+//!
+//! # The run journal
+//!
+//! Once the new revision is registered and before UpdateService, the lock's value is rewritten
+//! with what the holder is rolling out ([`Rollout`]: from which revision to which). A run that
+//! finds the lock of a holder that died (killed CI job) can then report what that run had
+//! started, roll back to what ran before it, and resume the rollout it left.
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Tag};
 use aws_sdk_ssm::types::ParameterType;
+use aws_smithy_types::retry::RetryConfig;
 use serde::{Deserialize, Serialize};
 
+use super::calls::CallCounter;
 use super::convert;
-use super::errors::describe;
-use super::read::{TenantError, TenantReader};
+use super::errors::{WriteFailure, describe, write_failure};
+use super::read::{LiveTaskDefinition, TenantError, TenantReader};
 use super::session::Session;
 use crate::dsl::Tenant;
 use crate::render::TaskDefinition;
@@ -29,12 +60,19 @@ const MIN_POLL: Duration = Duration::from_millis(10);
 /// over at the same moment) is retried this many times before giving up.
 const LOCK_ATTEMPTS: usize = 3;
 
+/// The first pause of stamp's own retries (RegisterTaskDefinition); it doubles per attempt.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
 pub struct TenantDeployer {
     tenant: String,
     role: String,
     reader: TenantReader,
     ssm: aws_sdk_ssm::Client,
     ecs: aws_sdk_ecs::Client,
+    calls: CallCounter,
+    /// Attempts for the writes retried here rather than by the SDK.
+    max_attempts: u32,
 }
 
 /// Who asks for a lock: the base caller (not the assumed role, which is the same for
@@ -60,8 +98,40 @@ pub struct LockInfo {
     /// Who held the lock when `--force-unlock` took it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forced_from: Option<String>,
+    /// The journal: what the holder has started rolling out, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
 }
 
+/// A rollout the lock's holder started: written before UpdateService, so that whoever finds
+/// the lock after its holder died knows what it left behind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Rollout {
+    /// What the service ran before: what a rollback returns to.
+    pub from_revision: i32,
+    pub from_arn: String,
+    /// What the holder deploys.
+    pub to_revision: i32,
+    pub to_arn: String,
+    pub started: jiff::Timestamp,
+}
+
+impl LockInfo {
+    /// `arn:…:user/alice (run 123-456, since …)`, and what it was rolling out if it had started.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} (run {}, since {})", self.who, self.run_id, self.since);
+        if let Some(r) = &self.rollout {
+            s.push_str(&format!(
+                "; it had started rolling out revision {} over {} at {}",
+                r.to_revision, r.from_revision, r.started
+            ));
+        }
+        s
+    }
+}
+
+// One per lock taken, moved once and never stored in bulk: boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockOutcome {
     Acquired {
@@ -69,6 +139,8 @@ pub enum LockOutcome {
         took_over: Option<LockInfo>,
         /// A live lock removed by force.
         forced: Option<LockInfo>,
+        /// The lock as we hold it (its value in SSM).
+        mine: LockInfo,
     },
     /// Someone else holds a live lock.
     Held(LockInfo),
@@ -78,6 +150,9 @@ pub enum LockOutcome {
 pub struct Registered {
     pub arn: String,
     pub revision: i32,
+    /// An existing revision with the desired content and digest was used: an interrupted run,
+    /// or an attempt whose response was lost, had registered it already.
+    pub reused: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +197,8 @@ impl TenantDeployer {
         let (reader, cfg) = TenantReader::connect_as(session, tenant, &tenant.deploy_role).await?;
         let calls = session.calls().clone();
         Ok(Self {
+            calls: calls.clone(),
+            max_attempts: session.retries.max_attempts,
             tenant: tenant.name.clone(),
             role: tenant.deploy_role.clone(),
             reader,
@@ -186,12 +263,25 @@ impl TenantDeployer {
         let mut forced = None;
         for _ in 0..LOCK_ATTEMPTS {
             let forced_from = forced.as_ref().map(|f: &LockInfo| f.who.clone());
-            if self.create_lock(&name, me, ttl, forced_from).await? {
-                return Ok(LockOutcome::Acquired { took_over, forced });
+            if let Some(mine) = self.create_lock(&name, me, ttl, forced_from).await? {
+                return Ok(LockOutcome::Acquired {
+                    took_over,
+                    forced,
+                    mine,
+                });
             }
             let held = match self.read_lock(&name).await? {
                 // Released between our create and our read: try to create it again.
                 Current::Missing => continue,
+                // Our own create, applied although its response was lost (the SDK retried it
+                // and got ParameterAlreadyExists): the run id is unique to this run.
+                Current::Lock(info) if info.run_id == me.run_id => {
+                    return Ok(LockOutcome::Acquired {
+                        took_over,
+                        forced,
+                        mine: info,
+                    });
+                }
                 Current::Lock(info) => info,
             };
             // A lock we already replaced once and find again is someone else's new one.
@@ -230,14 +320,94 @@ impl TenantDeployer {
         }
     }
 
-    /// PutParameter with `Overwrite=false`: `true` if we created it, `false` if it exists.
+    /// Records in our lock what we are about to roll out (the run journal, see the module
+    /// docs). The lock must be ours: `mine` as [`Self::lock`] returned it. Overwriting cannot
+    /// check that nobody took the lock over in between, but take-over needs the lock to have
+    /// expired, and its time to live is far above a deploy's.
+    pub async fn journal(
+        &self,
+        cluster: &str,
+        service: &str,
+        mine: &LockInfo,
+    ) -> Result<(), TenantError> {
+        let name = lock_name(cluster, service);
+        let value = serde_json::to_string(mine)
+            .map_err(|e| self.fail(format!("lock `{name}`: cannot encode the lock: {e}")))?;
+        self.ssm
+            .put_parameter()
+            .name(&name)
+            .value(value)
+            .r#type(ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| self.fail(describe("ssm:PutParameter", &self.role, &e)))?;
+        Ok(())
+    }
+
+    /// Every stamp lock of `cluster`, by ECS service name: one GetParametersByPath (a page per
+    /// ten locks). Deploy reads them once per tenant so that a lock a killed run left on a
+    /// service that has since converged is found and reported, not left to block the next
+    /// deploy silently. Values that are not stamp locks are left out (taking the lock reports
+    /// them).
+    pub async fn locks(
+        &self,
+        cluster: &str,
+    ) -> Result<std::collections::BTreeMap<String, LockInfo>, TenantError> {
+        let path = format!("{LOCK_PREFIX}/{cluster}");
+        let mut out = std::collections::BTreeMap::new();
+        let mut pages = self
+            .ssm
+            .get_parameters_by_path()
+            .path(&path)
+            .recursive(false)
+            .with_decryption(false)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| self.fail(describe("ssm:GetParametersByPath", &self.role, &e)))?;
+            for p in page.parameters.unwrap_or_default() {
+                let (Some(name), Some(value)) = (p.name, p.value) else {
+                    continue;
+                };
+                let Some(service) = name.strip_prefix(&format!("{path}/")) else {
+                    continue;
+                };
+                if let Ok(info) = serde_json::from_str::<LockInfo>(&value) {
+                    out.insert(service.to_owned(), info);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the lock of `cluster`/`service` if it still belongs to run `run_id` (a lock
+    /// another run left, found by [`Self::locks`]); `true` if it was deleted.
+    pub async fn remove_lock_of(
+        &self,
+        cluster: &str,
+        service: &str,
+        run_id: &str,
+    ) -> Result<bool, TenantError> {
+        let name = lock_name(cluster, service);
+        match self.read_lock(&name).await? {
+            Current::Lock(info) if info.run_id == run_id => {
+                self.delete_lock(&name).await?;
+                Ok(true)
+            }
+            Current::Lock(_) | Current::Missing => Ok(false),
+        }
+    }
+
+    /// PutParameter with `Overwrite=false`: the lock if we created it, `None` if it exists.
     async fn create_lock(
         &self,
         name: &str,
         me: &LockHolder,
         ttl: Duration,
         forced_from: Option<String>,
-    ) -> Result<bool, TenantError> {
+    ) -> Result<Option<LockInfo>, TenantError> {
         let since = jiff::Timestamp::now();
         let expires = since.checked_add(ttl).map_err(|e| {
             self.fail(format!(
@@ -251,6 +421,7 @@ impl TenantDeployer {
             since,
             expires,
             forced_from,
+            rollout: None,
         };
         let value = serde_json::to_string(&info)
             .map_err(|e| self.fail(format!("lock `{name}`: cannot encode the lock: {e}")))?;
@@ -265,12 +436,12 @@ impl TenantDeployer {
             .send()
             .await;
         match put {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(Some(info)),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_parameter_already_exists()) =>
             {
-                Ok(false)
+                Ok(None)
             }
             Err(e) => Err(self.fail(describe("ssm:PutParameter", &self.role, &e))),
         }
@@ -320,24 +491,87 @@ impl TenantDeployer {
 
     // ---- ECS writes -------------------------------------------------------------------------
 
-    /// Registers a task definition with stamp's bookkeeping `tags` appended to its own.
+    /// Registers a task definition with stamp's bookkeeping `tags` appended to its own, exactly
+    /// once: the family's newest revision is used instead when it already has this content and
+    /// the `stamp:digest` of `tags` (see the module docs). The caller holds the service's lock.
     pub async fn register(
         &self,
         td: &TaskDefinition,
         tags: &[(String, String)],
     ) -> Result<Registered, TenantError> {
-        let req =
-            convert::fill_register(self.ecs.register_task_definition(), td, tags).map_err(|e| {
-                // The error's message starts with its JSON path (`containerDefinitions[0]…`).
-                self.fail(format!(
-                    "ecs:RegisterTaskDefinition: task definition `{}` cannot be sent: {e}",
-                    td.family
-                ))
-            })?;
-        let out = req
-            .send()
-            .await
-            .map_err(|e| self.fail(describe("ecs:RegisterTaskDefinition", &self.role, &e)))?;
+        const OP: &str = "ecs:RegisterTaskDefinition";
+        let digest = tags
+            .iter()
+            .find(|(k, _)| k == crate::audit::DIGEST)
+            .map(|(_, v)| v.as_str());
+        if let Some(found) = self.newest_if_same(td, digest).await? {
+            return Ok(found);
+        }
+        let attempts = self.max_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            let req = convert::fill_register(self.ecs.register_task_definition(), td, tags)
+                .map_err(|e| {
+                    // The error's message starts with its JSON path (`containerDefinitions[0]…`).
+                    self.fail(format!(
+                        "{OP}: task definition `{}` cannot be sent: {e}",
+                        td.family
+                    ))
+                })?;
+            let sent = req
+                .customize()
+                .config_override(
+                    aws_sdk_ecs::config::Builder::default().retry_config(RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            let err = match sent {
+                Ok(out) => return self.registered(out, td),
+                Err(e) => e,
+            };
+            let why = describe(OP, &self.role, &err);
+            match write_failure(&err) {
+                WriteFailure::Final => return Err(self.fail(why)),
+                WriteFailure::Unknown => {
+                    if let Some(found) = self.newest_if_same(td, digest).await? {
+                        return Ok(found);
+                    }
+                }
+                WriteFailure::NotApplied => {}
+            }
+            if attempt >= attempts {
+                return Err(self.fail(format!("{why} (gave up after {attempts} attempts)")));
+            }
+            self.calls.record_retry(OP);
+            tokio::time::sleep(backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    /// The family's newest revision, if it is `td` (normalized, as the plan compares) with
+    /// the same `stamp:digest` tag.
+    async fn newest_if_same(
+        &self,
+        td: &TaskDefinition,
+        digest: Option<&str>,
+    ) -> Result<Option<Registered>, TenantError> {
+        let Some(newest) = self.reader.latest_revision(&td.family).await? else {
+            return Ok(None);
+        };
+        Ok(
+            is_same_registration(&newest, td, digest).then(|| Registered {
+                arn: newest.arn.clone(),
+                revision: newest.revision,
+                reused: true,
+            }),
+        )
+    }
+
+    fn registered(
+        &self,
+        out: aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutput,
+        td: &TaskDefinition,
+    ) -> Result<Registered, TenantError> {
         let registered = out.task_definition.ok_or_else(|| {
             self.fail(format!(
                 "ecs:RegisterTaskDefinition returned no task definition for `{}`",
@@ -353,6 +587,7 @@ impl TenantDeployer {
         Ok(Registered {
             arn,
             revision: registered.revision,
+            reused: false,
         })
     }
 
@@ -378,7 +613,17 @@ impl TenantDeployer {
             .desired_count(desired)
             .send()
             .await
-            .map_err(|e| self.fail(describe("ecs:UpdateService", &self.role, &e)))?;
+            .map_err(|e| {
+                let mut why = describe("ecs:UpdateService", &self.role, &e);
+                // Said, because the summary must not call a service untouched that may be
+                // rolling out: a re-run finds out and converges either way.
+                if write_failure(&e) == WriteFailure::Unknown {
+                    why.push_str(&format!(
+                        "; the update may have reached ECS: `{service}` may be rolling out {task_definition_arn}"
+                    ));
+                }
+                self.fail(why)
+            })?;
         Ok(())
     }
 
@@ -536,6 +781,30 @@ impl TenantDeployer {
     }
 }
 
+/// Whether `live` is what registering `td` with `digest` would have made.
+fn is_same_registration(
+    live: &LiveTaskDefinition,
+    td: &TaskDefinition,
+    digest: Option<&str>,
+) -> bool {
+    let same_digest =
+        digest.is_none_or(|d| live.tags.get(crate::audit::DIGEST).map(String::as_str) == Some(d));
+    same_digest && crate::plan::normalize(&live.task_definition) == crate::plan::normalize(td)
+}
+
+/// The pause before attempt `attempt + 1`: doubling from [`FIRST_BACKOFF`], capped, with up to
+/// half of it added at random so that tenants throttled together do not retry together.
+fn backoff(attempt: u32) -> Duration {
+    let base = FIRST_BACKOFF
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+}
+
 /// Whether a deployment's task definition is `wanted`: equal, or `wanted` given as
 /// `family:revision` (ECS reports full ARNs).
 fn same_task_definition(deployed: Option<&str>, wanted: &str) -> bool {
@@ -589,12 +858,49 @@ mod tests {
             since: jiff::Timestamp::UNIX_EPOCH,
             expires: jiff::Timestamp::UNIX_EPOCH,
             forced_from: None,
+            rollout: None,
         };
         let json = serde_json::to_string(&info).expect("encode");
         assert!(!json.contains("forced_from"), "{json}");
+        assert!(!json.contains("rollout"), "{json}");
         assert_eq!(
             serde_json::from_str::<LockInfo>(&json).expect("decode"),
             info
         );
+    }
+
+    #[test]
+    fn a_lock_from_before_the_journal_still_reads_and_a_journal_round_trips() {
+        let old = r#"{"who":"w","run_id":"r","digest":"d","since":"2026-01-01T00:00:00Z","expires":"2026-01-01T00:10:00Z"}"#;
+        let info: LockInfo = serde_json::from_str(old).expect("decode");
+        assert_eq!(info.rollout, None);
+        let with = LockInfo {
+            rollout: Some(Rollout {
+                from_revision: 3,
+                from_arn: "arn:…:task-definition/f:3".into(),
+                to_revision: 4,
+                to_arn: "arn:…:task-definition/f:4".into(),
+                started: jiff::Timestamp::UNIX_EPOCH,
+            }),
+            ..info
+        };
+        let json = serde_json::to_string(&with).expect("encode");
+        assert_eq!(
+            serde_json::from_str::<LockInfo>(&json).expect("decode"),
+            with
+        );
+        assert!(
+            with.describe()
+                .contains("started rolling out revision 4 over 3"),
+            "{}",
+            with.describe()
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert!(backoff(1) >= FIRST_BACKOFF && backoff(1) <= FIRST_BACKOFF * 3 / 2);
+        assert!(backoff(3) >= FIRST_BACKOFF * 4);
+        assert!(backoff(40) <= MAX_BACKOFF * 3 / 2);
     }
 }

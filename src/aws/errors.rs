@@ -8,6 +8,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 pub fn describe<E>(operation: &str, role: &str, err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
+    SdkError<E, HttpResponse>: std::error::Error + 'static,
 {
     match err {
         SdkError::ServiceError(se) => {
@@ -39,12 +40,19 @@ where
             }
         }
         SdkError::DispatchFailure(d) => {
+            // The role's credentials are fetched (AssumeRole) as the request is sent: when that
+            // fails, the reason is the provider's own message, deep in the error chain.
+            if let Some(why) = credentials_failure(err) {
+                return format!(
+                    "{operation} as {role}: the role's credentials could not be obtained: {why}"
+                );
+            }
             let why = if d.is_timeout() {
-                "timed out"
+                "timed out".to_owned()
             } else if d.is_io() {
-                "connection failed"
+                "connection failed".to_owned()
             } else {
-                "could not send the request"
+                format!("could not send the request: {}", innermost(err))
             };
             format!(
                 "{operation} as {role}: {why} (is the endpoint reachable? AWS_ENDPOINT_URL={})",
@@ -62,6 +70,81 @@ where
             "{operation} as {role}: {}",
             aws_smithy_types::error::display::DisplayErrorContext(other)
         ),
+    }
+}
+
+/// If a credentials provider failed somewhere in `err`'s chain: what it said, from the
+/// innermost error (for stamp's AssumeRole provider, `sts:AssumeRole as …: Throttling: …`).
+fn credentials_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(c) = e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+        {
+            return Some(match std::error::Error::source(c) {
+                Some(inner) => innermost(inner),
+                None => c.to_string(),
+            });
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// The message of the deepest error in the chain: the most specific one.
+fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = err;
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    e.to_string()
+}
+
+/// What a failed call may have done on the server: what a write that is not idempotent needs
+/// to know before sending itself again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFailure {
+    /// Refused before anything happened (throttling): safe to send again after a pause.
+    NotApplied,
+    /// It may have been applied: a 5xx, a timeout, a connection dropped mid-way, a response
+    /// that could not be read. Look at the server's state before sending again.
+    Unknown,
+    /// A definite answer (invalid request, denial): sending it again gives the same.
+    Final,
+}
+
+/// Error codes AWS uses for throttling (the SDK's own list, for the services stamp calls).
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "SlowDown",
+];
+
+/// Classifies a failed write; see [`WriteFailure`].
+pub fn write_failure<E>(err: &SdkError<E, HttpResponse>) -> WriteFailure
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let code = se.err().code().unwrap_or("");
+            if THROTTLING.contains(&code) || status == 429 {
+                WriteFailure::NotApplied
+            } else if status >= 500 {
+                WriteFailure::Unknown
+            } else {
+                WriteFailure::Final
+            }
+        }
+        SdkError::ConstructionFailure(_) => WriteFailure::Final,
+        // Timeouts, dispatch failures (a reset may come after the server acted), responses
+        // that could not be read, and anything the SDK adds later.
+        _ => WriteFailure::Unknown,
     }
 }
 
@@ -87,5 +170,62 @@ mod tests {
         assert!(is_denied("", 403));
         assert!(!is_denied("ThrottlingException", 400));
         assert!(!is_denied("ParameterNotFound", 400));
+    }
+
+    fn service_error(
+        status: u16,
+        code: &str,
+    ) -> SdkError<
+        aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionError,
+        HttpResponse,
+    > {
+        let meta = aws_sdk_ecs::error::ErrorMetadata::builder()
+            .code(code)
+            .build();
+        let err =
+            aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionError::generic(
+                meta,
+            );
+        let raw = HttpResponse::new(
+            status.try_into().expect("status code"),
+            aws_smithy_types::body::SdkBody::from(""),
+        );
+        SdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn throttling_was_not_applied_5xx_and_lost_connections_may_have_been() {
+        assert_eq!(
+            write_failure(&service_error(400, "ThrottlingException")),
+            WriteFailure::NotApplied
+        );
+        assert_eq!(
+            write_failure(&service_error(400, "Throttling")),
+            WriteFailure::NotApplied
+        );
+        assert_eq!(
+            write_failure(&service_error(500, "ServerException")),
+            WriteFailure::Unknown
+        );
+        assert_eq!(
+            write_failure(&service_error(503, "")),
+            WriteFailure::Unknown
+        );
+        assert_eq!(
+            write_failure(&service_error(400, "ClientException")),
+            WriteFailure::Final
+        );
+        let timeout: SdkError<
+            aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionError,
+            HttpResponse,
+        > = SdkError::timeout_error("attempt timeout");
+        assert_eq!(write_failure(&timeout), WriteFailure::Unknown);
+        let reset: SdkError<
+            aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionError,
+            HttpResponse,
+        > = SdkError::dispatch_failure(aws_smithy_runtime_api::client::result::ConnectorError::io(
+            "reset".into(),
+        ));
+        assert_eq!(write_failure(&reset), WriteFailure::Unknown);
     }
 }

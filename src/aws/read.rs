@@ -456,6 +456,49 @@ impl TenantReader {
         })
     }
 
+    /// The newest active revision of `family` (DescribeTaskDefinition given the family alone),
+    /// `None` if the family has none. One call: deploy asks it before registering, so that a
+    /// revision an interrupted run registered is used rather than registered again.
+    pub async fn latest_revision(
+        &self,
+        family: &str,
+    ) -> Result<Option<LiveTaskDefinition>, TenantError> {
+        let out = self
+            .ecs
+            .describe_task_definition()
+            .task_definition(family)
+            .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            // ECS answers a family without active revisions with a ClientException; for a
+            // family name stamp rendered itself that is the only cause it can have.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_client_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(self.fail(describe("ecs:DescribeTaskDefinition", &self.role, &e)));
+            }
+        };
+        let Some(td) = out.task_definition else {
+            return Ok(None);
+        };
+        let tag_list = out.tags.unwrap_or_default();
+        Ok(Some(LiveTaskDefinition {
+            arn: td.task_definition_arn.clone().unwrap_or_default(),
+            revision: td.revision,
+            registered_at: td
+                .registered_at
+                .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+            task_definition: super::convert::from_sdk(&td, &tag_list),
+            tags: tags(&tag_list),
+        }))
+    }
+
     /// ARNs of a family's active revisions, newest first, at most `limit`. `familyPrefix` is a
     /// prefix match, so other families are filtered out; the order is made here from the
     /// revision numbers rather than trusted to `sort=DESC` (which moto ignores).

@@ -4,11 +4,20 @@
 //! `--profile` only picks the base credentials. Region always comes from the tenant, never
 //! from the caller's environment. Assumed credentials are cached for the run and refreshed
 //! before they expire (role chaining caps sessions at one hour; deploy waits can be longer).
+//!
+//! Every client retries in the SDK's standard mode (throttling, 5xx, timeouts and dropped
+//! connections, exponential backoff with jitter) with [`Retries`]: more attempts than the SDK's
+//! default three, because a fleet deploy makes thousands of calls and one exhausted call fails
+//! a tenant; and a timeout per attempt, because a response that never comes would otherwise
+//! hang the deploy instead of being retried. Writes that are not idempotent opt out of SDK
+//! retries and retry themselves (`aws::deploy`).
 
 use std::fmt;
 use std::time::Duration;
 
 use aws_config::identity::IdentityCache;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{
@@ -25,6 +34,64 @@ pub struct Caller {
     pub account: String,
 }
 
+/// How every AWS call of a run is retried and timed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retries {
+    /// Attempts per call, the first included (SDK standard mode).
+    pub max_attempts: u32,
+    /// How long one attempt may take before it is abandoned and retried.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            attempt_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl Retries {
+    /// The defaults, or `STAMP_MAX_ATTEMPTS` / `STAMP_ATTEMPT_TIMEOUT_MS` when set: test knobs
+    /// (the fault-injection tests shorten the timeout so a delayed response costs seconds, not
+    /// twenty), documented in the README but not meant for everyday use.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut r = Self::default();
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("STAMP_MAX_ATTEMPTS") {
+            r.max_attempts = v.trim().parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                anyhow::anyhow!("STAMP_MAX_ATTEMPTS={v}: expected a whole number, at least 1")
+            })?;
+        }
+        if let Some(v) = get("STAMP_ATTEMPT_TIMEOUT_MS") {
+            let ms: u64 = v.trim().parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                anyhow::anyhow!("STAMP_ATTEMPT_TIMEOUT_MS={v}: expected milliseconds, at least 1")
+            })?;
+            r.attempt_timeout = Duration::from_millis(ms);
+        }
+        Ok(r)
+    }
+
+    fn retry_config(&self) -> RetryConfig {
+        RetryConfig::standard().with_max_attempts(self.max_attempts)
+    }
+
+    fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(3100).min(self.attempt_timeout))
+            .operation_attempt_timeout(self.attempt_timeout)
+            .build()
+    }
+
+    /// An upper bound for assuming a role: every attempt timing out, plus the backoffs between
+    /// them (the SDK caps one at 20 s). The identity cache's own default (5 s) would cut the
+    /// STS client's retries short.
+    fn credentials_timeout(&self) -> Duration {
+        self.attempt_timeout * self.max_attempts + Duration::from_secs(20) * self.max_attempts
+    }
+}
+
 /// The base configuration of a run: credentials chain, endpoint (`AWS_ENDPOINT_URL`), retries.
 #[derive(Clone)]
 pub struct Session {
@@ -32,6 +99,7 @@ pub struct Session {
     pub calls: CallCounter,
     pub caller: Caller,
     pub session_name: String,
+    pub retries: Retries,
 }
 
 impl fmt::Debug for Session {
@@ -47,7 +115,10 @@ impl Session {
     /// Loads base credentials from the standard chain (environment, profile, SSO, web
     /// identity) and asks STS who they belong to.
     pub async fn connect(profile: Option<&str>) -> anyhow::Result<Self> {
+        let retries = Retries::from_env()?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retries.retry_config())
+            .timeout_config(retries.timeout_config())
             // STS needs some region for the base identity call; tenants bring their own.
             .region(
                 aws_config::meta::region::RegionProviderChain::default_provider()
@@ -80,7 +151,17 @@ impl Session {
             calls,
             caller,
             session_name,
+            retries,
         })
+    }
+
+    /// The same session counting its calls in a counter of its own as well as the run's: one
+    /// per tenant, so a deploy can say which tenant's calls were retried.
+    pub fn for_tenant(&self) -> Self {
+        Self {
+            calls: self.calls.child(),
+            ..self.clone()
+        }
     }
 
     /// The SDK configuration for one tenant: its region, the assumed role's credentials,
@@ -110,6 +191,7 @@ impl Session {
             .identity_cache(
                 IdentityCache::lazy()
                     .buffer_time(Duration::from_secs(300))
+                    .load_timeout(self.retries.credentials_timeout())
                     .build(),
             )
             .build()

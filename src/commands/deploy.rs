@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::audit::Audit;
-use crate::aws::deploy::{LockHolder, LockOutcome, RolloutOutcome, TenantDeployer, WaitLimits};
+use crate::aws::deploy::{
+    LockHolder, LockInfo, LockOutcome, Rollout, RolloutOutcome, TenantDeployer, WaitLimits,
+};
 use crate::aws::{LiveEcsService, LiveTaskDefinition, Session};
 use crate::cli::DeployArgs;
 use crate::dsl::{Fleet, Tenant};
@@ -419,6 +421,7 @@ fn row(t: &Tenant, ring: &str, service: &str, result: Outcome, detail: Option<St
         duration_ms: 0,
         detail,
         retries: 0,
+        retried: BTreeMap::new(),
     }
 }
 
@@ -499,8 +502,39 @@ async fn verify_saved_plan(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()>
     }
 }
 
+/// Deploys one tenant's services with a call counter of the tenant's own, and puts its retries
+/// in the rows: each service's own on its row, the tenant's shared calls (AssumeRole, the
+/// account guard, lookups, the first DescribeServices) on its first row, so that the rows of a
+/// tenant add up to every retry its calls needed.
 async fn deploy_tenant(
     run: &Run,
+    t: &Tenant,
+    ring: &str,
+    window_override: Option<String>,
+) -> Vec<Row> {
+    let session = run.session.for_tenant();
+    let mut rows = deploy_tenant_services(run, &session, t, ring, window_override).await;
+    let mut shared = session.calls().snapshot().retries;
+    for r in &rows {
+        for (op, n) in &r.retried {
+            if let Some(total) = shared.get_mut(op) {
+                *total = total.saturating_sub(*n);
+            }
+        }
+    }
+    shared.retain(|_, n| *n > 0);
+    if let Some(first) = rows.first_mut() {
+        for (op, n) in shared {
+            *first.retried.entry(op).or_insert(0) += n;
+        }
+        first.retries = first.retried.values().sum();
+    }
+    rows
+}
+
+async fn deploy_tenant_services(
+    run: &Run,
+    session: &Session,
     t: &Tenant,
     ring: &str,
     window_override: Option<String>,
@@ -516,7 +550,7 @@ async fn deploy_tenant(
             })
             .collect()
     };
-    let deployer = match TenantDeployer::connect(&run.session, t).await {
+    let deployer = match TenantDeployer::connect(session, t).await {
         Ok(d) => d,
         Err(e) => return fail_all(e.to_string()),
     };
@@ -539,6 +573,11 @@ async fn deploy_tenant(
         .describe_services(&t.cluster, &names)
         .await
     {
+        Ok(l) => l,
+        Err(e) => return fail_all(e.to_string()),
+    };
+    // Locks other runs hold or left (a killed CI job's): one read for the tenant.
+    let mut held = match deployer.locks(&t.cluster).await {
         Ok(l) => l,
         Err(e) => return fail_all(e.to_string()),
     };
@@ -565,6 +604,7 @@ async fn deploy_tenant(
             continue;
         }
         let started = Instant::now();
+        let before = session.calls().snapshot();
         let mut r = deploy_service(
             run,
             &deployer,
@@ -573,10 +613,13 @@ async fn deploy_tenant(
             ring,
             &lookups,
             live.get(&s.ecs_service).cloned().flatten(),
+            held.remove(&s.ecs_service),
             window_override.clone(),
         )
         .await;
         r.duration_ms = elapsed_ms(started);
+        r.retried = session.calls().snapshot().since(&before).retries;
+        r.retries = r.retried.values().sum();
         run.printer.status_done(
             &format!("{}/{}", t.name, s.name),
             format_args!(
@@ -617,6 +660,7 @@ async fn deploy_service(
     ring: &str,
     lookups: &crate::resolve::Lookups,
     live_svc: Option<LiveEcsService>,
+    held: Option<LockInfo>,
     window_override: Option<String>,
 ) -> Row {
     let mut out = row(t, ring, &s.name, Outcome::Failed, None);
@@ -649,6 +693,9 @@ async fn deploy_service(
         out.result = Outcome::Unchanged;
         out.revision = Some(live_td.revision);
         out.previous_revision = Some(live_td.revision);
+        if let Some(old) = held {
+            out.detail = Some(leftover_lock(run, deployer, t, s, &old).await);
+        }
         return out;
     }
     let digest = desired.digest();
@@ -656,7 +703,9 @@ async fn deploy_service(
         digest: digest.clone(),
         ..run.holder.clone()
     };
-    let forced = match deployer
+    // A lock taken from another holder (expired, or by force) is named in the summary, with
+    // what its journal says that holder had started.
+    let (forced, mine, left) = match deployer
         .lock(
             &t.cluster,
             &s.ecs_service,
@@ -666,24 +715,38 @@ async fn deploy_service(
         )
         .await
     {
-        Ok(LockOutcome::Acquired { took_over, forced }) => {
-            if let Some(old) = took_over {
-                run.printer.info(format_args!(
-                    "{}/{}: took over an expired lock of {} (since {})",
-                    t.name, s.name, old.who, old.since
-                ));
+        Ok(LockOutcome::Acquired {
+            took_over,
+            forced,
+            mine,
+        }) => {
+            let note = match (&took_over, &forced) {
+                (Some(old), _) => Some(format!("took over an expired lock of {}", old.describe())),
+                (None, Some(old)) => Some(format!("forced the lock of {}", old.describe())),
+                (None, None) => None,
+            };
+            if let Some(note) = &note {
+                run.printer
+                    .info(format_args!("{}/{}: {note}", t.name, s.name));
             }
-            forced.map(|f| f.who)
+            let left = took_over
+                .or(forced.clone())
+                .map(|old| (old, note.unwrap_or_default()));
+            (forced.map(|f| f.who), mine, left)
         }
         Ok(LockOutcome::Held(info)) => {
             out.detail = Some(format!(
-                "locked by {} since {} (expires {}); wait, or pass --force-unlock",
-                info.who, info.since, info.expires
+                "locked by {} until {}; wait, or pass --force-unlock",
+                info.describe(),
+                info.expires
             ));
             return out;
         }
         Err(e) => {
             out.detail = Some(e.to_string());
+            // The create may have reached SSM although its answer did not reach us: a lock of
+            // ours may exist. Release it (only if it is ours), or say that it could not be.
+            release(run, deployer, t, s, &holder, &mut out).await;
             return out;
         }
     };
@@ -703,11 +766,13 @@ async fn deploy_service(
         Ok::<_, crate::aws::TenantError>(Some((svc, td, action)))
     }
     .await;
+    let lock_note = left.as_ref().map(|(_, note)| note.clone());
     let (live_svc, live_td) = match fresh {
         Ok(Some((svc, td, action))) if action == Action::Unchanged && settled(&svc) => {
             out.result = Outcome::Unchanged;
             out.revision = Some(td.revision);
             out.previous_revision = Some(td.revision);
+            out.detail = lock_note;
             release(run, deployer, t, s, &holder, &mut out).await;
             return out;
         }
@@ -726,7 +791,27 @@ async fn deploy_service(
             return out;
         }
     };
-    out.previous_revision = Some(live_td.revision);
+    // What a rollback returns to: what runs now, unless it is what a dead holder was rolling
+    // out (its journal says so), in which case what ran before that run started.
+    let back_td = match left.as_ref().and_then(|(old, _)| old.rollout.as_ref()) {
+        Some(r) if r.to_revision == live_td.revision && r.from_arn != live_td.arn => match deployer
+            .reader()
+            .describe_task_definition(&r.from_arn)
+            .await
+        {
+            Ok(td) => td,
+            Err(e) => {
+                run.printer.error(format_args!(
+                        "{}/{}: revision {} (what ran before the interrupted rollout) cannot be read, a rollback would return to revision {}: {e}",
+                        t.name, s.name, r.from_revision, live_td.revision
+                    ));
+                live_td.clone()
+            }
+        },
+        _ => live_td.clone(),
+    };
+    out.previous_revision = Some(back_td.revision);
+    out.detail = lock_note;
     let audit = Audit {
         commit: Some(run.commit.clone()),
         digest: Some(digest),
@@ -736,11 +821,47 @@ async fn deploy_service(
         forced_unlock: forced,
     };
     apply(
-        run, deployer, t, s, &desired, &live_td, &live_svc, &audit, &mut out,
+        run, deployer, t, s, &desired, &live_td, &back_td, &live_svc, &audit, mine, &mut out,
     )
     .await;
     release(run, deployer, t, s, &holder, &mut out).await;
     out
+}
+
+/// A lock another run holds or left on a service that already runs what the repo says (a
+/// killed run's rollout that completed without it): removed when it has expired or with
+/// `--force-unlock`, else left alone; either way the row says so, naming its holder and what
+/// its journal says it had started.
+async fn leftover_lock(
+    run: &Run,
+    deployer: &TenantDeployer,
+    t: &Tenant,
+    s: &crate::dsl::Service,
+    old: &LockInfo,
+) -> String {
+    let expired = old.expires < jiff::Timestamp::now();
+    if !expired && !run.args.force_unlock {
+        return format!(
+            "the lock of {} is held until {}; left alone (--force-unlock removes it)",
+            old.describe(),
+            old.expires
+        );
+    }
+    let how = if expired { "expired" } else { "forced" };
+    let said = match deployer
+        .remove_lock_of(&t.cluster, &s.ecs_service, &old.run_id)
+        .await
+    {
+        Ok(true) => format!("removed the {how} lock of {}", old.describe()),
+        Ok(false) => format!(
+            "the lock of {} changed while stamp removed it; left alone",
+            old.describe()
+        ),
+        Err(e) => format!("the lock of {} could not be removed: {e}", old.describe()),
+    };
+    run.printer
+        .info(format_args!("{}/{}: {said}", t.name, s.name));
+    said
 }
 
 /// Whether a service's current rollout has finished: an in-progress rollout (someone else's
@@ -788,6 +909,16 @@ async fn release(
     }
 }
 
+/// Adds `note` to the row's detail (after what is there).
+fn note(out: &mut Row, note: String) {
+    out.detail = Some(match out.detail.take() {
+        Some(d) if !d.is_empty() => format!("{d}; {note}"),
+        _ => note,
+    });
+}
+
+/// Register (if the definition changed), journal, update, tag, wait; on failure roll back to
+/// `back_td` (what ran before: `live_td`, or what ran before an interrupted run's rollout).
 #[allow(clippy::too_many_arguments)]
 async fn apply(
     run: &Run,
@@ -796,31 +927,56 @@ async fn apply(
     s: &crate::dsl::Service,
     desired: &DesiredService,
     live_td: &LiveTaskDefinition,
+    back_td: &LiveTaskDefinition,
     live_svc: &LiveEcsService,
     audit: &Audit,
+    mut mine: LockInfo,
     out: &mut Row,
 ) {
     let tags = audit.to_tags();
     let td_changed =
         plan::normalize(&desired.task_definition) != plan::normalize(&live_td.task_definition);
     // Only a changed definition gets a new revision: re-running a finished deploy registers
-    // nothing.
+    // nothing, and a revision an interrupted run registered is used, not registered again.
     let (arn, revision) = if td_changed {
         match deployer.register(&desired.task_definition, &tags).await {
-            Ok(r) => (r.arn, r.revision),
+            Ok(r) => {
+                if r.reused {
+                    note(
+                        out,
+                        format!("revision {} was already registered; used it", r.revision),
+                    );
+                }
+                (r.arn, r.revision)
+            }
             Err(e) => {
-                out.detail = Some(e.to_string());
+                note(out, e.to_string());
                 return;
             }
         }
     } else {
         (live_td.arn.clone(), live_td.revision)
     };
+    // The run journal: if this run dies from here on, whoever finds the lock can tell what
+    // was rolling out and what to return to. Bookkeeping: a failure is said, not fatal.
+    mine.rollout = Some(Rollout {
+        from_revision: back_td.revision,
+        from_arn: back_td.arn.clone(),
+        to_revision: revision,
+        to_arn: arn.clone(),
+        started: jiff::Timestamp::now(),
+    });
+    if let Err(e) = deployer.journal(&t.cluster, &s.ecs_service, &mine).await {
+        run.printer.error(format_args!(
+            "{}/{}: the lock's journal could not be written: {e}",
+            t.name, s.name
+        ));
+    }
     if let Err(e) = deployer
         .update_service(&t.cluster, &s.ecs_service, &arn, s.desired_count)
         .await
     {
-        out.detail = Some(e.to_string());
+        note(out, e.to_string());
         return;
     }
     // Tags are the audit trail, but a service that deployed must not be reported failed
@@ -878,32 +1034,35 @@ async fn apply(
     // Roll back to what ran before, and wait for that too.
     run.printer.error(format_args!(
         "{who}: {reason}; rolling back to revision {}",
-        live_td.revision
+        back_td.revision
     ));
     let back = async {
         deployer
             .update_service(
                 &t.cluster,
                 &s.ecs_service,
-                &live_td.arn,
+                &back_td.arn,
                 live_svc.desired_count,
             )
             .await?;
         deployer
-            .wait_rollout(&t.cluster, &s.ecs_service, &live_td.arn, limits, &mut log)
+            .wait_rollout(&t.cluster, &s.ecs_service, &back_td.arn, limits, &mut log)
             .await
     }
     .await;
     match back {
         Ok(RolloutOutcome::Completed) => {
             out.result = Outcome::RolledBack;
-            out.revision = Some(live_td.revision);
-            out.detail = Some(format!(
-                "revision {revision} failed: {reason}; revision {} runs again",
-                live_td.revision
-            ));
+            out.revision = Some(back_td.revision);
+            note(
+                out,
+                format!(
+                    "revision {revision} failed: {reason}; revision {} runs again",
+                    back_td.revision
+                ),
+            );
             // The service's audit tags should describe what runs again, not the failed attempt.
-            let previous: Vec<(String, String)> = live_td
+            let previous: Vec<(String, String)> = back_td
                 .tags
                 .iter()
                 .filter(|(k, _)| k.starts_with(crate::plan::BOOKKEEPING_TAG_PREFIX))
@@ -922,9 +1081,17 @@ async fn apply(
                 Err(e) => e.to_string(),
                 Ok(RolloutOutcome::Completed) => String::new(),
             };
-            out.detail = Some(format!(
-                "{reason}; rollback to revision {} failed: {why}; revision {revision} is registered, revision {} was running",
-                live_td.revision, live_td.revision
+            // Both revisions, so whoever looks knows what to compare and what to return to.
+            note(
+                out,
+                format!(
+                    "revision {revision} failed: {reason}; the rollback to revision {} failed too: {why}; a person must check the service: it was running revision {}, revision {revision} is registered",
+                    back_td.revision, back_td.revision
+                ),
+            );
+            run.printer.error(format_args!(
+                "{who}: NEEDS A HUMAN: neither revision {revision} nor the rollback to revision {} completed",
+                back_td.revision
             ));
         }
     }

@@ -83,7 +83,12 @@ pub struct Row {
     pub duration_ms: u64,
     /// Reason, lock holder, ECS reason…
     pub detail: Option<String>,
+    /// AWS attempts that were retries, for this row: its service's calls, and on a tenant's
+    /// first row also the calls the tenant's services share (AssumeRole, lookups), so a
+    /// tenant's rows add up to all of its retries.
     pub retries: u64,
+    /// The same per operation (`"ecs:RegisterTaskDefinition" -> 1`): what was retried.
+    pub retried: BTreeMap<String, u64>,
 }
 
 /// The result of a deploy. Serializes as `{"rows": [...], "counts": {...}, "ok": bool}`, rows
@@ -192,12 +197,21 @@ fn duration(ms: u64) -> String {
     }
 }
 
-/// The detail, with retries appended because a slow deploy is often explained by them.
+/// The detail, with retries appended because a slow deploy is often explained by them:
+/// `(3 retries: ecs:DescribeServices 2, sts:AssumeRole 1)`.
 fn detail(r: &Row) -> String {
-    let retries = match r.retries {
-        0 => None,
-        1 => Some("1 retry".to_owned()),
-        n => Some(format!("{n} retries")),
+    let what = r
+        .retried
+        .iter()
+        .map(|(op, n)| format!("{op} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let retries = match (r.retries, what.is_empty()) {
+        (0, _) => None,
+        (1, true) => Some("1 retry".to_owned()),
+        (n, true) => Some(format!("{n} retries")),
+        (1, false) => Some(format!("1 retry: {what}")),
+        (n, false) => Some(format!("{n} retries: {what}")),
     };
     match (r.detail.as_deref(), retries) {
         (Some(d), Some(n)) => format!("{d} ({n})"),
@@ -224,6 +238,7 @@ mod tests {
             duration_ms: 65_400,
             detail: None,
             retries: 0,
+            retried: BTreeMap::new(),
         }
     }
 
@@ -291,6 +306,13 @@ mod tests {
         ];
         rows[2].detail = Some("ECS: CannotPullContainerError".into());
         rows[2].retries = 2;
+        rows[1].retries = 3;
+        rows[1].retried = [
+            ("ecs:DescribeServices".to_owned(), 2),
+            ("sts:AssumeRole".to_owned(), 1),
+        ]
+        .into_iter()
+        .collect();
         rows[3].revision = None;
         rows[3].previous_revision = None;
         rows[3].duration_ms = 0;
@@ -328,6 +350,10 @@ mod tests {
         );
         assert!(
             lines[4].contains("ECS: CannotPullContainerError (2 retries)"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("3 retries: ecs:DescribeServices 2, sts:AssumeRole 1"),
             "{text}"
         );
         assert!(!text.contains('\x1b'));

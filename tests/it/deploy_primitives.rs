@@ -161,7 +161,9 @@ fn holder(who: &str) -> LockHolder {
 
 fn acquired(o: LockOutcome) -> (Option<LockInfo>, Option<LockInfo>) {
     match o {
-        LockOutcome::Acquired { took_over, forced } => (took_over, forced),
+        LockOutcome::Acquired {
+            took_over, forced, ..
+        } => (took_over, forced),
         LockOutcome::Held(info) => panic!("expected to acquire, held by {info:?}"),
     }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod deploy;
 mod deploy_primitives;
 mod emulator;
+mod faults;
 mod live_resolve;
 mod plan;
 mod snapshots_offline;

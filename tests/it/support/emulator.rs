@@ -442,17 +442,45 @@ impl Emulator {
 
     /// The next rollout of that service fails (circuit breaker), whatever its images.
     pub fn fail_next_rollout(&self, account: &str, region: &str, cluster: &str, service: &str) {
-        self.control("fail-next-rollout", account, region, cluster, service);
+        self.control("fail-next-rollout", account, region, cluster, service, 1);
+    }
+
+    /// The next `times` rollouts of that service fail: with 2, a rollback fails too.
+    pub fn fail_next_rollouts(
+        &self,
+        account: &str,
+        region: &str,
+        cluster: &str,
+        service: &str,
+        times: u32,
+    ) {
+        self.control(
+            "fail-next-rollout",
+            account,
+            region,
+            cluster,
+            service,
+            times,
+        );
     }
 
     /// The next rollout of that service stays IN_PROGRESS forever.
     pub fn hang_next_rollout(&self, account: &str, region: &str, cluster: &str, service: &str) {
-        self.control("hang-next-rollout", account, region, cluster, service);
+        self.control("hang-next-rollout", account, region, cluster, service, 1);
     }
 
-    fn control(&self, what: &str, account: &str, region: &str, cluster: &str, service: &str) {
+    fn control(
+        &self,
+        what: &str,
+        account: &str,
+        region: &str,
+        cluster: &str,
+        service: &str,
+        times: u32,
+    ) {
         let body = serde_json::json!({
             "account_id": account, "region": region, "cluster": cluster, "service": service,
+            "times": times,
         })
         .to_string();
         let (status, text) =

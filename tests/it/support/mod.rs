@@ -4,6 +4,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod emulator;
+pub mod faults;
+pub mod genfleet;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
