@@ -98,6 +98,7 @@ Examples:
   stamp explain acme -s api                       every variable, winning value and source
   stamp explain acme -s api --offline             the same without AWS: SSM values as placeholders
   stamp explain acme -s api LOG_LEVEL --offline   one variable with everything it overrode
+  stamp explain acme --stack app --offline        the parameters of acme's [infra.app] stack
 
 Layers, lowest first: 1 template, 2 _defaults.toml [env], 3 _defaults.toml [services.S.env],
 4 tenant [env], 5 tenant [services.S.env]. Within a layer, env_from imports come first and
@@ -255,8 +256,16 @@ pub struct ExplainArgs {
     /// Tenant (a file stem in tenants/).
     pub tenant: String,
     /// Service.
-    #[arg(short, long)]
-    pub service: String,
+    #[arg(
+        short,
+        long,
+        required_unless_present = "stack",
+        conflicts_with = "stack"
+    )]
+    pub service: Option<String>,
+    /// A stack of `[infra.STACK]` instead of a service: each parameter and where it came from.
+    #[arg(long)]
+    pub stack: Option<String>,
     /// Only this variable, with its full provenance chain.
     pub var: Option<String>,
     /// Use placeholders for SSM and CloudFormation values instead of reading the account.

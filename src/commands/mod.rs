@@ -13,6 +13,7 @@ use crate::resolve::Lookups;
 mod deploy;
 mod explain;
 mod history;
+mod infra;
 mod params;
 mod plan;
 mod render;
