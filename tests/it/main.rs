@@ -5,6 +5,7 @@ mod cli;
 mod deploy;
 mod deploy_primitives;
 mod emulator;
+mod infra;
 mod infra_dsl;
 mod live_resolve;
 mod plan;
