@@ -98,11 +98,16 @@ Examples:
   stamp explain acme -s api                       every variable, winning value and source
   stamp explain acme -s api --offline             the same without AWS: SSM values as placeholders
   stamp explain acme -s api LOG_LEVEL --offline   one variable with everything it overrode
+  stamp explain acme --stack app --offline        the parameters of acme's [infra.app] stack
 
 Layers, lowest first: 1 template, 2 _defaults.toml [env], 3 _defaults.toml [services.S.env],
 4 tenant [env], 5 tenant [services.S.env]. Within a layer, env_from imports come first and
 explicit keys win over them.")]
     Explain(ExplainArgs),
+
+    /// Per-tenant CloudFormation stacks from `[infra.STACK]`: preview or apply via change sets.
+    #[command(subcommand)]
+    Infra(InfraCommand),
 
     /// Resolve, render and compare with what runs: create/update/unchanged, diffs, a digest.
     #[command(after_help = "\
@@ -255,8 +260,16 @@ pub struct ExplainArgs {
     /// Tenant (a file stem in tenants/).
     pub tenant: String,
     /// Service.
-    #[arg(short, long)]
-    pub service: String,
+    #[arg(
+        short,
+        long,
+        required_unless_present = "stack",
+        conflicts_with = "stack"
+    )]
+    pub service: Option<String>,
+    /// A stack of `[infra.STACK]` instead of a service: each parameter and where it came from.
+    #[arg(long)]
+    pub stack: Option<String>,
     /// Only this variable, with its full provenance chain.
     pub var: Option<String>,
     /// Use placeholders for SSM and CloudFormation values instead of reading the account.
@@ -422,4 +435,71 @@ fn duration(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("`{s}` is not a duration"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InfraCommand {
+    /// What would change per tenant stack: parameters (old → new, with provenance), the
+    /// template diff, and the change set's resource changes.
+    #[command(after_help = "\
+Examples:
+  stamp infra plan acme                 every stack of acme
+  stamp infra plan --all --stack app    one stack of every tenant
+
+Uses each tenant's deploy_role: a change set changes no resource, but CreateChangeSet is a
+write API. The change set is deleted after it is read. A stack that does not exist is shown
+as a create with the template's resources, without a change set.")]
+    Plan(InfraPlanArgs),
+    /// Create or update the stacks via change sets: waves, windows, locks, confirmation.
+    #[command(after_help = "\
+Examples:
+  stamp infra apply acme               asks before applying (on a terminal)
+  stamp infra apply --all --yes        the whole fleet, ring by ring, as CI does")]
+    Apply(InfraApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InfraPlanArgs {
+    /// Tenants (file stems in tenants/).
+    #[arg(conflicts_with = "all")]
+    pub tenants: Vec<String>,
+    /// Every tenant of the fleet.
+    #[arg(long)]
+    pub all: bool,
+    /// Only this stack (`[infra.STACK]`).
+    #[arg(long)]
+    pub stack: Option<String>,
+    /// Tenant accounts read at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct InfraApplyArgs {
+    #[command(flatten)]
+    pub select: InfraPlanArgs,
+    /// Apply without asking (required when not on a terminal, as in CI).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Only this ring of project.rings.
+    #[arg(long)]
+    pub ring: Option<String>,
+    /// Failed tenants tolerated before no new tenant starts (the rest are reported skipped).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub failure_tolerance: u32,
+    /// How long to wait for one stack operation.
+    #[arg(long, default_value = "30m", value_parser = duration)]
+    pub timeout: std::time::Duration,
+    /// Apply even outside the tenants' deploy windows (needs --reason).
+    #[arg(long)]
+    pub ignore_window: bool,
+    /// Apply even during a freeze (needs --reason).
+    #[arg(long)]
+    pub ignore_freeze: bool,
+    /// Why a window or freeze is overridden.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Take a live lock held by another run.
+    #[arg(long)]
+    pub force_unlock: bool,
 }

@@ -194,9 +194,18 @@ enum Current {
 impl TenantDeployer {
     /// Assumes the tenant's `deploy_role` and checks the account before any other call.
     pub async fn connect(session: &Session, tenant: &Tenant) -> Result<Self, TenantError> {
+        Ok(Self::connect_with_config(session, tenant).await?.0)
+    }
+
+    /// The deployer and its configuration, so `aws::stacks` can add CloudFormation write
+    /// clients on the same assumed session.
+    pub(super) async fn connect_with_config(
+        session: &Session,
+        tenant: &Tenant,
+    ) -> Result<(Self, aws_config::SdkConfig), TenantError> {
         let (reader, cfg) = TenantReader::connect_as(session, tenant, &tenant.deploy_role).await?;
         let calls = session.calls().clone();
-        Ok(Self {
+        let me = Self {
             calls: calls.clone(),
             max_attempts: session.retries.max_attempts,
             tenant: tenant.name.clone(),
@@ -213,7 +222,8 @@ impl TenantDeployer {
                     .interceptor(calls)
                     .build(),
             ),
-        })
+        };
+        Ok((me, cfg))
     }
 
     /// Reads with the deploy role's session (lookups, describe_services,

@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod errors;
 pub mod read;
 pub mod session;
+pub mod stacks;
 
 pub use calls::{CallCounter, Counts};
 pub use read::{TenantError, TenantReader};

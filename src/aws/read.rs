@@ -331,7 +331,8 @@ impl TenantReader {
         }
 
         for (stack, at) in &refs.stacks {
-            match self.cfn.describe_stacks().stack_name(stack).send().await {
+            let real = refs.stack_name(stack);
+            match self.cfn.describe_stacks().stack_name(real).send().await {
                 Ok(out) => {
                     let outputs: BTreeMap<String, String> = out
                         .stacks
@@ -348,7 +349,11 @@ impl TenantReader {
                         == Some("ValidationError") =>
                 {
                     missing.push(Missing {
-                        what: format!("stack `{stack}` does not exist"),
+                        what: if real == stack {
+                            format!("stack `{stack}` does not exist")
+                        } else {
+                            format!("stack `{real}` ([infra.{stack}]) does not exist; `stamp infra apply` creates it")
+                        },
                         at: at.clone(),
                     });
                 }

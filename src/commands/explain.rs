@@ -188,7 +188,11 @@ impl Report for Explanation {
 pub(super) fn run(ctx: &super::Ctx, args: &ExplainArgs) -> Result<()> {
     let fleet = ctx.load_fleet()?;
     let tenant = super::tenant(&fleet, &args.tenant)?;
-    let service = super::service(tenant, &args.service)?;
+    let Some(service) = &args.service else {
+        let stack = args.stack.as_deref().unwrap_or_default();
+        return super::infra::explain(ctx, tenant, stack, args.offline);
+    };
+    let service = super::service(tenant, service)?;
     let templates = Templates::load(&fleet)?;
     let (lookups, _) = super::tenant_lookups(ctx, &[tenant], args.offline, 1)?;
     let Some((_, lookups)) = lookups.into_iter().next() else {

@@ -13,6 +13,7 @@ use crate::resolve::Lookups;
 mod deploy;
 mod explain;
 mod history;
+mod infra;
 mod params;
 mod plan;
 mod render;
@@ -66,6 +67,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Validate(a) => validate::run(&ctx, &a),
         Command::Render(a) => render::run(&ctx, &a),
         Command::Explain(a) => explain::run(&ctx, &a),
+        Command::Infra(crate::cli::InfraCommand::Plan(a)) => infra::plan(&ctx, &a),
+        Command::Infra(crate::cli::InfraCommand::Apply(a)) => infra::apply(&ctx, &a),
         Command::Plan(a) => plan::run(&ctx, &a),
         Command::Deploy(a) => deploy::run(&ctx, &a),
         Command::Rollback(a) => deploy::rollback(&ctx, &a),

@@ -51,6 +51,7 @@ pub(super) fn run(ctx: &super::Ctx, _args: &ValidateArgs) -> Result<()> {
             Ok(templates) => {
                 let lookups = Lookups::offline();
                 let mut diags = load_diags;
+                diags.0.extend(crate::infra::check(&fleet).0);
                 let mut services = 0;
                 for t in &fleet.tenants {
                     for s in &t.services {
@@ -67,6 +68,7 @@ pub(super) fn run(ctx: &super::Ctx, _args: &ValidateArgs) -> Result<()> {
                         }
                     }
                 }
+                diags.attach_snippets(&fleet.root);
                 (diags.sorted(), fleet.tenants.len(), services)
             }
         },

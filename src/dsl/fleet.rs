@@ -12,7 +12,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::diag::{Diagnostic, Diagnostics, Located, SourceFile, did_you_mean};
-use super::model::{EnvBlock, FileKind, FileLayer, ServiceSection, VarBlock};
+use super::model::{
+    EnvBlock, EnvEntry, FileKind, FileLayer, InfraSection, ServiceSection, VarBlock,
+};
 use super::parse::parse_file;
 use crate::schedule::{Freeze, Schedule, Window, parse_freeze_time};
 
@@ -58,6 +60,48 @@ pub struct Tenant {
     /// `[tenant] vars`, defaults first then the tenant's own.
     pub vars: Vec<Arc<VarBlock>>,
     pub services: Vec<Service>,
+    /// `[infra.STACK]` of `_defaults.toml` and the tenant file, layered; sorted by key.
+    pub infra: Vec<Stack>,
+}
+
+/// Where a stack parameter is written: the two layers of `[infra.STACK.parameters]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InfraLayer {
+    Defaults,
+    Tenant,
+}
+
+impl InfraLayer {
+    pub fn describe(self, stack: &str) -> String {
+        match self {
+            InfraLayer::Defaults => format!("_defaults.toml [infra.{stack}.parameters]"),
+            InfraLayer::Tenant => format!("tenant [infra.{stack}.parameters]"),
+        }
+    }
+}
+
+/// One CloudFormation stack of a tenant, defaults then tenant (tenant wins).
+#[derive(Debug, Clone)]
+pub struct Stack {
+    /// The key in `[infra.KEY]`; what `cfn_output = "KEY.Output"` names.
+    pub key: String,
+    /// The real stack name, placeholders expanded.
+    pub stack_name: String,
+    pub template: Located<String>,
+    pub capabilities: Vec<String>,
+    /// Defaults' tags with the tenant's over them, key by key.
+    pub tags: BTreeMap<String, String>,
+    /// Parameter layers, lowest first.
+    pub parameters: Vec<(InfraLayer, Arc<Vec<EnvEntry>>)>,
+    /// The tenant's `[infra.KEY]` if it has one, else the defaults' table.
+    pub at: crate::dsl::Loc,
+}
+
+impl Tenant {
+    pub fn stack(&self, key: &str) -> Option<&Stack> {
+        self.infra.iter().find(|s| s.key == key)
+    }
 }
 
 /// Which release a tenant gets, and why.
@@ -572,6 +616,7 @@ fn tenant(
 
     let vars = Vars {
         tenant: &t.name,
+        stack: None,
         account_id: account_id.as_deref(),
         region: region.as_deref(),
         project: project.map(|p| p.name.as_str()),
@@ -647,6 +692,7 @@ fn tenant(
             services.push(s);
         }
     }
+    let infra = stacks(d, t, &vars, templates, diags);
     if services.is_empty() && diags.len() == before {
         diags.push(Diagnostic::at(
             &t.top,
@@ -672,6 +718,7 @@ fn tenant(
         schedule: schedule?,
         vars: vec![shared.tenant_vars.clone(), Arc::new(t.tenant.vars.clone())],
         services,
+        infra: infra?,
     })
 }
 
@@ -766,6 +813,126 @@ fn service(
     })
 }
 
+/// Layers `[infra.STACK]` of the defaults and the tenant file: scalars tenant-over-defaults,
+/// tags key by key, parameters kept as two layers for provenance.
+fn stacks(
+    d: &FileLayer,
+    t: &FileLayer,
+    vars: &Vars<'_>,
+    templates: &BTreeSet<String>,
+    diags: &mut Diagnostics,
+) -> Option<Vec<Stack>> {
+    let before = diags.len();
+    let keys: BTreeSet<&String> = d.infra.keys().chain(t.infra.keys()).collect();
+    let mut out: Vec<Stack> = Vec::new();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for key in keys {
+        let (ds, ts) = (d.infra.get(key), t.infra.get(key));
+        let Some(anchor) = ts.or(ds).map(|s| s.at.clone()) else {
+            continue;
+        };
+        let pick_s = |f: fn(&InfraSection) -> &Option<Located<String>>| {
+            ts.and_then(|s| f(s).clone())
+                .or_else(|| ds.and_then(|s| f(s).clone()))
+        };
+        let Some(template) = pick_s(|s| &s.template) else {
+            diags.push(Diagnostic::at(
+                &anchor,
+                format!("stack `{key}` has no `template`"),
+                Some(format!(
+                    "add `template = \"{key}.cfn.yaml\"` under [infra.{key}]"
+                )),
+            ));
+            continue;
+        };
+        if !templates.contains(&template.value) {
+            let hint = match did_you_mean(&template.value, templates.iter().map(String::as_str)) {
+                Some(m) => format!("did you mean `{m}`?"),
+                None => format!(
+                    "create templates/{} or name an existing template",
+                    template.value
+                ),
+            };
+            diags.push(Diagnostic::at(
+                &template.at,
+                format!("template `{}` not found in templates/", template.value),
+                Some(hint),
+            ));
+            continue;
+        }
+        let pattern = pick_s(|s| &s.stack_name)
+            .unwrap_or_else(|| Located::new("{tenant}-{stack}".to_owned(), anchor.clone()));
+        let v = Vars {
+            stack: Some(key),
+            ..*vars
+        };
+        let Some(stack_name) = expand(&pattern, &v, diags) else {
+            continue;
+        };
+        if let Err(why) = check_stack_name(&stack_name) {
+            diags.push(Diagnostic::at(
+                &pattern.at,
+                format!("stack name `{stack_name}` is not valid for CloudFormation: {why}"),
+                Some(
+                    "use letters, digits and `-`, starting with a letter, e.g. `{tenant}-{stack}`"
+                        .into(),
+                ),
+            ));
+            continue;
+        }
+        if let Some(other) = names.insert(stack_name.clone(), key.clone()) {
+            diags.push(Diagnostic::at(
+                &pattern.at,
+                format!("stacks `{other}` and `{key}` of tenant `{}` would both be named `{stack_name}`", t.name),
+                Some("give each stack its own name; `{stack}` in the pattern does that".into()),
+            ));
+            continue;
+        }
+        let mut tags: BTreeMap<String, String> = BTreeMap::new();
+        for s in [ds, ts].into_iter().flatten() {
+            for (k, val) in &s.tags {
+                tags.insert(k.clone(), val.value.clone());
+            }
+        }
+        let capabilities = ts
+            .and_then(|s| s.capabilities.clone())
+            .or_else(|| ds.and_then(|s| s.capabilities.clone()))
+            .map(|c| c.value)
+            .unwrap_or_default();
+        let mut parameters = Vec::new();
+        if let Some(s) = ds {
+            parameters.push((InfraLayer::Defaults, Arc::new(s.parameters.clone())));
+        }
+        if let Some(s) = ts {
+            parameters.push((InfraLayer::Tenant, Arc::new(s.parameters.clone())));
+        }
+        out.push(Stack {
+            key: key.clone(),
+            stack_name,
+            template,
+            capabilities,
+            tags,
+            parameters,
+            at: anchor,
+        });
+    }
+    (diags.len() == before).then_some(out)
+}
+
+/// CloudFormation's rule for stack names.
+fn check_stack_name(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() || s.len() > 128 {
+        return Err("it must have 1 to 128 characters");
+    }
+    if !s.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err("it must start with a letter");
+    }
+    if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err("only letters, digits and `-` are allowed");
+    }
+    Ok(())
+}
+
 fn schedule(d: &FileLayer, t: &FileLayer, diags: &mut Diagnostics) -> Option<Schedule> {
     let tz = pick(&t.schedule.timezone, &d.schedule.timezone);
     // A tenant's windows replace the defaults' (a tenant narrows or widens its own);
@@ -833,8 +1000,11 @@ fn schedule(d: &FileLayer, t: &FileLayer, diags: &mut Diagnostics) -> Option<Sch
     }
 }
 
+#[derive(Clone, Copy)]
 struct Vars<'a> {
     tenant: &'a str,
+    /// Only in `stack_name` patterns.
+    stack: Option<&'a str>,
     account_id: Option<&'a str>,
     region: Option<&'a str>,
     project: Option<&'a str>,
@@ -863,13 +1033,22 @@ fn expand(s: &Located<String>, v: &Vars<'_>, diags: &mut Diagnostics) -> Option<
             "account_id" => v.account_id,
             "region" => v.region,
             "project" => v.project,
+            "stack" if v.stack.is_some() => v.stack,
             _ => {
-                let hint = match did_you_mean(key, ["tenant", "account_id", "region", "project"]) {
+                let mut names = vec!["tenant", "account_id", "region", "project"];
+                if v.stack.is_some() {
+                    names.push("stack");
+                }
+                let hint = match did_you_mean(key, names.iter().copied()) {
                     Some(m) => format!("did you mean `{{{m}}}`?"),
-                    None => {
-                        "the placeholders are `{tenant}`, `{account_id}`, `{region}`, `{project}`"
-                            .into()
-                    }
+                    None => format!(
+                        "the placeholders are {}",
+                        names
+                            .iter()
+                            .map(|n| format!("`{{{n}}}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 };
                 diags.push(Diagnostic::at(
                     &s.at,

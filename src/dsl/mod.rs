@@ -9,7 +9,7 @@ pub mod parse;
 
 pub use diag::{Diagnostic, Diagnostics, Loc, Located};
 pub use fleet::{
-    Fleet, Layer, Project, ReleaseChoice, Service, Tenant, check_release, find_root, load,
-    load_partial,
+    Fleet, InfraLayer, Layer, Project, ReleaseChoice, Service, Stack, Tenant, check_release,
+    find_root, load, load_partial,
 };
 pub use model::{ValueSpec, VarValue};

@@ -30,6 +30,8 @@ pub struct FileLayer {
     /// The file's `[env]` table plus its top-level `env_from`.
     pub env: EnvBlock,
     pub services: BTreeMap<String, ServiceSection>,
+    /// `[infra.STACK]` tables: per-tenant CloudFormation stacks.
+    pub infra: BTreeMap<String, InfraSection>,
     /// Where the file starts: the location for "missing key" problems that have no line.
     pub top: Loc,
 }
@@ -126,4 +128,17 @@ pub struct ServiceSection {
     pub ecs_service: Option<Located<String>>,
     pub env: EnvBlock,
     pub vars: VarBlock,
+}
+
+/// One `[infra.STACK]` table as written: a CloudFormation stack of the tenant.
+#[derive(Debug, Clone)]
+pub struct InfraSection {
+    pub at: Loc,
+    pub template: Option<Located<String>>,
+    /// A pattern such as `"{tenant}-{stack}"`.
+    pub stack_name: Option<Located<String>>,
+    /// Same value forms as `env`; `unset` removes an inherited parameter.
+    pub parameters: Vec<EnvEntry>,
+    pub tags: BTreeMap<String, Located<String>>,
+    pub capabilities: Option<Located<Vec<String>>>,
 }

@@ -10,16 +10,29 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::diag::{Diagnostics, Loc, Located, SourceFile, did_you_mean};
+use super::diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile, did_you_mean};
 use super::model::{
-    EnvBlock, EnvEntry, FileKind, FileLayer, FreezeSpec, ProjectSection, ScheduleSection,
-    ServiceSection, TenantSection, ValueSpec, VarBlock, VarEntry, VarValue,
+    EnvBlock, EnvEntry, FileKind, FileLayer, FreezeSpec, InfraSection, ProjectSection,
+    ScheduleSection, ServiceSection, TenantSection, ValueSpec, VarBlock, VarEntry, VarValue,
 };
 
 const TOP_KEYS_DEFAULTS: &[&str] = &[
-    "env_from", "project", "tenant", "schedule", "env", "services",
+    "env_from", "project", "tenant", "schedule", "env", "services", "infra",
 ];
-const TOP_KEYS_TENANT: &[&str] = &["env_from", "tenant", "schedule", "env", "services"];
+const TOP_KEYS_TENANT: &[&str] = &["env_from", "tenant", "schedule", "env", "services", "infra"];
+const INFRA_KEYS: &[&str] = &[
+    "template",
+    "stack_name",
+    "parameters",
+    "tags",
+    "capabilities",
+];
+/// What CloudFormation accepts in `Capabilities`.
+pub const CAPABILITIES: &[&str] = &[
+    "CAPABILITY_IAM",
+    "CAPABILITY_NAMED_IAM",
+    "CAPABILITY_AUTO_EXPAND",
+];
 const PROJECT_KEYS: &[&str] = &["name", "image", "rings"];
 const TENANT_KEYS: &[&str] = &[
     "account_id",
@@ -117,6 +130,7 @@ impl Walker<'_> {
             schedule: ScheduleSection::default(),
             env: EnvBlock::default(),
             services: BTreeMap::new(),
+            infra: BTreeMap::new(),
             top: Loc {
                 file: self.src.path.clone(),
                 line: 1,
@@ -159,6 +173,11 @@ impl Walker<'_> {
                 "services" => {
                     if let Some(t) = self.table(value, "[services]") {
                         layer.services = self.services(t);
+                    }
+                }
+                "infra" => {
+                    if let Some(t) = self.table(value, "[infra]") {
+                        layer.infra = self.infra(t);
                     }
                 }
                 _ => self.unknown_key(key, "the top level", allowed),
@@ -768,6 +787,145 @@ impl Walker<'_> {
             out.insert(name, s);
         }
         out
+    }
+}
+
+impl Walker<'_> {
+    /// `[infra.STACK]` tables: template, stack name pattern, parameters, tags, capabilities.
+    fn infra(&mut self, t: &Table<'_>) -> BTreeMap<String, InfraSection> {
+        let mut out = BTreeMap::new();
+        for (key, v) in t.iter() {
+            let name = key.get_ref().to_string();
+            if let Err(why) = check_plain_name(&name, 64) {
+                self.err(
+                    &key.span(),
+                    format!("`{name}` is not a valid stack key: {why}"),
+                    Some("use lowercase letters, digits and `-`, e.g. `[infra.app]`".into()),
+                );
+                continue;
+            }
+            let where_ = format!("[infra.{name}]");
+            let Some(st) = self.table(v, &where_) else {
+                continue;
+            };
+            let mut s = InfraSection {
+                at: self.loc(&key.span()),
+                template: None,
+                stack_name: None,
+                parameters: Vec::new(),
+                tags: BTreeMap::new(),
+                capabilities: None,
+            };
+            for (k, sv) in st.iter() {
+                match k.get_ref().as_ref() {
+                    "template" => s.template = self.infra_template(sv),
+                    "stack_name" => s.stack_name = self.nonempty_string(sv, "stack_name"),
+                    "parameters" => {
+                        let label = format!("[infra.{name}.parameters]");
+                        if let Some(pt) = self.table(sv, &label) {
+                            s.parameters = self.parameters(pt, &label);
+                        }
+                    }
+                    "tags" => {
+                        let label = format!("[infra.{name}.tags]");
+                        if let Some(tt) = self.table(sv, &label) {
+                            for (tk, tv) in tt.iter() {
+                                let tag = tk.get_ref().to_string();
+                                if tag.is_empty() || tag.len() > 128 || tag.starts_with("aws:") {
+                                    self.err(
+                                        &tk.span(),
+                                        format!("`{tag}` cannot be a stack tag key"),
+                                        Some("tag keys have 1 to 128 characters and do not start with `aws:`".into()),
+                                    );
+                                    continue;
+                                }
+                                if let Some(val) = self.string(tv, &tag) {
+                                    s.tags.insert(tag, val);
+                                }
+                            }
+                        }
+                    }
+                    "capabilities" => s.capabilities = self.capabilities(sv),
+                    _ => self.unknown_key(k, &where_, INFRA_KEYS),
+                }
+            }
+            out.insert(name, s);
+        }
+        out
+    }
+
+    fn infra_template(&mut self, v: &Value<'_>) -> Option<Located<String>> {
+        let t = self.nonempty_string(v, "template")?;
+        let lower = t.value.to_ascii_lowercase();
+        if [".yaml", ".yml", ".json"]
+            .iter()
+            .any(|e| lower.ends_with(e))
+        {
+            Some(t)
+        } else {
+            self.err(
+                &v.span(),
+                format!("`{}` is not a CloudFormation template file name", t.value),
+                Some("a stack template is YAML or JSON in templates/, e.g. `template = \"app.cfn.yaml\"`".into()),
+            );
+            None
+        }
+    }
+
+    /// Stack parameters: CloudFormation logical names (letters and digits), values as in `env`.
+    fn parameters(&mut self, t: &Table<'_>, where_: &str) -> Vec<EnvEntry> {
+        let mut out = Vec::with_capacity(t.len());
+        for (key, v) in t.iter() {
+            let name = key.get_ref().as_ref();
+            if name.is_empty()
+                || name.len() > 255
+                || !name.chars().all(|c| c.is_ascii_alphanumeric())
+            {
+                let suggestion: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+                self.err(
+                    &key.span(),
+                    format!("`{name}` in {where_} is not a CloudFormation parameter name"),
+                    Some(format!(
+                        "parameter names are letters and digits only, e.g. `{}`",
+                        if suggestion.is_empty() {
+                            "LogRetentionDays"
+                        } else {
+                            &suggestion
+                        }
+                    )),
+                );
+                continue;
+            }
+            if let Some(spec) = self.value_spec(v, name) {
+                out.push(EnvEntry {
+                    name: name.to_owned(),
+                    spec,
+                    at: self.loc(&key.span()),
+                });
+            }
+        }
+        out
+    }
+
+    fn capabilities(&mut self, v: &Value<'_>) -> Option<Located<Vec<String>>> {
+        let list = self.string_list(v, "capabilities")?;
+        let mut ok = Vec::new();
+        for c in list.value {
+            if CAPABILITIES.contains(&c.value.as_str()) {
+                ok.push(c.value);
+            } else {
+                let hint = match did_you_mean(&c.value, CAPABILITIES.iter().copied()) {
+                    Some(m) => format!("did you mean `{m}`?"),
+                    None => format!("the capabilities are: {}", CAPABILITIES.join(", ")),
+                };
+                self.diags.push(Diagnostic::at(
+                    &c.at,
+                    format!("`{}` is not a CloudFormation capability", c.value),
+                    Some(hint),
+                ));
+            }
+        }
+        Some(Located::new(ok, list.at))
     }
 }
 

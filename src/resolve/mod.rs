@@ -121,12 +121,25 @@ pub struct References {
     pub ssm: BTreeMap<(String, Option<u64>), Loc>,
     pub secrets: BTreeMap<String, Loc>,
     pub paths: BTreeMap<String, Loc>,
+    /// Keyed by the name written in `cfn_output = "STACK.Key"`.
     pub stacks: BTreeMap<String, Loc>,
+    /// `[infra.STACK]` keys to real stack names; a STACK not here is a stack's own name.
+    pub stack_names: BTreeMap<String, String>,
+}
+
+impl References {
+    /// The CloudFormation stack that `cfn_output = "STACK.Key"` reads.
+    pub fn stack_name<'a>(&'a self, stack: &'a str) -> &'a str {
+        self.stack_names.get(stack).map_or(stack, String::as_str)
+    }
 }
 
 /// Lists what a tenant reads from SSM and CloudFormation, so the edge can fetch it in batches.
 pub fn references(tenant: &Tenant) -> References {
-    let mut r = References::default();
+    let mut r = References {
+        stack_names: crate::infra::stack_names(tenant),
+        ..References::default()
+    };
     let mut seen_blocks: BTreeSet<*const EnvBlock> = BTreeSet::new();
     let mut seen_vars: BTreeSet<*const VarBlock> = BTreeSet::new();
     for s in &tenant.services {
@@ -404,7 +417,7 @@ fn set(out: &mut ServiceEnv, mut r: Resolved) {
     out.vars.insert(r.name.clone(), r);
 }
 
-fn ssm_value(
+pub(crate) fn ssm_value(
     name: &str,
     version: Option<u64>,
     lookups: &Lookups,
@@ -427,7 +440,7 @@ fn ssm_value(
     }
 }
 
-fn cfn_value(
+pub(crate) fn cfn_value(
     stack: &str,
     output: &str,
     lookups: &Lookups,

@@ -6,6 +6,8 @@ mod deploy;
 mod deploy_primitives;
 mod emulator;
 mod faults;
+mod infra;
+mod infra_dsl;
 mod live_resolve;
 mod plan;
 mod snapshots_offline;

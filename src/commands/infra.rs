@@ -1,0 +1,860 @@
+//! `stamp infra plan|apply` and `stamp explain --stack`: per-tenant CloudFormation stacks
+//! whose templates and parameters live in the repository.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::aws::TenantReader;
+use crate::dsl::{Diagnostics, Stack, Tenant, diag::did_you_mean};
+use crate::error::{Failure, Result};
+use crate::infra::{StackParam, parameters, references};
+use crate::output::{Report, style, table};
+use crate::resolve::Lookups;
+
+/// A stack key of the tenant, or a usage error with a suggestion.
+pub(super) fn stack<'t>(tenant: &'t Tenant, key: &str) -> Result<&'t Stack> {
+    tenant.stack(key).ok_or_else(|| {
+        let keys: Vec<&str> = tenant.infra.iter().map(|s| s.key.as_str()).collect();
+        let hint = match did_you_mean(key, keys.iter().copied()) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None if keys.is_empty() => "stacks are declared as `[infra.NAME]` tables".to_owned(),
+            None => format!("{} has the stacks: {}", tenant.name, keys.join(", ")),
+        };
+        Failure::usage(
+            format!("tenant `{}` has no stack `{key}`", tenant.name),
+            Some(hint),
+        )
+    })
+}
+
+/// Values the stacks' parameters reference, read through the tenant's inspect_role (or
+/// placeholders offline). Bad references are input errors at the lines that wrote them.
+fn stack_lookups(
+    ctx: &super::Ctx,
+    tenant: &Tenant,
+    stacks: &[&Stack],
+    offline: bool,
+) -> Result<Lookups> {
+    if offline {
+        return Ok(Lookups::offline());
+    }
+    let refs = references(tenant, stacks);
+    let rt = super::runtime()?;
+    let (lookups, missing) = rt.block_on(async {
+        let session = ctx.session().await?;
+        let reader = TenantReader::connect(&session, tenant).await?;
+        anyhow::Ok(reader.lookups(&refs).await?)
+    })?;
+    if !missing.is_empty() {
+        let mut d = Diagnostics(super::missing_diagnostics(tenant, missing).collect());
+        d.attach_snippets(&ctx.root);
+        return Err(Failure::Input(d.sorted()));
+    }
+    Ok(lookups)
+}
+
+#[derive(Serialize)]
+struct StackExplanation {
+    tenant: String,
+    stack: String,
+    stack_name: String,
+    template: String,
+    capabilities: Vec<String>,
+    tags: std::collections::BTreeMap<String, String>,
+    parameters: Vec<StackParam>,
+    #[serde(skip)]
+    styled: bool,
+}
+
+impl Report for StackExplanation {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let b = style::BOLD;
+        writeln!(
+            out,
+            "{}{}/{}{} (stack {}, templates/{})",
+            b.render(),
+            self.tenant,
+            self.stack,
+            b.render_reset(),
+            self.stack_name,
+            self.template
+        )?;
+        let mut t = table::new(
+            &["PARAMETER", "VALUE", "KIND", "LAYER", "SOURCE"],
+            self.styled,
+        );
+        for p in &self.parameters {
+            let kind = serde_json::to_value(p.kind)
+                .ok()
+                .and_then(|k| k.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let mut source = p.source.clone();
+            for o in &p.overrides {
+                source.push_str(&format!(" (over {o})"));
+            }
+            t.add_row(vec![
+                p.name.clone(),
+                p.value.clone(),
+                kind,
+                p.layer.describe(&self.stack),
+                source,
+            ]);
+        }
+        out.write_all(table::render(&t).as_bytes())
+    }
+}
+
+/// `stamp explain T --stack S`: every parameter, its value (secrets as dynamic references)
+/// and where it was written.
+pub(super) fn explain(ctx: &super::Ctx, tenant: &Tenant, key: &str, offline: bool) -> Result<()> {
+    let s = stack(tenant, key)?;
+    let lookups = stack_lookups(ctx, tenant, &[s], offline)?;
+    let mut missing = Vec::new();
+    let params = parameters(s, &lookups, &mut missing);
+    ctx.printer.data(&StackExplanation {
+        tenant: tenant.name.clone(),
+        stack: s.key.clone(),
+        stack_name: s.stack_name.clone(),
+        template: s.template.value.clone(),
+        capabilities: s.capabilities.clone(),
+        tags: s.tags.clone(),
+        parameters: params,
+        styled: ctx.printer.stdout_styled(),
+    })?;
+    Ok(())
+}
+
+// ---- infra plan / apply ----------------------------------------------------------------------
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::aws::deploy::{LockHolder, LockOutcome};
+use crate::aws::stacks::{ChangeSet, ResourceChange, StackDeployer, StackOutcome};
+use crate::cli::{InfraApplyArgs, InfraPlanArgs};
+use crate::fleet::{self, Gate, Outcome, Overrides, Row, Summary, Tolerance};
+use crate::infra::template::{self as cfn_template, StackTemplate};
+use crate::resolve::Kind;
+
+/// One parameter, old → new.
+#[derive(Debug, Clone, Serialize)]
+struct ParamChange {
+    name: String,
+    /// `None` when the stack does not exist or did not have it.
+    old: Option<String>,
+    new: String,
+    kind: Kind,
+    source: String,
+    changed: bool,
+}
+
+/// What `infra plan` found for one tenant stack (and what `apply` acts on).
+#[derive(Debug, Clone, Serialize)]
+struct StackPlan {
+    tenant: String,
+    stack: String,
+    stack_name: String,
+    /// `create`, `update`, `no-change` or `error`.
+    action: &'static str,
+    status: Option<String>,
+    parameters: Vec<ParamChange>,
+    template_diff: Option<String>,
+    /// From the change set (AWS lists them; moto lists none), or the template's resources for
+    /// a create.
+    changes: Vec<ResourceChange>,
+    error: Option<String>,
+    #[serde(skip)]
+    change_set: Option<String>,
+}
+
+struct PlanReport {
+    stacks: Vec<StackPlan>,
+}
+
+impl Serialize for PlanReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("PlanReport", 1)?;
+        st.serialize_field("stacks", &self.stacks)?;
+        st.end()
+    }
+}
+
+impl Report for PlanReport {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let b = style::BOLD;
+        for p in &self.stacks {
+            writeln!(
+                out,
+                "{}{}/{}{} ({}): {}",
+                b.render(),
+                p.tenant,
+                p.stack,
+                b.render_reset(),
+                p.stack_name,
+                p.action
+            )?;
+            if let Some(e) = &p.error {
+                writeln!(out, "  error: {e}")?;
+                continue;
+            }
+            for c in p.parameters.iter().filter(|c| c.changed) {
+                writeln!(
+                    out,
+                    "  parameter {}: {} → {}  ({})",
+                    c.name,
+                    c.old.as_deref().unwrap_or("(none)"),
+                    c.new,
+                    c.source
+                )?;
+            }
+            if let Some(d) = &p.template_diff {
+                for line in d.lines() {
+                    writeln!(out, "  {line}")?;
+                }
+            }
+            for c in &p.changes {
+                writeln!(
+                    out,
+                    "  {} {} {}{}",
+                    c.action,
+                    c.logical_id,
+                    c.resource_type,
+                    c.replacement
+                        .as_deref()
+                        .map(|r| format!(" (replacement: {r})"))
+                        .unwrap_or_default()
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Statuses a stack cannot be updated from, with the step that gets it moving.
+fn stuck(stack: &str, status: &str) -> Option<String> {
+    match status {
+        "UPDATE_ROLLBACK_FAILED" => Some(format!(
+            "stack `{stack}` is UPDATE_ROLLBACK_FAILED: a rollback could not finish. Fix what the stack events name, then run `aws cloudformation continue-update-rollback --stack-name {stack}` (with --resources-to-skip for resources that cannot roll back); apply again once it is UPDATE_ROLLBACK_COMPLETE"
+        )),
+        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" => Some(format!(
+            "stack `{stack}` is {status}: its creation failed and it cannot be updated. Delete it (`aws cloudformation delete-stack --stack-name {stack}`) and run `stamp infra apply` again to re-create it"
+        )),
+        "DELETE_FAILED" => Some(format!(
+            "stack `{stack}` is DELETE_FAILED: delete it again, retaining the resources that block it, before stamp can re-create it"
+        )),
+        s if s.ends_with("_IN_PROGRESS") && s != "REVIEW_IN_PROGRESS" => Some(format!(
+            "stack `{stack}` is {s}: another operation is running; wait for it to finish"
+        )),
+        _ => None,
+    }
+}
+
+/// The template's resources as "Add" changes: what a create makes.
+fn template_resources(body: &str) -> Vec<ResourceChange> {
+    let Ok(serde_yaml_ng::Value::Mapping(top)) =
+        serde_yaml_ng::from_str::<serde_yaml_ng::Value>(body)
+    else {
+        return Vec::new();
+    };
+    let Some(serde_yaml_ng::Value::Mapping(res)) = top.get("Resources") else {
+        return Vec::new();
+    };
+    res.iter()
+        .map(|(k, v)| ResourceChange {
+            action: "Add".into(),
+            logical_id: k.as_str().unwrap_or_default().to_owned(),
+            resource_type: v
+                .get("Type")
+                .and_then(|t| t.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            replacement: None,
+        })
+        .collect()
+}
+
+fn unified(old: &str, new: &str, stack: &str, template: &str) -> Option<String> {
+    if old.trim_end() == new.trim_end() {
+        return None;
+    }
+    let diff = similar::TextDiff::from_lines(old, new);
+    Some(
+        diff.unified_diff()
+            .context_radius(3)
+            .header(
+                &format!("deployed {stack}"),
+                &format!("templates/{template}"),
+            )
+            .to_string(),
+    )
+}
+
+/// Plans one stack: reads it, resolves its parameters, and (with `keep`) leaves the change set
+/// for `apply` to execute; otherwise deletes it.
+async fn plan_stack(
+    sd: &StackDeployer,
+    tenant: &Tenant,
+    s: &Stack,
+    tpl: &StackTemplate,
+    keep: bool,
+) -> StackPlan {
+    let mut p = StackPlan {
+        tenant: tenant.name.clone(),
+        stack: s.key.clone(),
+        stack_name: s.stack_name.clone(),
+        action: "error",
+        status: None,
+        parameters: Vec::new(),
+        template_diff: None,
+        changes: Vec::new(),
+        error: None,
+        change_set: None,
+    };
+    let r = async {
+        // Read just before the stack, so an output of a stack applied a moment ago is seen.
+        let (lookups, missing) = sd
+            .deployer()
+            .reader()
+            .lookups(&references(tenant, &[s]))
+            .await?;
+        if let Some(m) = missing.first() {
+            return Err(anyhow::anyhow!("{} (at {})", m.what, m.at));
+        }
+        let mut ignored = Vec::new();
+        let params = parameters(s, &lookups, &mut ignored);
+        let live = sd.describe_stack(&s.stack_name).await?;
+        p.status = live.as_ref().map(|l| l.status.clone());
+        if let Some(why) = live.as_ref().and_then(|l| stuck(&s.stack_name, &l.status)) {
+            return Err(anyhow::anyhow!(why));
+        }
+        let create = live
+            .as_ref()
+            .is_none_or(|l| l.status == "REVIEW_IN_PROGRESS");
+        p.parameters = params
+            .iter()
+            .map(|x| {
+                let old = live
+                    .as_ref()
+                    .and_then(|l| l.parameters.get(&x.name).cloned());
+                ParamChange {
+                    changed: old.as_deref() != Some(x.value.as_str()),
+                    name: x.name.clone(),
+                    old,
+                    new: x.value.clone(),
+                    kind: x.kind,
+                    source: x.source.clone(),
+                }
+            })
+            .collect();
+        if create {
+            p.action = "create";
+            p.changes = template_resources(&tpl.body);
+            if !keep {
+                // A CREATE change set would leave a REVIEW_IN_PROGRESS stack behind: a create
+                // is shown from the template instead.
+                return Ok(());
+            }
+        } else {
+            let deployed = sd.get_template(&s.stack_name).await?;
+            p.template_diff = unified(&deployed, &tpl.body, &s.stack_name, &s.template.value);
+            // Same template, same parameter set and values, same tags: nothing to change, and
+            // no change set (a no-op makes no write call). AWS would also answer a no-op change
+            // set as FAILED "didn't contain changes" (handled in `change_set`); moto, after an
+            // executed update, lists a change even then (docs/cloudformation.md).
+            if let Some(l) = &live {
+                let same_params = p.parameters.iter().all(|c| !c.changed)
+                    && l.parameters
+                        .keys()
+                        .all(|k| p.parameters.iter().any(|c| &c.name == k));
+                let same_tags = s.tags.iter().all(|(k, v)| l.tags.get(k) == Some(v))
+                    && l.tags.len() == s.tags.len();
+                if p.template_diff.is_none() && same_params && same_tags {
+                    p.action = "no-change";
+                    return Ok(());
+                }
+            }
+        }
+        let values: Vec<(String, String)> = params
+            .iter()
+            .map(|x| (x.name.clone(), x.value.clone()))
+            .collect();
+        let name = format!("stamp-{}", jiff::Timestamp::now().as_millisecond());
+        match sd
+            .change_set(
+                &s.stack_name,
+                create,
+                &tpl.body,
+                &values,
+                &s.capabilities,
+                &s.tags,
+                &name,
+            )
+            .await?
+        {
+            ChangeSet::NoChanges => p.action = "no-change",
+            ChangeSet::Ready { id, changes } => {
+                if !create {
+                    p.action = "update";
+                    p.changes = changes;
+                }
+                if keep {
+                    p.change_set = Some(id);
+                } else {
+                    sd.delete_change_set(&s.stack_name, &id).await?;
+                }
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = r {
+        p.action = "error";
+        p.error = Some(e.to_string());
+    }
+    p
+}
+
+fn selected<'f>(fleet: &'f crate::dsl::Fleet, a: &InfraPlanArgs) -> Result<Vec<&'f Tenant>> {
+    if a.tenants.is_empty() && !a.all {
+        return Err(Failure::usage(
+            "name the tenants, or pass --all",
+            Some("e.g. `stamp infra plan acme` or `stamp infra apply --all --yes`".to_owned()),
+        ));
+    }
+    let tenants = super::select_tenants(fleet, &a.tenants)?;
+    if let Some(k) = &a.stack {
+        if !fleet.tenants.iter().any(|t| t.stack(k).is_some()) {
+            let first = tenants.first().copied().or(fleet.tenants.first());
+            if let Some(t) = first {
+                stack(t, k)?;
+            }
+        }
+    }
+    Ok(tenants)
+}
+
+fn load_templates(
+    ctx: &super::Ctx,
+    fleet: &crate::dsl::Fleet,
+) -> Result<Arc<BTreeMap<String, StackTemplate>>> {
+    let d = crate::infra::check(fleet);
+    if !d.is_empty() {
+        let mut d = d;
+        d.attach_snippets(&ctx.root);
+        return Err(Failure::Input(d.sorted()));
+    }
+    let mut out = BTreeMap::new();
+    for t in &fleet.tenants {
+        for s in &t.infra {
+            if !out.contains_key(&s.template.value) {
+                let tpl = cfn_template::load(&fleet.root, &s.template.value)
+                    .map_err(|d| Failure::Input(Diagnostics(vec![d])))?;
+                out.insert(s.template.value.clone(), tpl);
+            }
+        }
+    }
+    Ok(Arc::new(out))
+}
+
+/// `stamp infra plan`.
+pub(super) fn plan(ctx: &super::Ctx, a: &InfraPlanArgs) -> Result<()> {
+    let fleet = ctx.load_fleet()?;
+    let tenants = selected(&fleet, a)?;
+    let templates = load_templates(ctx, &fleet)?;
+    let rt = super::runtime()?;
+    let stacks = rt.block_on(async {
+        let session = ctx.session().await?;
+        let sem = Arc::new(tokio::sync::Semaphore::new(a.concurrency.max(1)));
+        let mut set = tokio::task::JoinSet::new();
+        for (i, t) in tenants.iter().enumerate() {
+            let (session, t, sem, templates, only) = (
+                session.clone(),
+                (*t).clone(),
+                sem.clone(),
+                templates.clone(),
+                a.stack.clone(),
+            );
+            set.spawn(async move {
+                let _permit = sem.acquire().await;
+                let mut out = Vec::new();
+                let sd = match StackDeployer::connect(&session, &t).await {
+                    Ok(sd) => sd,
+                    Err(e) => {
+                        for s in select(&t, only.as_deref()) {
+                            out.push(failed_plan(&t, s, e.to_string()));
+                        }
+                        return (i, out);
+                    }
+                };
+                for s in select(&t, only.as_deref()) {
+                    if let Some(tpl) = templates.get(&s.template.value) {
+                        out.push(plan_stack(&sd, &t, &s, tpl, false).await);
+                    }
+                }
+                (i, out)
+            });
+        }
+        let mut all: Vec<(usize, Vec<StackPlan>)> = Vec::new();
+        while let Some(j) = set.join_next().await {
+            if let Ok(x) = j {
+                all.push(x);
+            }
+        }
+        all.sort_by_key(|(i, _)| *i);
+        anyhow::Ok(all.into_iter().flat_map(|(_, v)| v).collect::<Vec<_>>())
+    })?;
+    let failed = stacks.iter().any(|p| p.error.is_some());
+    ctx.printer.data(&PlanReport { stacks })?;
+    if failed {
+        Err(Failure::Reported(1))
+    } else {
+        Ok(())
+    }
+}
+
+fn select(t: &Tenant, only: Option<&str>) -> Vec<Stack> {
+    crate::infra::select(t, only).into_iter().cloned().collect()
+}
+
+fn failed_plan(t: &Tenant, s: Stack, e: String) -> StackPlan {
+    StackPlan {
+        tenant: t.name.clone(),
+        stack: s.key,
+        stack_name: s.stack_name,
+        action: "error",
+        status: None,
+        parameters: Vec::new(),
+        template_diff: None,
+        changes: Vec::new(),
+        error: Some(e),
+        change_set: None,
+    }
+}
+
+struct ApplyReport {
+    summary: Summary,
+    styled: bool,
+}
+
+impl Serialize for ApplyReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.summary.serialize(s)
+    }
+}
+
+impl Report for ApplyReport {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(self.summary.table(self.styled).as_bytes())
+    }
+}
+
+/// Applies one stack: lock, change set, execute, wait; the summary row says how it ended.
+async fn apply_stack(
+    sd: &StackDeployer,
+    t: &Tenant,
+    s: &Stack,
+    tpl: &StackTemplate,
+    holder: &LockHolder,
+    a: &InfraApplyArgs,
+    printer: &crate::output::Printer,
+) -> Row {
+    let started = Instant::now();
+    let mut row = Row {
+        tenant: t.name.clone(),
+        ring: t.ring.clone(),
+        service: format!("stack:{}", s.key),
+        result: Outcome::Failed,
+        revision: None,
+        previous_revision: None,
+        release: None,
+        duration_ms: 0,
+        detail: None,
+        retries: 0,
+        retried: Default::default(),
+    };
+    let lock_ttl = a.timeout + Duration::from_secs(300);
+    match sd
+        .deployer()
+        .lock(
+            "cloudformation",
+            &s.stack_name,
+            holder,
+            lock_ttl,
+            a.force_unlock,
+        )
+        .await
+    {
+        Ok(LockOutcome::Acquired { .. }) => {}
+        Ok(LockOutcome::Held(info)) => {
+            row.detail = Some(format!(
+                "locked by {} until {} (--force-unlock takes it)",
+                info.who, info.expires
+            ));
+            return row;
+        }
+        Err(e) => {
+            row.detail = Some(e.to_string());
+            return row;
+        }
+    }
+    let since = aws_smithy_types::DateTime::from_secs(jiff::Timestamp::now().as_second() - 1);
+    let p = plan_stack(sd, t, s, tpl, true).await;
+    match (p.action, p.change_set) {
+        (_, _) if p.error.is_some() => row.detail = p.error,
+        ("no-change", _) => {
+            row.result = Outcome::Unchanged;
+        }
+        (action, Some(id)) => {
+            let key = format!("{}/{}", t.name, s.key);
+            printer.info(format_args!(
+                "{key}: {action} {} (change set {id})",
+                s.stack_name
+            ));
+            match sd.execute_change_set(&s.stack_name, &id).await {
+                Err(e) => row.detail = Some(e.to_string()),
+                Ok(()) => {
+                    let pr = printer.clone();
+                    let k2 = key.clone();
+                    let progress = move |st: &str| pr.info(format_args!("{k2}: {st}"));
+                    match sd.wait(&s.stack_name, since, a.timeout, &progress).await {
+                        Ok(StackOutcome::Complete { status }) => {
+                            row.result = Outcome::Deployed;
+                            row.detail = Some(status);
+                        }
+                        Ok(StackOutcome::Failed { status, failures }) => {
+                            let cause = failures.first().map_or_else(
+                                || "no failed resource in the stack events".to_owned(),
+                                |f| {
+                                    format!(
+                                        "{} ({}) {}: {}",
+                                        f.logical_id, f.resource_type, f.status, f.reason
+                                    )
+                                },
+                            );
+                            let next = stuck(&s.stack_name, &status)
+                                .map(|n| format!("; {n}"))
+                                .unwrap_or_default();
+                            row.detail = Some(format!("{status}: {cause}{next}"));
+                        }
+                        Ok(StackOutcome::TimedOut { status }) => {
+                            row.detail = Some(format!("still {status} after {:?}", a.timeout));
+                        }
+                        Err(e) => row.detail = Some(e.to_string()),
+                    }
+                }
+            }
+        }
+        (_, None) => row.detail = Some("no change set was created".into()),
+    }
+    if let Err(e) = sd
+        .deployer()
+        .unlock("cloudformation", &s.stack_name, holder)
+        .await
+    {
+        printer.error(format_args!("{}: {e}", t.name));
+    }
+    row.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    row
+}
+
+/// `stamp infra apply`.
+pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    let fleet = ctx.load_fleet()?;
+    let tenants = selected(&fleet, &a.select)?;
+    let templates = load_templates(ctx, &fleet)?;
+    if (a.ignore_window || a.ignore_freeze)
+        && a.reason.as_deref().is_none_or(|r| r.trim().is_empty())
+    {
+        return Err(Failure::usage(
+            "--ignore-window and --ignore-freeze need --reason TEXT",
+            Some("say why the window or freeze is overridden".to_owned()),
+        ));
+    }
+    if !a.yes {
+        let interactive = std::io::stdin().is_terminal()
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("CI").is_none();
+        if !interactive {
+            return Err(Failure::usage(
+                "infra apply changes stacks; not on a terminal, nobody can confirm",
+                Some("pass --yes to apply without confirmation (as CI does)".to_owned()),
+            ));
+        }
+        let stacks: usize = tenants
+            .iter()
+            .map(|t| crate::infra::select(t, a.select.stack.as_deref()).len())
+            .sum();
+        eprint!(
+            "apply {stacks} stack(s) of {} tenant(s)? [y/N] ",
+            tenants.len()
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(Failure::usage("not confirmed; nothing was changed", None));
+        }
+    }
+    let now = jiff::Timestamp::now();
+    let overrides = Overrides {
+        ignore_window: a.ignore_window,
+        ignore_freeze: a.ignore_freeze,
+        reason: a.reason.clone(),
+    };
+    let mut rows = Vec::new();
+    let mut eligible = Vec::new();
+    for t in &tenants {
+        let gate = fleet::gate(t, now, &overrides);
+        match &gate {
+            Gate::Open | Gate::Overridden { .. } => eligible.push(*t),
+            _ => {
+                let why = gate.detail().unwrap_or_else(|| "outside window".into());
+                for s in crate::infra::select(t, a.select.stack.as_deref()) {
+                    rows.push(Row {
+                        tenant: t.name.clone(),
+                        ring: t.ring.clone(),
+                        service: format!("stack:{}", s.key),
+                        result: Outcome::Skipped,
+                        revision: None,
+                        previous_revision: None,
+                        release: None,
+                        duration_ms: 0,
+                        detail: Some(why.clone()),
+                        retries: 0,
+                        retried: Default::default(),
+                    });
+                }
+            }
+        }
+    }
+    let waves: Vec<(String, Vec<Tenant>)> =
+        fleet::waves(&fleet.project.rings, &eligible, a.ring.as_deref())
+            .into_iter()
+            .map(|w| (w.ring, w.tenants.into_iter().cloned().collect()))
+            .collect();
+    let rt = super::runtime()?;
+    let printer = ctx.printer.clone();
+    let summary = rt.block_on(async {
+        let session = ctx.session().await?;
+        let holder = Arc::new(LockHolder {
+            who: session.caller.arn.clone(),
+            run_id: format!("{}-{}", std::process::id(), now.as_nanosecond()),
+            digest: String::new(),
+        });
+        let tolerance = Arc::new(std::sync::Mutex::new(Tolerance::new(a.failure_tolerance)));
+        let args = Arc::new(InfraApplyArgs {
+            select: InfraPlanArgs {
+                tenants: Vec::new(),
+                all: false,
+                stack: a.select.stack.clone(),
+                concurrency: a.select.concurrency,
+            },
+            yes: true,
+            ring: None,
+            failure_tolerance: a.failure_tolerance,
+            timeout: a.timeout,
+            ignore_window: a.ignore_window,
+            ignore_freeze: a.ignore_freeze,
+            reason: a.reason.clone(),
+            force_unlock: a.force_unlock,
+        });
+        let mut out = rows;
+        for (ring, wave) in waves {
+            printer.info(format_args!("wave {ring}: {} tenant(s)", wave.len()));
+            let sem = Arc::new(tokio::sync::Semaphore::new(a.select.concurrency.max(1)));
+            let mut set = tokio::task::JoinSet::new();
+            for t in wave {
+                let (session, sem, templates, holder, tolerance, args, printer) = (
+                    session.clone(),
+                    sem.clone(),
+                    templates.clone(),
+                    holder.clone(),
+                    tolerance.clone(),
+                    args.clone(),
+                    printer.clone(),
+                );
+                set.spawn(async move {
+                    let _permit = sem.acquire().await;
+                    let stacks = select(&t, args.select.stack.as_deref());
+                    let skip = |detail: &str| -> Vec<Row> {
+                        stacks
+                            .iter()
+                            .map(|s| Row {
+                                tenant: t.name.clone(),
+                                ring: t.ring.clone(),
+                                service: format!("stack:{}", s.key),
+                                result: Outcome::Skipped,
+                                revision: None,
+                                previous_revision: None,
+                                release: None,
+                                duration_ms: 0,
+                                detail: Some(detail.to_owned()),
+                                retries: 0,
+                                retried: Default::default(),
+                            })
+                            .collect()
+                    };
+                    if !tolerance.lock().is_ok_and(|t| t.may_start()) {
+                        return skip("not started: failure tolerance reached");
+                    }
+                    let sd = match StackDeployer::connect(&session, &t).await {
+                        Ok(sd) => sd,
+                        Err(e) => {
+                            if let Ok(mut tol) = tolerance.lock() {
+                                tol.record_failure();
+                            }
+                            let mut r = skip(&e.to_string());
+                            for row in &mut r {
+                                row.result = Outcome::Failed;
+                            }
+                            return r;
+                        }
+                    };
+                    let mut rows = Vec::new();
+                    let mut failed = false;
+                    for s in &stacks {
+                        let Some(tpl) = templates.get(&s.template.value) else {
+                            continue;
+                        };
+                        if failed {
+                            rows.extend(
+                                skip("not started: an earlier stack of the tenant failed")
+                                    .into_iter()
+                                    .filter(|r| r.service == format!("stack:{}", s.key)),
+                            );
+                            continue;
+                        }
+                        let row = apply_stack(&sd, &t, s, tpl, &holder, &args, &printer).await;
+                        failed = row.result.is_failure();
+                        rows.push(row);
+                    }
+                    if failed {
+                        if let Ok(mut tol) = tolerance.lock() {
+                            tol.record_failure();
+                        }
+                    }
+                    rows
+                });
+            }
+            while let Some(j) = set.join_next().await {
+                if let Ok(r) = j {
+                    out.extend(r);
+                }
+            }
+        }
+        anyhow::Ok(Summary { rows: out })
+    })?;
+    let code = summary.exit_code();
+    ctx.printer.data(&ApplyReport {
+        summary,
+        styled: ctx.printer.stdout_styled(),
+    })?;
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Failure::Reported(code))
+    }
+}

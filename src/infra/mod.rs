@@ -1,0 +1,258 @@
+//! Per-tenant CloudFormation stacks: their parameters resolved with provenance, checked
+//! against the templates' declared `Parameters`, and secrets turned into dynamic references.
+//!
+//! Pure, like `resolve`: values from SSM and CloudFormation arrive in a [`Lookups`]. A secret's
+//! value is never here; CloudFormation resolves `{{resolve:ssm-secure:NAME:VERSION}}` itself.
+
+pub mod template;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::dsl::{Diagnostic, Diagnostics, Fleet, InfraLayer, Stack, Tenant, ValueSpec};
+use crate::resolve::{Kind, Lookups, Missing, References, cfn_value, ssm_value};
+
+/// One stack parameter after layering: the exact string CloudFormation receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StackParam {
+    pub name: String,
+    /// For a secret, the dynamic reference (never the value).
+    pub value: String,
+    pub kind: Kind,
+    pub layer: InfraLayer,
+    /// `file:line` where the winning value is written.
+    pub source: String,
+    /// `ssm:/name@3`, `secret:/name@2`, `cfn_output:stack.Key`.
+    pub reference: Option<String>,
+    /// What this value replaced: the lower layer's source.
+    pub overrides: Vec<String>,
+}
+
+/// The CloudFormation dynamic reference for a SecureString. The version pins it, so a
+/// rotated secret shows as a parameter change in `infra plan` instead of drifting silently.
+pub fn secure_reference(name: &str, version: Option<u64>) -> String {
+    match version {
+        Some(v) => format!("{{{{resolve:ssm-secure:{name}:{v}}}}}"),
+        None => format!("{{{{resolve:ssm-secure:{name}}}}}"),
+    }
+}
+
+/// Layers a stack's parameters (defaults, then tenant; `unset` removes an inherited one).
+pub fn parameters(stack: &Stack, lookups: &Lookups, missing: &mut Vec<Missing>) -> Vec<StackParam> {
+    let mut out: BTreeMap<String, StackParam> = BTreeMap::new();
+    for (layer, entries) in &stack.parameters {
+        for e in entries.iter() {
+            let source = e.at.to_string();
+            let (kind, value, reference) = match &e.spec {
+                ValueSpec::Unset => {
+                    out.remove(&e.name);
+                    continue;
+                }
+                ValueSpec::Literal { value } => (Kind::Literal, value.clone(), None),
+                ValueSpec::Ssm { name, version } => {
+                    let (v, r) = ssm_value(name, *version, lookups, &e.at, missing);
+                    (Kind::Ssm, v, Some(r))
+                }
+                ValueSpec::Secret { name } => {
+                    let version = lookups.secret_versions.get(name).copied();
+                    let reference = match version {
+                        Some(v) => format!("secret:{name}@{v}"),
+                        None => format!("secret:{name}"),
+                    };
+                    (
+                        Kind::Secret,
+                        secure_reference(name, version),
+                        Some(reference),
+                    )
+                }
+                ValueSpec::CfnOutput { stack, output } => (
+                    Kind::CfnOutput,
+                    cfn_value(stack, output, lookups, &e.at, missing),
+                    Some(format!("cfn_output:{stack}.{output}")),
+                ),
+            };
+            let mut overrides = Vec::new();
+            if let Some(prev) = out.remove(&e.name) {
+                overrides.push(prev.source);
+                overrides.extend(prev.overrides);
+            }
+            out.insert(
+                e.name.clone(),
+                StackParam {
+                    name: e.name.clone(),
+                    value,
+                    kind,
+                    layer: *layer,
+                    source,
+                    reference,
+                    overrides,
+                },
+            );
+        }
+    }
+    out.into_values().collect()
+}
+
+/// What a tenant's stacks read from SSM and other stacks, for the read edge.
+pub fn references(tenant: &Tenant, stacks: &[&Stack]) -> References {
+    let mut r = References {
+        stack_names: stack_names(tenant),
+        ..References::default()
+    };
+    for s in stacks {
+        for (_, entries) in &s.parameters {
+            for e in entries.iter() {
+                match &e.spec {
+                    ValueSpec::Ssm { name, version } => {
+                        r.ssm
+                            .entry((name.clone(), *version))
+                            .or_insert_with(|| e.at.clone());
+                    }
+                    ValueSpec::Secret { name } => {
+                        r.secrets
+                            .entry(name.clone())
+                            .or_insert_with(|| e.at.clone());
+                    }
+                    ValueSpec::CfnOutput { stack, .. } => {
+                        r.stacks
+                            .entry(stack.clone())
+                            .or_insert_with(|| e.at.clone());
+                    }
+                    ValueSpec::Literal { .. } | ValueSpec::Unset => {}
+                }
+            }
+        }
+    }
+    r
+}
+
+/// `cfn_output = "KEY.Output"` names the `[infra.KEY]` stack's real name when there is one.
+pub fn stack_names(tenant: &Tenant) -> BTreeMap<String, String> {
+    tenant
+        .infra
+        .iter()
+        .map(|s| (s.key.clone(), s.stack_name.clone()))
+        .collect()
+}
+
+/// The stacks of a tenant, or only `--stack KEY`.
+pub fn select<'t>(tenant: &'t Tenant, only: Option<&str>) -> Vec<&'t Stack> {
+    tenant
+        .infra
+        .iter()
+        .filter(|s| only.is_none_or(|k| s.key == k))
+        .collect()
+}
+
+/// `validate`'s check of every stack against its template: a parameter given but not declared
+/// is an error at the line giving it; one declared without a `Default` but not given is an
+/// error at the stack's table.
+pub fn check(fleet: &Fleet) -> Diagnostics {
+    check_root(&fleet.root, &fleet.tenants)
+}
+
+fn check_root(root: &Path, tenants: &[Tenant]) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let mut templates: BTreeMap<String, Option<template::StackTemplate>> = BTreeMap::new();
+    let mut seen: BTreeSet<(String, u32, String)> = BTreeSet::new();
+    let mut push = |diags: &mut Diagnostics, d: Diagnostic| {
+        let key = (
+            d.file.clone().unwrap_or_default(),
+            d.line.unwrap_or(0),
+            d.message.clone(),
+        );
+        if seen.insert(key) {
+            diags.push(d);
+        }
+    };
+    for t in tenants {
+        for s in &t.infra {
+            let tpl = templates
+                .entry(s.template.value.clone())
+                .or_insert_with(|| match template::load(root, &s.template.value) {
+                    Ok(tpl) => Some(tpl),
+                    Err(d) => {
+                        diags.push(d);
+                        None
+                    }
+                });
+            let Some(tpl) = tpl else { continue };
+            let mut given: BTreeMap<&str, &crate::dsl::Loc> = BTreeMap::new();
+            for (_, entries) in &s.parameters {
+                for e in entries.iter() {
+                    if e.spec == ValueSpec::Unset {
+                        given.remove(e.name.as_str());
+                    } else {
+                        given.insert(&e.name, &e.at);
+                    }
+                }
+            }
+            for (name, at) in &given {
+                if !tpl.parameters.contains_key(*name) {
+                    let declared: Vec<&str> = tpl.parameters.keys().map(String::as_str).collect();
+                    let hint = match crate::dsl::diag::did_you_mean(name, declared.iter().copied())
+                    {
+                        Some(m) => format!("did you mean `{m}`?"),
+                        None if declared.is_empty() => {
+                            format!("templates/{} declares no Parameters", s.template.value)
+                        }
+                        None => format!(
+                            "templates/{} declares: {}",
+                            s.template.value,
+                            declared.join(", ")
+                        ),
+                    };
+                    push(
+                        &mut diags,
+                        Diagnostic::at(
+                            at,
+                            format!(
+                                "parameter `{name}` is not declared by templates/{}",
+                                s.template.value
+                            ),
+                            Some(hint),
+                        ),
+                    );
+                }
+            }
+            for (name, decl) in &tpl.parameters {
+                if !decl.has_default && !given.contains_key(name.as_str()) {
+                    push(
+                        &mut diags,
+                        Diagnostic::at(
+                            &s.at,
+                            format!(
+                                "tenant `{}`: stack `{}` does not give parameter `{name}`, which templates/{} declares without a Default",
+                                t.name, s.key, s.template.value
+                            ),
+                            Some(format!(
+                                "add `{name} = \"...\"` under [infra.{}.parameters] (in _defaults.toml for every tenant)",
+                                s.key
+                            )),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    diags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secure_references_pin_the_version_when_known() {
+        assert_eq!(
+            secure_reference("/shop/acme/db", Some(3)),
+            "{{resolve:ssm-secure:/shop/acme/db:3}}"
+        );
+        assert_eq!(
+            secure_reference("/shop/acme/db", None),
+            "{{resolve:ssm-secure:/shop/acme/db}}"
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! Reads a CloudFormation template file far enough to know its `Parameters`: names, and which
+//! have a `Default`. Never evaluates anything else in the template.
+//!
+//! YAML templates use short-form intrinsic tags (`!Ref`, `!Sub`, `!GetAtt` …); the YAML
+//! parser keeps them as tagged values, which are simply not looked at.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::dsl::Diagnostic;
+use crate::dsl::fleet::TEMPLATES_DIR;
+
+/// One declared template parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    pub has_default: bool,
+    pub no_echo: bool,
+}
+
+/// A stack template as stamp needs it.
+#[derive(Debug, Clone)]
+pub struct StackTemplate {
+    /// The file's text, sent as `TemplateBody` and compared with GetTemplate.
+    pub body: String,
+    pub parameters: BTreeMap<String, Declared>,
+}
+
+/// Reads `templates/NAME` and its top-level `Parameters`.
+pub fn load(root: &Path, name: &str) -> Result<StackTemplate, Diagnostic> {
+    let rel = format!("{TEMPLATES_DIR}/{name}");
+    let body = std::fs::read_to_string(root.join(TEMPLATES_DIR).join(name)).map_err(|e| {
+        Diagnostic::general(Some(&rel), format!("cannot read the template: {e}"), None)
+    })?;
+    let parameters = parameters(&body).map_err(|e| {
+        Diagnostic::general(
+            Some(&rel),
+            format!("cannot read the template's Parameters: {e}"),
+            Some("a stack template is a YAML or JSON document with a top-level mapping".into()),
+        )
+    })?;
+    Ok(StackTemplate { body, parameters })
+}
+
+/// The `Parameters` of a template body (JSON is YAML, so one parser reads both).
+pub fn parameters(body: &str) -> Result<BTreeMap<String, Declared>, String> {
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(body).map_err(|e| e.to_string())?;
+    let serde_yaml_ng::Value::Mapping(top) = doc else {
+        return Err("the document is not a mapping".into());
+    };
+    let mut out = BTreeMap::new();
+    let Some(params) = top.get("Parameters") else {
+        return Ok(out);
+    };
+    let serde_yaml_ng::Value::Mapping(params) = params else {
+        return Err("`Parameters` is not a mapping".into());
+    };
+    for (k, v) in params {
+        let Some(name) = k.as_str() else {
+            return Err("a parameter name is not a string".into());
+        };
+        let field = |f: &str| match v {
+            serde_yaml_ng::Value::Mapping(m) => m.get(f).cloned(),
+            _ => None,
+        };
+        let no_echo = match field("NoEcho") {
+            Some(serde_yaml_ng::Value::Bool(b)) => b,
+            Some(serde_yaml_ng::Value::String(s)) => s.eq_ignore_ascii_case("true"),
+            _ => false,
+        };
+        out.insert(
+            name.to_owned(),
+            Declared {
+                has_default: field("Default").is_some(),
+                no_echo,
+            },
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_with_short_form_tags_is_read() {
+        let p = parameters(
+            "AWSTemplateFormatVersion: '2010-09-09'\nParameters:\n  Env:\n    Type: String\n  Days:\n    Type: Number\n    Default: 7\n  Db:\n    Type: String\n    NoEcho: true\nResources:\n  G:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      LogGroupName: !Sub '/ecs/${Env}'\n      RetentionInDays: !Ref Days\nOutputs:\n  A:\n    Value: !GetAtt G.Arn\n",
+        )
+        .expect("parsed");
+        assert_eq!(p.len(), 3);
+        assert!(!p["Env"].has_default);
+        assert!(p["Days"].has_default);
+        assert!(p["Db"].no_echo);
+    }
+
+    #[test]
+    fn json_templates_and_templates_without_parameters() {
+        let p = parameters(r#"{"Parameters": {"A": {"Type": "String", "Default": ""}}}"#)
+            .expect("parsed");
+        assert!(p["A"].has_default);
+        assert!(parameters("Resources: {}\n").expect("parsed").is_empty());
+        assert!(parameters("- a list").is_err());
+    }
+}
