@@ -12,8 +12,9 @@
 //! SigV4 credential scope names the service. Binds 127.0.0.1 only. Never sees a secret value:
 //! stamp reads SecureStrings without decryption, and the proxy keeps no bodies.
 
+use super::proxy::{read_message, write_message};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::BufReader;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -272,56 +273,6 @@ fn identify(head: Vec<String>, body: Vec<u8>) -> Request {
         operation,
         protocol,
     }
-}
-
-fn read_message(r: &mut BufReader<TcpStream>) -> std::io::Result<(Vec<String>, Vec<u8>)> {
-    let mut head = Vec::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line)? == 0 {
-            break;
-        }
-        let line = line.trim_end_matches(['\r', '\n']).to_owned();
-        if line.is_empty() {
-            break;
-        }
-        head.push(line);
-    }
-    let len = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok());
-    let mut body = Vec::new();
-    match len {
-        Some(n) => {
-            body.resize(n, 0);
-            r.read_exact(&mut body)?;
-        }
-        // A response without a length ends when the server closes the connection.
-        None if head.first().is_some_and(|l| l.starts_with("HTTP/")) => {
-            r.read_to_end(&mut body)?;
-        }
-        None => {}
-    }
-    Ok((head, body))
-}
-
-fn write_message(w: &mut TcpStream, head: &[String], body: &[u8]) -> std::io::Result<()> {
-    let mut out = String::new();
-    for (i, h) in head.iter().enumerate() {
-        let name = h.split(':').next().unwrap_or("").to_ascii_lowercase();
-        if i > 0
-            && (name == "content-length" || name == "connection" || name == "transfer-encoding")
-        {
-            continue;
-        }
-        out.push_str(h);
-        out.push_str("\r\n");
-    }
-    out.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    ));
-    w.write_all(out.as_bytes())?;
-    w.write_all(body)?;
-    w.flush()
 }
 
 /// Closes with RST rather than FIN: SO_LINGER 0, then close.

@@ -40,7 +40,9 @@ impl Proxy {
     }
 }
 
-fn read_message(r: &mut BufReader<TcpStream>) -> std::io::Result<(Vec<String>, Vec<u8>)> {
+pub(super) fn read_message(
+    r: &mut BufReader<TcpStream>,
+) -> std::io::Result<(Vec<String>, Vec<u8>)> {
     let mut head = Vec::new();
     loop {
         let mut line = String::new();
@@ -73,7 +75,11 @@ fn read_message(r: &mut BufReader<TcpStream>) -> std::io::Result<(Vec<String>, V
     Ok((head, body))
 }
 
-fn write_message(w: &mut TcpStream, head: &[String], body: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_message(
+    w: &mut TcpStream,
+    head: &[String],
+    body: &[u8],
+) -> std::io::Result<()> {
     let mut out = String::new();
     for (i, h) in head.iter().enumerate() {
         let name = h.split(':').next().unwrap_or("").to_ascii_lowercase();
