@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cli;
+mod corpus;
 mod deploy;
 mod deploy_primitives;
 mod emulator;
