@@ -205,7 +205,21 @@ impl Walker<'_> {
     fn nonempty_string(&mut self, v: &Value<'_>, key: &str) -> Option<Located<String>> {
         let s = self.string(v, key)?;
         if s.value.trim().is_empty() {
-            self.err(&v.span(), format!("`{key}` must not be empty"), None);
+            let example = match key {
+                "release" => "v1.42.0",
+                "timezone" => "Europe/Berlin",
+                "reason" => "year-end sale",
+                "template" => "api.json.j2",
+                "image" => "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop",
+                _ => "...",
+            };
+            self.err(
+                &v.span(),
+                format!("`{key}` must not be empty"),
+                Some(format!(
+                    "write a value, e.g. `{key} = \"{example}\"`, or delete the line"
+                )),
+            );
             return None;
         }
         Some(s)
@@ -245,7 +259,7 @@ impl Walker<'_> {
                 self.err(
                     &v.span(),
                     format!("`{key}` must be between 0 and {max}"),
-                    None,
+                    Some(format!("write e.g. `{key} = 2`")),
                 );
                 None
             }
@@ -277,7 +291,18 @@ impl Walker<'_> {
         let mut p = ProjectSection::default();
         for (key, v) in t.iter() {
             match key.get_ref().as_ref() {
-                "name" => p.name = self.nonempty_string(v, "name"),
+                "name" => {
+                    p.name = self.nonempty_string(v, "name");
+                    if let Some(n) = &p.name {
+                        if let Err(why) = check_ecs_name(&n.value) {
+                            self.err(
+                                &v.span(),
+                                format!("`{}` is not a valid project name: {why}", n.value),
+                                Some("it goes into task definition families and role names; write e.g. `name = \"shop\"`".into()),
+                            );
+                        }
+                    }
+                }
                 "image" => p.image = self.nonempty_string(v, "image"),
                 "rings" => {
                     p.rings = self.string_list(v, "rings").map(|l| {
@@ -569,7 +594,14 @@ impl Walker<'_> {
                 DeValue::Integer(i) => match u64::from_str_radix(i.as_str(), i.radix()) {
                     Ok(n) if n >= 1 => Some(n),
                     _ => {
-                        self.err(&vv.span(), "`version` must be 1 or more", None);
+                        self.err(
+                            &vv.span(),
+                            "`version` must be 1 or more",
+                            Some(
+                                "SSM numbers versions from 1; `stamp params` shows the current one"
+                                    .into(),
+                            ),
+                        );
                         return None;
                     }
                 },
@@ -602,7 +634,11 @@ impl Walker<'_> {
             "unset" => match v.get_ref() {
                 DeValue::Boolean(true) if for_env => Some(ValueSpec::Unset),
                 DeValue::Boolean(true) => {
-                    self.err(span, "`unset` is only for environment variables", None);
+                    self.err(
+                        span,
+                        "`unset` is only for environment variables",
+                        Some("to drop a template value, delete its line from `vars`".into()),
+                    );
                     None
                 }
                 _ => {
@@ -699,7 +735,7 @@ impl Walker<'_> {
                         self.err(
                             &vv.span(),
                             format!("`{name}` has a value that cannot be passed to a template"),
-                            None,
+                            Some("numbers must fit in 64 bits and be finite; quote anything else as a string".into()),
                         );
                         continue;
                     }
@@ -753,7 +789,21 @@ impl Walker<'_> {
                             Located::new(l.value.into_iter().map(|s| s.value).collect(), l.at)
                         });
                     }
-                    "ecs_service" => s.ecs_service = self.nonempty_string(sv, "ecs_service"),
+                    "ecs_service" => {
+                        s.ecs_service = self.nonempty_string(sv, "ecs_service");
+                        if let Some(n) = &s.ecs_service {
+                            if let Err(why) = check_ecs_name(&n.value) {
+                                self.err(
+                                    &sv.span(),
+                                    format!("`{}` is not a valid ECS service name: {why}", n.value),
+                                    Some(
+                                        "use letters, digits, `-` and `_`, e.g. `shop-api`".into(),
+                                    ),
+                                );
+                                s.ecs_service = None;
+                            }
+                        }
+                    }
                     "env_from" => s.env.import = self.env_from(sv),
                     "vars" => s.vars = self.vars(sv, &format!("{where_} vars")),
                     "env" => {
@@ -881,6 +931,20 @@ pub fn check_parameter_name(name: &str) -> Result<(), &'static str> {
         || name.to_ascii_lowercase().starts_with("/ssm")
     {
         return Err("names under `/aws` and `/ssm` are reserved by AWS");
+    }
+    Ok(())
+}
+
+/// ECS cluster, service and task definition family names: 1 to 255 letters, digits, `-`, `_`.
+pub fn check_ecs_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 255 {
+        return Err("it must have 1 to 255 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("only letters, digits, `-` and `_` are allowed");
     }
     Ok(())
 }

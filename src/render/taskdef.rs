@@ -827,13 +827,16 @@ fn closest_field(unknown: &str, candidates: &[String]) -> Option<String> {
 pub struct LimitViolation {
     pub path: String,
     pub message: String,
+    /// What to change in the template.
+    pub hint: String,
 }
 
 impl LimitViolation {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    fn new(path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             message: message.into(),
+            hint: hint.into(),
         }
     }
 }
@@ -881,6 +884,18 @@ impl TaskDefinition {
                 format!(
                     "task definition is {size} bytes as sent to ECS; the limit is {MAX_TASK_DEFINITION_BYTES}"
                 ),
+                "keep large configuration in SSM parameters (`env_from`) rather than in the template or environment values",
+            ));
+        }
+
+        if crate::dsl::parse::check_ecs_name(&self.family).is_err() {
+            found.push(LimitViolation::new(
+                "family",
+                format!(
+                    "family {:?} is not a valid name: ECS takes 1 to 255 letters, digits, `-` and `_`",
+                    self.family
+                ),
+                "build the family from plain names, e.g. `\"{{ project.name }}-{{ service.name }}\"`",
             ));
         }
 
@@ -889,6 +904,7 @@ impl TaskDefinition {
             found.push(LimitViolation::new(
                 "containerDefinitions",
                 format!("{count} container definitions; ECS requires 1 to {MAX_CONTAINERS}"),
+                format!("a task definition holds 1 to {MAX_CONTAINERS} containers: move sidecars to a service of their own"),
             ));
         }
 
@@ -902,12 +918,14 @@ impl TaskDefinition {
                 found.push(LimitViolation::new(
                     "cpu",
                     "task-level cpu is required when requiresCompatibilities includes FARGATE",
+                    "write `\"cpu\": \"{{ service.cpu }}\"` at the top level of the template and `cpu` under [services.S]",
                 ));
             }
             if !is_set(self.memory.as_deref()) {
                 found.push(LimitViolation::new(
                     "memory",
                     "task-level memory is required when requiresCompatibilities includes FARGATE",
+                    "write `\"memory\": \"{{ service.memory }}\"` at the top level of the template and `memory` under [services.S]",
                 ));
             }
             if self.network_mode.as_deref() != Some("awsvpc") {
@@ -919,6 +937,7 @@ impl TaskDefinition {
                             .as_deref()
                             .map_or_else(|| "none".to_owned(), |m| format!("{m:?}"))
                     ),
+                    "write `\"networkMode\": \"awsvpc\"` at the top level of the template",
                 ));
             }
         }
@@ -933,6 +952,7 @@ impl TaskDefinition {
                 None => found.push(LimitViolation::new(
                     format!("{at}.name"),
                     "every container needs a name",
+                    "give the container a `\"name\"`",
                 )),
                 Some(name) => {
                     if let Some(first) = first_by_name.get(name) {
@@ -941,6 +961,7 @@ impl TaskDefinition {
                             format!(
                                 "container name {name:?} is already used by containerDefinitions[{first}]"
                             ),
+                            "give every container of the template a different `\"name\"`",
                         ));
                     } else {
                         first_by_name.insert(name, i);
@@ -951,6 +972,7 @@ impl TaskDefinition {
                 found.push(LimitViolation::new(
                     format!("{at}.image"),
                     "every container needs an image",
+                    "give the container an `\"image\"`; the application's is `\"{{ image }}\"`",
                 ));
             }
             if containers_need_memory
@@ -960,12 +982,26 @@ impl TaskDefinition {
                 found.push(LimitViolation::new(
                     at.clone(),
                     "no memory limit: set task-level memory or this container's memory or memoryReservation",
+                    "write `\"memory\": \"{{ service.memory }}\"` at the top level of the template",
                 ));
             }
             check_unique_variables(container, &at, &mut found);
         }
 
         if found.is_empty() { Ok(()) } else { Err(found) }
+    }
+}
+
+impl TaskDefinition {
+    /// Variables defined twice in one container (see [`TaskDefinition::check_limits`]). The
+    /// renderer asks before it merges the tenant files' values in, which would otherwise keep
+    /// one of a template's two definitions without a word.
+    pub fn duplicate_variables(&self) -> Vec<LimitViolation> {
+        let mut found = Vec::new();
+        for (i, c) in self.container_definitions.iter().enumerate() {
+            check_unique_variables(c, &format!("containerDefinitions[{i}]"), &mut found);
+        }
+        found
     }
 }
 
@@ -996,6 +1032,7 @@ fn check_unique_variables(
             Some(first) => found.push(LimitViolation::new(
                 format!("{path}.name"),
                 format!("environment variable {name:?} is already defined at {first}"),
+                "define each variable once, in `environment` or in `secrets`; the tenant files say which a variable is",
             )),
             None => {
                 first_at.insert(name, path);
@@ -1641,9 +1678,9 @@ mod tests {
 
     #[test]
     fn violation_display_names_the_place() {
-        let v = LimitViolation::new(".", "too big");
+        let v = LimitViolation::new(".", "too big", "");
         assert_eq!(v.to_string(), "top level: too big");
-        let v = LimitViolation::new("cpu", "required");
+        let v = LimitViolation::new("cpu", "required", "");
         assert_eq!(v.to_string(), "cpu: required");
     }
 
