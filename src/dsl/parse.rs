@@ -1139,4 +1139,58 @@ F = { unset = true }
         assert!(check_env_name("").is_err());
         assert_eq!(suggest_env_name("api-base"), "API_BASE");
     }
+
+    mod edits {
+        use super::*;
+        use proptest::prelude::*;
+
+        const FILES: [(&str, FileKind); 3] = [
+            (
+                include_str!("../../tenants/_defaults.toml"),
+                FileKind::Defaults,
+            ),
+            (include_str!("../../tenants/acme.toml"), FileKind::Tenant),
+            (include_str!("../../tenants/globex.toml"), FileKind::Tenant),
+        ];
+
+        fn boundary(text: &str, mut i: usize) -> usize {
+            while !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// One random edit of a real tenant file (some bytes cut, some text put in,
+            /// including TOML's own punctuation): parsed, or every problem reported with its
+            /// line in the file, a message and a hint. Never a panic.
+            #[test]
+            fn any_edit_of_a_tenant_file_is_read_or_reported_with_line_and_hint(
+                which in 0..FILES.len(),
+                at in 0.0f64..=1.0,
+                cut in 0usize..12,
+                insert in prop_oneof![
+                    "\\PC{0,8}",
+                    "[\\[\\]{}=\"',.#\\n a-z0-9_-]{0,8}",
+                ],
+            ) {
+                let (base, kind) = FILES[which];
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+                let start = boundary(base, (base.len() as f64 * at) as usize);
+                let end = boundary(base, (start + cut).min(base.len()));
+                let text = format!("{}{insert}{}", &base[..start], &base[end..]);
+                let lines = u32::try_from(text.lines().count() + 1).unwrap_or(u32::MAX);
+                let (_, d) = parse(kind, &text);
+                for diag in &d.0 {
+                    prop_assert_eq!(diag.file.as_deref(), Some("tenants/x.toml"), "{}", diag);
+                    prop_assert!(diag.line.is_some_and(|l| l >= 1 && l <= lines), "{}", diag);
+                    prop_assert!(!diag.message.is_empty());
+                    prop_assert!(diag.hint.as_deref().is_some_and(|h| !h.is_empty()), "no hint: {}", diag);
+                }
+                let _ = d.to_string();
+            }
+        }
+    }
 }

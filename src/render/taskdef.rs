@@ -1098,6 +1098,116 @@ impl ContainerDefinition {
     }
 }
 
+/// proptest strategies for the model, shared by the tests of the modules that convert it.
+#[cfg(test)]
+pub(crate) mod arb {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub(crate) fn opt<T: std::fmt::Debug>(
+        inner: impl Strategy<Value = T>,
+    ) -> impl Strategy<Value = Option<T>> {
+        proptest::option::of(inner)
+    }
+
+    pub(crate) fn container() -> impl Strategy<Value = ContainerDefinition> {
+        let text = "\\PC{0,12}";
+        (
+            (
+                opt("[a-z][a-z0-9_-]{0,10}"),
+                opt(text),
+                opt(any::<i32>()),
+                opt(any::<i32>()),
+                opt(any::<bool>()),
+            ),
+            (
+                opt(proptest::collection::vec(
+                    (opt(text), opt(text)).prop_map(|(name, value)| KeyValuePair { name, value }),
+                    0..4,
+                )),
+                opt(proptest::collection::vec(
+                    (text, text).prop_map(|(n, v)| Secret::new(n, v)),
+                    0..3,
+                )),
+                opt(proptest::collection::vec(
+                    (opt(any::<i32>()), opt(any::<i32>()), opt("tcp|udp")).prop_map(
+                        |(container_port, host_port, protocol)| PortMapping {
+                            container_port,
+                            host_port,
+                            protocol,
+                            ..PortMapping::default()
+                        },
+                    ),
+                    0..3,
+                )),
+                opt(proptest::collection::btree_map(text, text, 0..4)),
+                opt(proptest::collection::vec(text, 0..4)),
+                opt(
+                    (proptest::collection::vec(text, 0..3), opt(any::<i32>())).prop_map(
+                        |(command, retries)| HealthCheck {
+                            command,
+                            interval: None,
+                            timeout: None,
+                            retries,
+                            start_period: None,
+                        },
+                    ),
+                ),
+            ),
+        )
+            .prop_map(
+                |(
+                    (name, image, cpu, memory, essential),
+                    (environment, secrets, port_mappings, docker_labels, command, health_check),
+                )| {
+                    ContainerDefinition {
+                        name,
+                        image,
+                        cpu,
+                        memory,
+                        essential,
+                        environment,
+                        secrets,
+                        port_mappings,
+                        docker_labels,
+                        command,
+                        health_check,
+                        ..ContainerDefinition::default()
+                    }
+                },
+            )
+    }
+
+    /// A task definition with generated containers, family and memory.
+    pub(crate) fn task_definition() -> impl Strategy<Value = TaskDefinition> {
+        (
+            "\\PC{0,20}",
+            proptest::collection::vec(container(), 0..5),
+            opt("[0-9]{1,5}"),
+            opt("awsvpc|bridge|host"),
+            opt(proptest::collection::vec("FARGATE|EC2", 0..3)),
+        )
+            .prop_map(
+                |(
+                    family,
+                    container_definitions,
+                    memory,
+                    network_mode,
+                    requires_compatibilities,
+                )| {
+                    TaskDefinition {
+                        family,
+                        container_definitions,
+                        memory,
+                        network_mode,
+                        requires_compatibilities,
+                        ..TaskDefinition::default()
+                    }
+                },
+            )
+    }
+}
+
 #[cfg(test)]
 // The crate warns on `unwrap`; in tests a panic is exactly the failure report we want.
 #[allow(clippy::unwrap_used)]
@@ -1711,86 +1821,12 @@ mod tests {
         );
     }
 
-    fn opt<T: std::fmt::Debug>(
-        inner: impl Strategy<Value = T>,
-    ) -> impl Strategy<Value = Option<T>> {
-        proptest::option::of(inner)
-    }
-
-    fn arb_container() -> impl Strategy<Value = ContainerDefinition> {
-        let text = "\\PC{0,12}";
-        (
-            (
-                opt("[a-z][a-z0-9_-]{0,10}"),
-                opt(text),
-                opt(any::<i32>()),
-                opt(any::<i32>()),
-                opt(any::<bool>()),
-            ),
-            (
-                opt(proptest::collection::vec(
-                    (opt(text), opt(text)).prop_map(|(name, value)| KeyValuePair { name, value }),
-                    0..4,
-                )),
-                opt(proptest::collection::vec(
-                    (text, text).prop_map(|(n, v)| Secret::new(n, v)),
-                    0..3,
-                )),
-                opt(proptest::collection::vec(
-                    (opt(any::<i32>()), opt(any::<i32>()), opt("tcp|udp")).prop_map(
-                        |(container_port, host_port, protocol)| PortMapping {
-                            container_port,
-                            host_port,
-                            protocol,
-                            ..PortMapping::default()
-                        },
-                    ),
-                    0..3,
-                )),
-                opt(proptest::collection::btree_map(text, text, 0..4)),
-                opt(proptest::collection::vec(text, 0..4)),
-                opt(
-                    (proptest::collection::vec(text, 0..3), opt(any::<i32>())).prop_map(
-                        |(command, retries)| HealthCheck {
-                            command,
-                            interval: None,
-                            timeout: None,
-                            retries,
-                            start_period: None,
-                        },
-                    ),
-                ),
-            ),
-        )
-            .prop_map(
-                |(
-                    (name, image, cpu, memory, essential),
-                    (environment, secrets, port_mappings, docker_labels, command, health_check),
-                )| {
-                    ContainerDefinition {
-                        name,
-                        image,
-                        cpu,
-                        memory,
-                        essential,
-                        environment,
-                        secrets,
-                        port_mappings,
-                        docker_labels,
-                        command,
-                        health_check,
-                        ..ContainerDefinition::default()
-                    }
-                },
-            )
-    }
-
     proptest! {
         #[test]
         fn generated_container_lists_round_trip(
             family in "\\PC{0,20}",
-            containers in proptest::collection::vec(arb_container(), 0..5),
-            memory in opt("[0-9]{1,5}"),
+            containers in proptest::collection::vec(arb::container(), 0..5),
+            memory in arb::opt("[0-9]{1,5}"),
         ) {
             let td = TaskDefinition { family, container_definitions: containers, memory, ..TaskDefinition::default() };
             let canonical = td.to_canonical_json();
