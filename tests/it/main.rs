@@ -8,5 +8,6 @@ mod deploy_primitives;
 mod emulator;
 mod live_resolve;
 mod plan;
+mod properties;
 mod snapshots_offline;
 mod support;
