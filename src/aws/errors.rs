@@ -17,8 +17,15 @@ where
             if is_denied(code, status) {
                 // moto (and some proxies) answer 403 with a body the SDK cannot parse into a
                 // code: the status alone still means "denied".
+                let hint = if operation == "sts:AssumeRole" {
+                    // Assuming is decided by the caller's policy and the role's trust policy,
+                    // not by what the role itself may do.
+                    "the base identity must be allowed `sts:AssumeRole` on this role, and the role's trust policy must trust it".to_owned()
+                } else {
+                    format!("the role's policy must allow `{operation}`")
+                };
                 format!(
-                    "{operation} as {role}: access denied{}; hint: the role's policy must allow `{operation}`",
+                    "{operation} as {role}: access denied{}; hint: {hint}",
                     if message.is_empty() {
                         String::new()
                     } else {
@@ -37,6 +44,14 @@ where
             } else {
                 format!("{operation} as {role}: {code}: {message}")
             }
+        }
+        SdkError::DispatchFailure(_) if credentials_error(err).is_some() => {
+            // The request was never sent: the role's credentials could not be had (AssumeRole
+            // refused, say). That reason, not the endpoint, is what the user must fix.
+            format!(
+                "{operation} as {role}: no credentials for the role: {}",
+                credentials_error(err).unwrap_or_default()
+            )
         }
         SdkError::DispatchFailure(d) => {
             let why = if d.is_timeout() {
@@ -63,6 +78,24 @@ where
             aws_smithy_types::error::display::DisplayErrorContext(other)
         ),
     }
+}
+
+/// The reason credentials could not be loaded, when that is why a request failed before it was
+/// sent: the message of the provider's own error (for stamp's AssumeRole provider, already in
+/// the form `describe` gives).
+fn credentials_error(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
+            return Some(match std::error::Error::source(c) {
+                Some(inner) => inner.to_string(),
+                None => c.to_string(),
+            });
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// Whether an error is a denial, from its code or, failing that, its HTTP status.
