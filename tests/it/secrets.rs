@@ -317,7 +317,10 @@ pub(crate) fn credential_shapes(seen: &Seen) -> Vec<String> {
 
 #[test]
 fn no_command_in_any_mode_shows_a_secret_or_a_credential() {
-    let emu = Emulator::shared();
+    // A server of its own: moto's record of issued credentials (read at the end) is then
+    // this test's alone, and small enough to dump quickly while other tests run.
+    let dedicated = Emulator::dedicated();
+    let emu = &dedicated;
     // The params (which hold the canaries) apart from what stamp writes, which is scanned.
     let seed_dir = tempfile::tempdir().expect("temp dir");
     let (params, canaries) = canary_params(seed_dir.path());

@@ -537,7 +537,8 @@ impl Emulator {
     /// of it is ever printed.
     pub fn issued_credentials(&self) -> Vec<IssuedCredential> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to emulator");
-        s.set_read_timeout(Some(Duration::from_secs(60)))
+        // moto serialises every model of every account: slow on a busy server.
+        s.set_read_timeout(Some(Duration::from_secs(180)))
             .expect("set timeout");
         write!(
             s,
