@@ -326,7 +326,9 @@ pub struct DeployArgs {
     #[arg(long)]
     pub ring: Option<String>,
     /// This CI container's share of the fleet: INDEX/TOTAL, 0-based (CIRCLE_NODE_INDEX/CIRCLE_NODE_TOTAL).
-    #[arg(long, value_name = "INDEX/TOTAL")]
+    // Hyphen values reach the shard parser, which names the mistake; otherwise `-1/3` is
+    // taken for an unknown flag and the parser suggests `-- -1/3`, which would name a tenant.
+    #[arg(long, value_name = "INDEX/TOTAL", allow_hyphen_values = true)]
     pub shard: Option<crate::fleet::Shard>,
     /// Tenants deployed at once inside a ring.
     #[arg(long, default_value_t = 8, value_name = "N")]
@@ -335,7 +337,7 @@ pub struct DeployArgs {
     #[arg(long, default_value_t = 0, value_name = "K")]
     pub failure_tolerance: u32,
     /// How long to wait for one rollout before rolling back (e.g. 10m, 90s, 1h).
-    #[arg(long, default_value = "10m", value_parser = duration)]
+    #[arg(long, default_value = "10m", value_parser = duration, allow_hyphen_values = true)]
     pub timeout: std::time::Duration,
     /// How often to poll a rollout.
     #[arg(long, default_value = "5s", value_parser = duration, hide = true)]
@@ -368,10 +370,10 @@ pub struct RollbackArgs {
     #[arg(short, long)]
     pub service: String,
     /// Revision of the service's task definition family to go back to.
-    #[arg(long, value_name = "REVISION")]
+    #[arg(long, value_name = "REVISION", value_parser = revision, allow_hyphen_values = true)]
     pub to: Option<i32>,
     /// How long to wait for the rollout.
-    #[arg(long, default_value = "10m", value_parser = duration)]
+    #[arg(long, default_value = "10m", value_parser = duration, allow_hyphen_values = true)]
     pub timeout: std::time::Duration,
     #[arg(long, default_value = "5s", value_parser = duration, hide = true)]
     pub poll_interval: std::time::Duration,
@@ -388,7 +390,7 @@ pub struct HistoryArgs {
     #[arg(short, long)]
     pub service: String,
     /// How many revisions to show.
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = count, allow_hyphen_values = true)]
     pub limit: usize,
 }
 
@@ -414,7 +416,31 @@ fn release(s: &str) -> Result<String, String> {
         .map_err(|why| format!("`{s}` cannot be an image tag: {why} (write e.g. `v1.42.0`)"))
 }
 
-/// `90s`, `10m`, `1h`, `250ms`, or plain seconds.
+/// A task definition revision: ECS numbers them from 1.
+fn revision(s: &str) -> Result<i32, String> {
+    match s.trim().parse::<i32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a revision number (write e.g. `--to 41`; `stamp history` lists the revisions)"
+        )),
+    }
+}
+
+/// A count of one or more.
+fn count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a count of one or more (write e.g. `5`)"
+        )),
+    }
+}
+
+/// The longest wait a duration may ask for. Far beyond any rollout, and it keeps the lock
+/// expiry (the wait plus five minutes) and deadlines (now plus the wait) from overflowing.
+const MAX_DURATION_SECS: f64 = 24.0 * 3600.0;
+
+/// `90s`, `10m`, `1h`, `250ms`, or plain seconds; at most 24h.
 fn duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let split = s
@@ -432,9 +458,15 @@ fn duration(s: &str) -> Result<std::time::Duration, String> {
         _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
     };
     if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("`{s}` is not a duration"));
+        return Err(format!("`{s}` is not a duration (write e.g. 90s, 10m, 1h)"));
     }
-    Ok(std::time::Duration::from_secs_f64(secs))
+    if secs > MAX_DURATION_SECS {
+        return Err(format!(
+            "`{s}` is longer than 24h, the longest wait stamp takes (write e.g. 30m or 2h)"
+        ));
+    }
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("`{s}` is not a duration (write e.g. 90s, 10m, 1h)"))
 }
 
 #[derive(Debug, Subcommand)]

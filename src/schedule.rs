@@ -1685,6 +1685,32 @@ mod tests {
             prop_assert_eq!(w.to_string().parse::<Window>(), Ok(w));
         }
 
+        /// Any text at all, and text made of the characters windows are written with (so
+        /// the near misses reach every branch): an error with a message or a window that
+        /// reads back the same, never a panic.
+        #[test]
+        fn the_window_parser_takes_any_text(
+            s in prop_oneof![
+                "\\PC{0,30}",
+                "[MTWFSmtwfsouehaird ,:0-9-]{0,24}",
+                "(Mon|Tue|Wed|Thu|Fri|Sat|Sun)(-(Mon|Fri|Sun))?(,Sat)? [0-2]?[0-9]:[0-6][0-9]-[0-2]?[0-9]:[0-6][0-9]",
+            ],
+        ) {
+            match s.parse::<Window>() {
+                Ok(w) => prop_assert_eq!(w.to_string().parse::<Window>(), Ok(w)),
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+
+        #[test]
+        fn the_freeze_time_parser_takes_any_text(
+            s in prop_oneof!["\\PC{0,30}", "[0-9]{1,5}-[0-9]{1,2}-[0-9]{1,2}(T[0-9]{1,2}:[0-9]{1,2}(:[0-9]{1,2})?)?([+-][0-9]{2}:[0-9]{2}|Z)?"],
+        ) {
+            if let Err(e) = parse_freeze_time(&s) {
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+
         #[test]
         fn open_agrees_with_brute_force(s in schedule_strategy(), at in instant_strategy()) {
             let state = s.state_at(at);

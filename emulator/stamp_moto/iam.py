@@ -1,6 +1,6 @@
 """Switch a moto server into IAM enforcement mode, after seeding.
 
-    python -m stamp_moto.iam enforce --endpoint URL
+    python -m stamp_moto.iam enforce --endpoint URL [--no-assume-user]
     python -m stamp_moto.iam role --endpoint URL --account ID --name NAME --actions A,B
 
 `role` creates (before enforcement) a role in a tenant account that the base account may
@@ -10,7 +10,9 @@ Creates, in the base account 123456789012, the IAM user stamp-ci with an inline 
 allows sts:AssumeRole and sts:GetCallerIdentity on "*" (everything else stamp does happens
 inside the tenant accounts through the seeded roles), gives it an access key, then turns on
 moto's request authorisation by POSTing 0 to /moto-api/reset-auth (moto parses that body as a
-bare number, not JSON). Prints {"AccessKeyId", "SecretAccessKey"} as JSON on stdout.
+bare number, not JSON). Prints {"AccessKeyId", "SecretAccessKey"} as JSON on stdout. With
+--no-assume-user it also creates stamp-no-assume, allowed sts:GetCallerIdentity only (a base
+identity that cannot assume any role), and adds its keys as "NoAssume".
 
 Enforcement is global to the server process and cannot be switched off again except by
 /moto-api/reset-auth with a large count; use a dedicated server for it. moto honours only
@@ -30,13 +32,29 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 USER = "stamp-ci"
+NO_ASSUME_USER = "stamp-no-assume"
+NO_ASSUME_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["sts:GetCallerIdentity"], "Resource": "*"}],
+}
 USER_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:GetCallerIdentity"], "Resource": "*"}],
 }
 
 
-def enforce(endpoint: str) -> dict[str, str]:
+def _user(iam, name: str, policy: dict) -> dict[str, str]:
+    try:
+        iam.create_user(UserName=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "EntityAlreadyExists":
+            raise
+    iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+
+
+def enforce(endpoint: str, no_assume_user: bool = False) -> dict:
     # Any key works before enforcement: moto maps unknown keys to the base account.
     iam = boto3.client(
         "iam",
@@ -46,20 +64,16 @@ def enforce(endpoint: str) -> dict[str, str]:
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "stamp-iam-setup"),
         config=Config(retries={"max_attempts": 1}),
     )
-    try:
-        iam.create_user(UserName=USER)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "EntityAlreadyExists":
-            raise
-    iam.put_user_policy(UserName=USER, PolicyName="stamp-ci-assume", PolicyDocument=json.dumps(USER_POLICY))
-    key = iam.create_access_key(UserName=USER)["AccessKey"]
+    out: dict = _user(iam, USER, USER_POLICY)
+    if no_assume_user:
+        out["NoAssume"] = _user(iam, NO_ASSUME_USER, NO_ASSUME_POLICY)
     # Not form-encoded: Flask would swallow a form body and moto would read an empty one.
     req = urllib.request.Request(
         f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
     )
     with urllib.request.urlopen(req, timeout=10) as r:
         r.read()
-    return {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+    return out
 
 
 def create_role(endpoint: str, account: str, name: str, actions: list[str]) -> dict[str, str]:
@@ -102,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = ap.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("enforce", help="create the base user and switch enforcement on")
     e.add_argument("--endpoint", required=True)
+    e.add_argument("--no-assume-user", action="store_true", help="also create a user that cannot assume roles")
     r = sub.add_parser("role", help="create a role in a tenant account allowed exactly --actions")
     r.add_argument("--endpoint", required=True)
     r.add_argument("--account", required=True)
@@ -113,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "role":
         out = create_role(args.endpoint, args.account, args.name, args.actions.split(","))
     else:
-        out = enforce(args.endpoint)
+        out = enforce(args.endpoint, args.no_assume_user)
     json.dump(out, sys.stdout)
     print()
 

@@ -1674,4 +1674,30 @@ mod tests {
             parse(r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "i", "memory": 128}]}"#).unwrap()
         );
     }
+
+    proptest::proptest! {
+        /// Whatever the model holds, registering it and describing it back gives the same
+        /// definition in the comparison form: what `plan` relies on to call a service that
+        /// runs what the repo says "unchanged".
+        #[test]
+        fn generated_definitions_survive_register_and_describe(
+            td in crate::render::taskdef::arb::task_definition(),
+        ) {
+            use crate::plan::normalize;
+            // A value the SDK cannot carry is refused with its path, never dropped.
+            let request = match fill(&td, &[]) {
+                Ok(r) => r,
+                Err(e) => {
+                    proptest::prop_assert!(!e.path().is_empty(), "{}", e);
+                    return Ok(());
+                }
+            };
+            let (described, tags) = describe(request.as_input());
+            let back = from_sdk(&described, &tags);
+            proptest::prop_assert_eq!(
+                normalize(&back).to_canonical_json(),
+                normalize(&td).to_canonical_json()
+            );
+        }
+    }
 }

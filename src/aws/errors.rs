@@ -18,8 +18,15 @@ where
             if is_denied(code, status) {
                 // moto (and some proxies) answer 403 with a body the SDK cannot parse into a
                 // code: the status alone still means "denied".
+                let hint = if operation == "sts:AssumeRole" {
+                    // Assuming is decided by the caller's policy and the role's trust policy,
+                    // not by what the role itself may do.
+                    "the base identity must be allowed `sts:AssumeRole` on this role, and the role's trust policy must trust it".to_owned()
+                } else {
+                    format!("the role's policy must allow `{operation}`")
+                };
                 format!(
-                    "{operation} as {role}: access denied{}; hint: the role's policy must allow `{operation}`",
+                    "{operation} as {role}: access denied{}; hint: {hint}",
                     if message.is_empty() {
                         String::new()
                     } else {
@@ -39,14 +46,15 @@ where
                 format!("{operation} as {role}: {code}: {message}")
             }
         }
+        SdkError::DispatchFailure(_) if credentials_error(err).is_some() => {
+            // The request was never sent: the role's credentials could not be had (AssumeRole
+            // refused, say). That reason, not the endpoint, is what the user must fix.
+            format!(
+                "{operation} as {role}: no credentials for the role: {}",
+                credentials_error(err).unwrap_or_default()
+            )
+        }
         SdkError::DispatchFailure(d) => {
-            // The role's credentials are fetched (AssumeRole) as the request is sent: when that
-            // fails, the reason is the provider's own message, deep in the error chain.
-            if let Some(why) = credentials_failure(err) {
-                return format!(
-                    "{operation} as {role}: the role's credentials could not be obtained: {why}"
-                );
-            }
             let why = if d.is_timeout() {
                 "timed out".to_owned()
             } else if d.is_io() {
@@ -73,19 +81,20 @@ where
     }
 }
 
-/// If a credentials provider failed somewhere in `err`'s chain: what it said, from the
-/// innermost error (for stamp's AssumeRole provider, `sts:AssumeRole as …: Throttling: …`).
-fn credentials_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(c) = e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-        {
+/// The reason credentials could not be loaded, when that is why a request failed before it was
+/// sent: the message of the provider's own error (for stamp's AssumeRole provider, already in
+/// the form `describe` gives).
+fn credentials_error(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
             return Some(match std::error::Error::source(c) {
-                Some(inner) => innermost(inner),
+                Some(inner) => inner.to_string(),
                 None => c.to_string(),
             });
         }
-        cur = e.source();
+        next = e.source();
     }
     None
 }

@@ -57,12 +57,26 @@ pub enum TenantError {
         expected: String,
         actual: String,
     },
+    /// The account answered with a resource of another account: an endpoint (or proxy)
+    /// that does not serve the account the role is in.
+    #[error(
+        "tenant `{tenant}`: {operation} answered with {arn}, which is in account {actual}, but the tenant's account_id is {expected}; refusing to act (hint: the endpoint answers for another account: check AWS_ENDPOINT_URL and any proxy in between)"
+    )]
+    ForeignResource {
+        tenant: String,
+        operation: &'static str,
+        arn: String,
+        expected: String,
+        actual: String,
+    },
     #[error("tenant `{tenant}`: {detail}")]
     Call { tenant: String, detail: String },
 }
 
 pub struct TenantReader {
     tenant: String,
+    /// The account the guard checked; every ARN read back must be in it.
+    account_id: String,
     role: String,
     ssm: aws_sdk_ssm::Client,
     ecs: aws_sdk_ecs::Client,
@@ -148,6 +162,7 @@ impl TenantReader {
         let calls = session.calls().clone();
         let reader = Self {
             tenant: tenant.name.clone(),
+            account_id: tenant.account_id.clone(),
             role: role.to_owned(),
             ssm: aws_sdk_ssm::Client::from_conf(
                 aws_sdk_ssm::config::Builder::from(&cfg)
@@ -174,6 +189,24 @@ impl TenantReader {
 
     pub fn role(&self) -> &str {
         &self.role
+    }
+
+    /// Refuses an ARN of another account (an ARN without an account, or not an ARN, passes).
+    fn own(&self, operation: &'static str, arn: &str) -> Result<(), TenantError> {
+        match arn.split(':').nth(4) {
+            Some(actual)
+                if arn.starts_with("arn:") && !actual.is_empty() && actual != self.account_id =>
+            {
+                Err(TenantError::ForeignResource {
+                    tenant: self.tenant.clone(),
+                    operation,
+                    arn: arn.to_owned(),
+                    expected: self.account_id.clone(),
+                    actual: actual.to_owned(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     fn fail(&self, detail: String) -> TenantError {
@@ -405,6 +438,9 @@ impl TenantReader {
                     .unwrap_or_default()
                     .iter()
                     .find(|d| d.status.as_deref() == Some("PRIMARY"));
+                for arn in [&s.service_arn, &s.task_definition] {
+                    self.own("ecs:DescribeServices", arn.as_deref().unwrap_or_default())?;
+                }
                 let live = LiveEcsService {
                     name: name.clone(),
                     arn: s.service_arn.clone().unwrap_or_default(),
@@ -446,6 +482,10 @@ impl TenantReader {
                 "ecs:DescribeTaskDefinition returned no task definition for {arn}"
             ))
         })?;
+        self.own(
+            "ecs:DescribeTaskDefinition",
+            td.task_definition_arn.as_deref().unwrap_or_default(),
+        )?;
         let tag_list = out.tags.unwrap_or_default();
         Ok(LiveTaskDefinition {
             arn: td
@@ -524,6 +564,7 @@ impl TenantReader {
             let page =
                 page.map_err(|e| self.fail(describe("ecs:ListTaskDefinitions", &self.role, &e)))?;
             for arn in page.task_definition_arns.unwrap_or_default() {
+                self.own("ecs:ListTaskDefinitions", &arn)?;
                 if family_of(&arn) == Some(family) {
                     let rev = arn
                         .rsplit(':')

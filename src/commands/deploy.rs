@@ -15,6 +15,7 @@ use crate::aws::deploy::{
 };
 use crate::aws::{LiveEcsService, LiveTaskDefinition, Session};
 use crate::cli::DeployArgs;
+use crate::dsl::diag::did_you_mean;
 use crate::dsl::{Fleet, Tenant};
 use crate::error::{Failure, Result};
 use crate::fleet::{self, Gate, Outcome, Overrides, Row, Summary, Tolerance};
@@ -81,14 +82,24 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     let saved = match &args.plan {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
-                Failure::usage(format!("cannot read --plan {}: {e}", path.display()), None)
+                Failure::usage(
+                    format!("cannot read --plan {}: {e}", path.display()),
+                    Some("write a plan with `stamp plan --all --out FILE`".to_owned()),
+                )
             })?;
-            Some(SavedPlan::from_json(&text).map_err(|e| {
+            let plan = SavedPlan::from_json(&text).map_err(|e| {
                 Failure::usage(
                     format!("--plan {}: {e}", path.display()),
                     Some("write a plan with `stamp plan --all --out FILE`".to_owned()),
                 )
-            })?)
+            })?;
+            plan_matches_fleet(&plan, &fleet).map_err(|what| {
+                Failure::usage(
+                    format!("--plan {}: {what}", path.display()),
+                    Some("the fleet changed since the plan was made: make a new plan with `stamp plan --out FILE`".to_owned()),
+                )
+            })?;
+            Some(plan)
         }
         None => None,
     };
@@ -135,11 +146,12 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
             ));
         }
     };
-    if let Some(p) = &saved {
+    if let (Some(p), Some(path)) = (&saved, &args.plan) {
         if p.commit != commit_label {
             return Err(Failure::usage(
                 format!(
-                    "the plan was made at commit {}, but the repository is at {commit_label}",
+                    "--plan {}: the plan was made at commit {}, but the repository is at {commit_label}",
+                    path.display(),
                     p.commit
                 ),
                 Some("check out the plan's commit, or make a new plan".to_owned()),
@@ -216,9 +228,13 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     };
     if let Some(r) = &args.ring {
         if !fleet.project.rings.contains(r) {
+            let rings = fleet.project.rings.iter().map(String::as_str);
             return Err(Failure::usage(
-                format!("ring `{r}` is not in [project] rings"),
-                Some(format!("the rings are: {}", fleet.project.rings.join(", "))),
+                format!("--ring `{r}` is not in [project] rings"),
+                Some(match did_you_mean(r, rings) {
+                    Some(m) => format!("did you mean `{m}`?"),
+                    None => format!("the rings are: {}", fleet.project.rings.join(", ")),
+                }),
             ));
         }
         // --ring R deploys (and reports) ring R only.
@@ -423,6 +439,30 @@ fn row(t: &Tenant, ring: &str, service: &str, result: Outcome, detail: Option<St
         retries: 0,
         retried: BTreeMap::new(),
     }
+}
+
+/// Every tenant and service a saved plan deploys is still in the tenant files: checked
+/// before any account is read, so a plan from an older fleet is refused at once.
+fn plan_matches_fleet(plan: &SavedPlan, fleet: &Fleet) -> std::result::Result<(), String> {
+    for st in &plan.tenants {
+        let Some(t) = fleet.tenants.iter().find(|t| t.name == st.tenant) else {
+            return Err(format!(
+                "the plan deploys tenant `{}`, which has no file in tenants/",
+                st.tenant
+            ));
+        };
+        if let Some(ss) = st
+            .services
+            .iter()
+            .find(|ss| t.service(&ss.service).is_none())
+        {
+            return Err(format!(
+                "the plan deploys {}/{}, but the tenant files give {} no service `{}`",
+                st.tenant, ss.service, st.tenant, ss.service
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A saved plan whose inputs moved: a refusal before any write (exit 2), not a failed deploy.

@@ -185,8 +185,13 @@ pub(super) fn run(ctx: &super::Ctx, args: &PlanArgs) -> Result<()> {
                 });
             }
             Err(e) => {
-                ctx.printer
-                    .error(format_args!("error: tenant `{}`: {e}", t.name));
+                // Errors from the account already name the tenant; the others do not.
+                if e.starts_with(&format!("tenant `{}`", t.name)) {
+                    ctx.printer.error(format_args!("error: {e}"));
+                } else {
+                    ctx.printer
+                        .error(format_args!("error: tenant `{}`: {e}", t.name));
+                }
                 report_tenants.push(TenantPlan {
                     tenant: t.name.clone(),
                     account_id: t.account_id.clone(),

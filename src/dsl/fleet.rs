@@ -622,7 +622,19 @@ fn tenant(
         project: project.map(|p| p.name.as_str()),
     };
     let cluster = match pick(&t.tenant.cluster, &d.tenant.cluster) {
-        Some(c) => expand(c, &vars, diags),
+        Some(c) => expand(c, &vars, diags).and_then(|name| {
+            match super::parse::check_ecs_name(&name) {
+                Ok(()) => Some(name),
+                Err(why) => {
+                    diags.push(Diagnostic::at(
+                        &c.at,
+                        format!("cluster `{name}` of tenant `{}` is not a valid ECS cluster name: {why}", t.name),
+                        Some("use letters, digits, `-` and `_`, e.g. `cluster = \"{tenant}-shop\"`".into()),
+                    ));
+                    None
+                }
+            }
+        }),
         None => {
             need(diags, "cluster", "\"{tenant}-shop\"");
             None

@@ -224,7 +224,21 @@ impl Walker<'_> {
     fn nonempty_string(&mut self, v: &Value<'_>, key: &str) -> Option<Located<String>> {
         let s = self.string(v, key)?;
         if s.value.trim().is_empty() {
-            self.err(&v.span(), format!("`{key}` must not be empty"), None);
+            let example = match key {
+                "release" => "v1.42.0",
+                "timezone" => "Europe/Berlin",
+                "reason" => "year-end sale",
+                "template" => "api.json.j2",
+                "image" => "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop",
+                _ => "...",
+            };
+            self.err(
+                &v.span(),
+                format!("`{key}` must not be empty"),
+                Some(format!(
+                    "write a value, e.g. `{key} = \"{example}\"`, or delete the line"
+                )),
+            );
             return None;
         }
         Some(s)
@@ -264,7 +278,7 @@ impl Walker<'_> {
                 self.err(
                     &v.span(),
                     format!("`{key}` must be between 0 and {max}"),
-                    None,
+                    Some(format!("write e.g. `{key} = 2`")),
                 );
                 None
             }
@@ -296,7 +310,18 @@ impl Walker<'_> {
         let mut p = ProjectSection::default();
         for (key, v) in t.iter() {
             match key.get_ref().as_ref() {
-                "name" => p.name = self.nonempty_string(v, "name"),
+                "name" => {
+                    p.name = self.nonempty_string(v, "name");
+                    if let Some(n) = &p.name {
+                        if let Err(why) = check_ecs_name(&n.value) {
+                            self.err(
+                                &v.span(),
+                                format!("`{}` is not a valid project name: {why}", n.value),
+                                Some("it goes into task definition families and role names; write e.g. `name = \"shop\"`".into()),
+                            );
+                        }
+                    }
+                }
                 "image" => p.image = self.nonempty_string(v, "image"),
                 "rings" => {
                     p.rings = self.string_list(v, "rings").map(|l| {
@@ -588,7 +613,14 @@ impl Walker<'_> {
                 DeValue::Integer(i) => match u64::from_str_radix(i.as_str(), i.radix()) {
                     Ok(n) if n >= 1 => Some(n),
                     _ => {
-                        self.err(&vv.span(), "`version` must be 1 or more", None);
+                        self.err(
+                            &vv.span(),
+                            "`version` must be 1 or more",
+                            Some(
+                                "SSM numbers versions from 1; `stamp params` shows the current one"
+                                    .into(),
+                            ),
+                        );
                         return None;
                     }
                 },
@@ -621,7 +653,11 @@ impl Walker<'_> {
             "unset" => match v.get_ref() {
                 DeValue::Boolean(true) if for_env => Some(ValueSpec::Unset),
                 DeValue::Boolean(true) => {
-                    self.err(span, "`unset` is only for environment variables", None);
+                    self.err(
+                        span,
+                        "`unset` is only for environment variables",
+                        Some("to drop a template value, delete its line from `vars`".into()),
+                    );
                     None
                 }
                 _ => {
@@ -718,7 +754,7 @@ impl Walker<'_> {
                         self.err(
                             &vv.span(),
                             format!("`{name}` has a value that cannot be passed to a template"),
-                            None,
+                            Some("numbers must fit in 64 bits and be finite; quote anything else as a string".into()),
                         );
                         continue;
                     }
@@ -772,7 +808,21 @@ impl Walker<'_> {
                             Located::new(l.value.into_iter().map(|s| s.value).collect(), l.at)
                         });
                     }
-                    "ecs_service" => s.ecs_service = self.nonempty_string(sv, "ecs_service"),
+                    "ecs_service" => {
+                        s.ecs_service = self.nonempty_string(sv, "ecs_service");
+                        if let Some(n) = &s.ecs_service {
+                            if let Err(why) = check_ecs_name(&n.value) {
+                                self.err(
+                                    &sv.span(),
+                                    format!("`{}` is not a valid ECS service name: {why}", n.value),
+                                    Some(
+                                        "use letters, digits, `-` and `_`, e.g. `shop-api`".into(),
+                                    ),
+                                );
+                                s.ecs_service = None;
+                            }
+                        }
+                    }
                     "env_from" => s.env.import = self.env_from(sv),
                     "vars" => s.vars = self.vars(sv, &format!("{where_} vars")),
                     "env" => {
@@ -1043,6 +1093,20 @@ pub fn check_parameter_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// ECS cluster, service and task definition family names: 1 to 255 letters, digits, `-`, `_`.
+pub fn check_ecs_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 255 {
+        return Err("it must have 1 to 255 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("only letters, digits, `-` and `_` are allowed");
+    }
+    Ok(())
+}
+
 fn check_service_name(name: &str) -> Result<(), String> {
     check_plain_name(name, 64)
 }
@@ -1232,5 +1296,59 @@ F = { unset = true }
         assert!(check_env_name("A-B").is_err());
         assert!(check_env_name("").is_err());
         assert_eq!(suggest_env_name("api-base"), "API_BASE");
+    }
+
+    mod edits {
+        use super::*;
+        use proptest::prelude::*;
+
+        const FILES: [(&str, FileKind); 3] = [
+            (
+                include_str!("../../tenants/_defaults.toml"),
+                FileKind::Defaults,
+            ),
+            (include_str!("../../tenants/acme.toml"), FileKind::Tenant),
+            (include_str!("../../tenants/globex.toml"), FileKind::Tenant),
+        ];
+
+        fn boundary(text: &str, mut i: usize) -> usize {
+            while !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// One random edit of a real tenant file (some bytes cut, some text put in,
+            /// including TOML's own punctuation): parsed, or every problem reported with its
+            /// line in the file, a message and a hint. Never a panic.
+            #[test]
+            fn any_edit_of_a_tenant_file_is_read_or_reported_with_line_and_hint(
+                which in 0..FILES.len(),
+                at in 0.0f64..=1.0,
+                cut in 0usize..12,
+                insert in prop_oneof![
+                    "\\PC{0,8}",
+                    "[\\[\\]{}=\"',.#\\n a-z0-9_-]{0,8}",
+                ],
+            ) {
+                let (base, kind) = FILES[which];
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+                let start = boundary(base, (base.len() as f64 * at) as usize);
+                let end = boundary(base, (start + cut).min(base.len()));
+                let text = format!("{}{insert}{}", &base[..start], &base[end..]);
+                let lines = u32::try_from(text.lines().count() + 1).unwrap_or(u32::MAX);
+                let (_, d) = parse(kind, &text);
+                for diag in &d.0 {
+                    prop_assert_eq!(diag.file.as_deref(), Some("tenants/x.toml"), "{}", diag);
+                    prop_assert!(diag.line.is_some_and(|l| l >= 1 && l <= lines), "{}", diag);
+                    prop_assert!(!diag.message.is_empty());
+                    prop_assert!(diag.hint.as_deref().is_some_and(|h| !h.is_empty()), "no hint: {}", diag);
+                }
+                let _ = d.to_string();
+            }
+        }
     }
 }

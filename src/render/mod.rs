@@ -92,8 +92,10 @@ fn template_diag(src: &SourceFile, e: &minijinja::Error, who: Option<(&str, &str
         minijinja::ErrorKind::UndefinedError => Some(
             "the context has only project, tenant, service, release, image, env and secrets; give template values through `vars` in the tenant files".to_owned(),
         ),
-        minijinja::ErrorKind::SyntaxError => Some("see https://docs.rs/minijinja/latest/minijinja/syntax/".to_owned()),
-        _ => None,
+        minijinja::ErrorKind::UnknownFilter => Some("the filters are minijinja's built-ins: https://docs.rs/minijinja/latest/minijinja/filters/".to_owned()),
+        minijinja::ErrorKind::UnknownTest => Some("the tests are minijinja's built-ins: https://docs.rs/minijinja/latest/minijinja/tests/".to_owned()),
+        minijinja::ErrorKind::UnknownFunction => Some("the functions are minijinja's built-ins: https://docs.rs/minijinja/latest/minijinja/functions/".to_owned()),
+        _ => Some("see https://docs.rs/minijinja/latest/minijinja/syntax/".to_owned()),
     };
     match e.range() {
         Some(r) => src.diag(&r, what, hint),
@@ -227,23 +229,29 @@ pub fn render_service(
             &service.name,
         )])
     })?;
+    let limit_diags = |violations: Vec<taskdef::LimitViolation>| {
+        violations
+            .into_iter()
+            .map(|v| {
+                let what = format!(
+                    "the task definition for {}/{} breaks an ECS limit: {v}",
+                    tenant.name, service.name
+                );
+                let hint = Some(v.hint);
+                match template_key(src, &v.path) {
+                    Some(at) => src.diag(&at, what, hint),
+                    None => Diagnostic::general(Some(&src.path), what, hint),
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let twice = td.duplicate_variables();
+    if !twice.is_empty() {
+        return Err(RenderError::Invalid(limit_diags(twice)));
+    }
     let (variables, removed) = inject(&mut td, service, &env, src).map_err(RenderError::Invalid)?;
     if let Err(violations) = td.check_limits() {
-        return Err(RenderError::Invalid(
-            violations
-                .into_iter()
-                .map(|v| {
-                    Diagnostic::general(
-                        Some(&src.path),
-                        format!(
-                            "the task definition for {}/{} breaks an ECS limit: {v}",
-                            tenant.name, service.name
-                        ),
-                        None,
-                    )
-                })
-                .collect(),
-        ));
+        return Err(RenderError::Invalid(limit_diags(violations)));
     }
     let json = td.to_canonical_json();
     Ok(Rendered {
@@ -277,10 +285,110 @@ fn output_diag(
         }
     }
     let hint = e.hint().map(|h| format!("did you mean `{h}`?")).or_else(|| {
-        matches!(e, taskdef::TaskDefError::Syntax { .. })
-            .then(|| "values with quotes or newlines need `{{ value|tojson }}` instead of `\"{{ value }}\"`".to_owned())
+        Some(match e {
+            taskdef::TaskDefError::Syntax { message, .. } if message.contains("trailing comma") => "JSON has no comma after the last item of a list or object".to_owned(),
+            taskdef::TaskDefError::Syntax { .. } => "values with quotes or newlines need `{{ value|tojson }}` instead of `\"{{ value }}\"`".to_owned(),
+            _ => "the template must render a RegisterTaskDefinition input: see https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html".to_owned(),
+        })
     });
-    Diagnostic::general(Some(&src.path), msg, hint)
+    let at = e
+        .line()
+        .and_then(|l| template_line(src, text, l))
+        .or_else(|| e.path().and_then(|p| template_key(src, p)));
+    match at {
+        Some(at) => src.diag(&at, msg, hint),
+        None => Diagnostic::general(Some(&src.path), msg, hint),
+    }
+}
+
+/// The one line of the template that renders as line `n` (1-based) of `rendered`: the same
+/// text, with each `{{ ... }}` standing for any text (block tags excluded). Several candidates
+/// (a lone `]`, say) are told apart by the lines before them; `None` unless one remains.
+fn template_line(src: &SourceFile, rendered: &str, n: usize) -> Option<std::ops::Range<usize>> {
+    let out: Vec<&str> = rendered.lines().map(str::trim).collect();
+    let want = *out.get(n.checked_sub(1)?)?;
+    if want.is_empty() {
+        return None;
+    }
+    let lines: Vec<(usize, &str)> = src
+        .text
+        .split_inclusive('\n')
+        .scan(0, |start, line| {
+            let at = *start;
+            *start += line.len();
+            Some((at, line))
+        })
+        .collect();
+    let matches = |t: usize, o: usize| {
+        let line = lines[t].1.trim();
+        !line.contains("{%") && renders_as(line, out[o])
+    };
+    let mut candidates: Vec<usize> = (0..lines.len()).filter(|&t| matches(t, n - 1)).collect();
+    let mut back = 1;
+    while candidates.len() > 1 && back <= 5 && back < n {
+        candidates.retain(|&t| t >= back && matches(t - back, n - 1 - back));
+        back += 1;
+    }
+    match candidates[..] {
+        [t] => {
+            let (start, line) = lines[t];
+            let lead = line.len() - line.trim_start().len();
+            Some(start + lead..start + lead + line.trim().len())
+        }
+        _ => None,
+    }
+}
+
+/// Whether template text `line` can render as `out`: its literal pieces in order, each
+/// `{{ ... }}` matching anything between them.
+fn renders_as(line: &str, out: &str) -> bool {
+    let mut pieces = Vec::new();
+    let mut rest = line;
+    while let Some(open) = rest.find("{{") {
+        pieces.push(&rest[..open]);
+        match rest[open..].find("}}") {
+            Some(close) => rest = &rest[open + close + 2..],
+            None => return false,
+        }
+    }
+    pieces.push(rest);
+    let (first, last) = (pieces[0], pieces[pieces.len() - 1]);
+    if pieces.len() == 1 {
+        return line == out;
+    }
+    let Some(mut out) = out.strip_prefix(first) else {
+        return false;
+    };
+    for piece in &pieces[1..pieces.len() - 1] {
+        match out.find(piece) {
+            Some(i) => out = &out[i + piece.len()..],
+            None => return false,
+        }
+    }
+    out.ends_with(last)
+}
+
+/// Where the template writes the member at `path` of its output (`containerDefinitions[1].name`):
+/// the one `"key":` in the template source for the deepest key of the path that the template
+/// writes exactly once. `None` when no key of the path is written exactly once (a key built by
+/// the template, or written in several places): the file is then named without a line.
+fn template_key(src: &SourceFile, path: &str) -> Option<std::ops::Range<usize>> {
+    let keys: Vec<&str> = path
+        .split('.')
+        .map(|seg| seg.split('[').next().unwrap_or(seg))
+        .filter(|k| !k.is_empty())
+        .collect();
+    keys.iter().rev().find_map(|key| {
+        let quoted = format!("\"{key}\"");
+        let mut found = src
+            .text
+            .match_indices(&quoted)
+            .filter(|(i, q)| src.text[i + q.len()..].trim_start().starts_with(':'));
+        match (found.next(), found.next()) {
+            (Some((i, _)), None) => Some(i + 1..i + 1 + key.len()),
+            _ => None,
+        }
+    })
 }
 
 /// Puts the resolved variables into the target containers, sorted by name, with the
@@ -412,4 +520,68 @@ struct ServiceCtx<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     memory: Option<u32>,
     vars: BTreeMap<&'a str, &'a serde_json::Value>,
+}
+
+#[cfg(test)]
+// The crate warns on `unwrap`; in tests a panic is exactly the failure report we want.
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = r#"{
+  "family": "{{ project.name }}-{{ service.name }}",
+  "containerDefinitions": [
+    { "name": "app", "image": "{{ image }}", "essential": true },
+    { "name": "side", "image": "busybox", "essential": true }
+  ]
+}
+"#;
+
+    fn line_of(src: &SourceFile, r: Option<std::ops::Range<usize>>) -> Option<u32> {
+        r.map(|r| src.line_col(r.start).0)
+    }
+
+    #[test]
+    fn a_rendered_line_is_traced_to_the_one_template_line_that_renders_it() {
+        let src = SourceFile::new("templates/t.json.j2", TEMPLATE.to_owned());
+        let rendered = r#"{
+  "family": "shop-api",
+  "containerDefinitions": [
+    { "name": "app", "image": "x:1", "essential": true },
+    { "name": "side", "image": "busybox", "essential": true }
+  ],
+  "nothing": "like it",
+
+  ]
+}
+"#;
+        let at = |n: usize| line_of(&src, template_line(&src, rendered, n));
+        assert_eq!(at(2), Some(2));
+        assert_eq!(at(4), Some(4));
+        // A literal line matches only itself.
+        assert_eq!(at(5), Some(5));
+        assert_eq!(at(7), None);
+        assert_eq!(at(8), None);
+        assert_eq!(at(0), None);
+        assert_eq!(at(99), None);
+
+        // Two `]` in the template: the lines before them tell which one rendered.
+        let lists = "{\n  \"a\": [\n    1\n  ]\n  ,\"b\": [\n    {{ b }}\n  ]\n}\n";
+        let src = SourceFile::new("templates/t.json.j2", lists.to_owned());
+        let rendered = lists.replace("{{ b }}", "2");
+        let at = |n: usize| line_of(&src, template_line(&src, &rendered, n));
+        assert_eq!(at(4), Some(4));
+        assert_eq!(at(7), Some(7));
+    }
+
+    #[test]
+    fn an_output_path_is_traced_to_a_key_written_once() {
+        let src = SourceFile::new("templates/t.json.j2", TEMPLATE.to_owned());
+        let at = |p: &str| line_of(&src, template_key(&src, p));
+        assert_eq!(at("family"), Some(2));
+        // `name` is written twice: the nearest key written once is the list's.
+        assert_eq!(at("containerDefinitions[1].name"), Some(3));
+        assert_eq!(at("cpu"), None);
+        assert_eq!(at("."), None);
+    }
 }

@@ -827,13 +827,16 @@ fn closest_field(unknown: &str, candidates: &[String]) -> Option<String> {
 pub struct LimitViolation {
     pub path: String,
     pub message: String,
+    /// What to change in the template.
+    pub hint: String,
 }
 
 impl LimitViolation {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    fn new(path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             message: message.into(),
+            hint: hint.into(),
         }
     }
 }
@@ -881,6 +884,18 @@ impl TaskDefinition {
                 format!(
                     "task definition is {size} bytes as sent to ECS; the limit is {MAX_TASK_DEFINITION_BYTES}"
                 ),
+                "keep large configuration in SSM parameters (`env_from`) rather than in the template or environment values",
+            ));
+        }
+
+        if crate::dsl::parse::check_ecs_name(&self.family).is_err() {
+            found.push(LimitViolation::new(
+                "family",
+                format!(
+                    "family {:?} is not a valid name: ECS takes 1 to 255 letters, digits, `-` and `_`",
+                    self.family
+                ),
+                "build the family from plain names, e.g. `\"{{ project.name }}-{{ service.name }}\"`",
             ));
         }
 
@@ -889,6 +904,7 @@ impl TaskDefinition {
             found.push(LimitViolation::new(
                 "containerDefinitions",
                 format!("{count} container definitions; ECS requires 1 to {MAX_CONTAINERS}"),
+                format!("a task definition holds 1 to {MAX_CONTAINERS} containers: move sidecars to a service of their own"),
             ));
         }
 
@@ -902,12 +918,14 @@ impl TaskDefinition {
                 found.push(LimitViolation::new(
                     "cpu",
                     "task-level cpu is required when requiresCompatibilities includes FARGATE",
+                    "write `\"cpu\": \"{{ service.cpu }}\"` at the top level of the template and `cpu` under [services.S]",
                 ));
             }
             if !is_set(self.memory.as_deref()) {
                 found.push(LimitViolation::new(
                     "memory",
                     "task-level memory is required when requiresCompatibilities includes FARGATE",
+                    "write `\"memory\": \"{{ service.memory }}\"` at the top level of the template and `memory` under [services.S]",
                 ));
             }
             if self.network_mode.as_deref() != Some("awsvpc") {
@@ -919,6 +937,7 @@ impl TaskDefinition {
                             .as_deref()
                             .map_or_else(|| "none".to_owned(), |m| format!("{m:?}"))
                     ),
+                    "write `\"networkMode\": \"awsvpc\"` at the top level of the template",
                 ));
             }
         }
@@ -933,6 +952,7 @@ impl TaskDefinition {
                 None => found.push(LimitViolation::new(
                     format!("{at}.name"),
                     "every container needs a name",
+                    "give the container a `\"name\"`",
                 )),
                 Some(name) => {
                     if let Some(first) = first_by_name.get(name) {
@@ -941,6 +961,7 @@ impl TaskDefinition {
                             format!(
                                 "container name {name:?} is already used by containerDefinitions[{first}]"
                             ),
+                            "give every container of the template a different `\"name\"`",
                         ));
                     } else {
                         first_by_name.insert(name, i);
@@ -951,6 +972,7 @@ impl TaskDefinition {
                 found.push(LimitViolation::new(
                     format!("{at}.image"),
                     "every container needs an image",
+                    "give the container an `\"image\"`; the application's is `\"{{ image }}\"`",
                 ));
             }
             if containers_need_memory
@@ -960,12 +982,26 @@ impl TaskDefinition {
                 found.push(LimitViolation::new(
                     at.clone(),
                     "no memory limit: set task-level memory or this container's memory or memoryReservation",
+                    "write `\"memory\": \"{{ service.memory }}\"` at the top level of the template",
                 ));
             }
             check_unique_variables(container, &at, &mut found);
         }
 
         if found.is_empty() { Ok(()) } else { Err(found) }
+    }
+}
+
+impl TaskDefinition {
+    /// Variables defined twice in one container (see [`TaskDefinition::check_limits`]). The
+    /// renderer asks before it merges the tenant files' values in, which would otherwise keep
+    /// one of a template's two definitions without a word.
+    pub fn duplicate_variables(&self) -> Vec<LimitViolation> {
+        let mut found = Vec::new();
+        for (i, c) in self.container_definitions.iter().enumerate() {
+            check_unique_variables(c, &format!("containerDefinitions[{i}]"), &mut found);
+        }
+        found
     }
 }
 
@@ -996,6 +1032,7 @@ fn check_unique_variables(
             Some(first) => found.push(LimitViolation::new(
                 format!("{path}.name"),
                 format!("environment variable {name:?} is already defined at {first}"),
+                "define each variable once, in `environment` or in `secrets`; the tenant files say which a variable is",
             )),
             None => {
                 first_at.insert(name, path);
@@ -1058,6 +1095,116 @@ impl ContainerDefinition {
             Some(existing) => existing.value_from = value_from,
             None => secrets.push(Secret::new(name, value_from)),
         }
+    }
+}
+
+/// proptest strategies for the model, shared by the tests of the modules that convert it.
+#[cfg(test)]
+pub(crate) mod arb {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub(crate) fn opt<T: std::fmt::Debug>(
+        inner: impl Strategy<Value = T>,
+    ) -> impl Strategy<Value = Option<T>> {
+        proptest::option::of(inner)
+    }
+
+    pub(crate) fn container() -> impl Strategy<Value = ContainerDefinition> {
+        let text = "\\PC{0,12}";
+        (
+            (
+                opt("[a-z][a-z0-9_-]{0,10}"),
+                opt(text),
+                opt(any::<i32>()),
+                opt(any::<i32>()),
+                opt(any::<bool>()),
+            ),
+            (
+                opt(proptest::collection::vec(
+                    (opt(text), opt(text)).prop_map(|(name, value)| KeyValuePair { name, value }),
+                    0..4,
+                )),
+                opt(proptest::collection::vec(
+                    (text, text).prop_map(|(n, v)| Secret::new(n, v)),
+                    0..3,
+                )),
+                opt(proptest::collection::vec(
+                    (opt(any::<i32>()), opt(any::<i32>()), opt("tcp|udp")).prop_map(
+                        |(container_port, host_port, protocol)| PortMapping {
+                            container_port,
+                            host_port,
+                            protocol,
+                            ..PortMapping::default()
+                        },
+                    ),
+                    0..3,
+                )),
+                opt(proptest::collection::btree_map(text, text, 0..4)),
+                opt(proptest::collection::vec(text, 0..4)),
+                opt(
+                    (proptest::collection::vec(text, 0..3), opt(any::<i32>())).prop_map(
+                        |(command, retries)| HealthCheck {
+                            command,
+                            interval: None,
+                            timeout: None,
+                            retries,
+                            start_period: None,
+                        },
+                    ),
+                ),
+            ),
+        )
+            .prop_map(
+                |(
+                    (name, image, cpu, memory, essential),
+                    (environment, secrets, port_mappings, docker_labels, command, health_check),
+                )| {
+                    ContainerDefinition {
+                        name,
+                        image,
+                        cpu,
+                        memory,
+                        essential,
+                        environment,
+                        secrets,
+                        port_mappings,
+                        docker_labels,
+                        command,
+                        health_check,
+                        ..ContainerDefinition::default()
+                    }
+                },
+            )
+    }
+
+    /// A task definition with generated containers, family and memory.
+    pub(crate) fn task_definition() -> impl Strategy<Value = TaskDefinition> {
+        (
+            "\\PC{0,20}",
+            proptest::collection::vec(container(), 0..5),
+            opt("[0-9]{1,5}"),
+            opt("awsvpc|bridge|host"),
+            opt(proptest::collection::vec("FARGATE|EC2", 0..3)),
+        )
+            .prop_map(
+                |(
+                    family,
+                    container_definitions,
+                    memory,
+                    network_mode,
+                    requires_compatibilities,
+                )| {
+                    TaskDefinition {
+                        family,
+                        container_definitions,
+                        memory,
+                        network_mode,
+                        requires_compatibilities,
+                        ..TaskDefinition::default()
+                    }
+                },
+            )
     }
 }
 
@@ -1641,9 +1788,9 @@ mod tests {
 
     #[test]
     fn violation_display_names_the_place() {
-        let v = LimitViolation::new(".", "too big");
+        let v = LimitViolation::new(".", "too big", "");
         assert_eq!(v.to_string(), "top level: too big");
-        let v = LimitViolation::new("cpu", "required");
+        let v = LimitViolation::new("cpu", "required", "");
         assert_eq!(v.to_string(), "cpu: required");
     }
 
@@ -1674,86 +1821,12 @@ mod tests {
         );
     }
 
-    fn opt<T: std::fmt::Debug>(
-        inner: impl Strategy<Value = T>,
-    ) -> impl Strategy<Value = Option<T>> {
-        proptest::option::of(inner)
-    }
-
-    fn arb_container() -> impl Strategy<Value = ContainerDefinition> {
-        let text = "\\PC{0,12}";
-        (
-            (
-                opt("[a-z][a-z0-9_-]{0,10}"),
-                opt(text),
-                opt(any::<i32>()),
-                opt(any::<i32>()),
-                opt(any::<bool>()),
-            ),
-            (
-                opt(proptest::collection::vec(
-                    (opt(text), opt(text)).prop_map(|(name, value)| KeyValuePair { name, value }),
-                    0..4,
-                )),
-                opt(proptest::collection::vec(
-                    (text, text).prop_map(|(n, v)| Secret::new(n, v)),
-                    0..3,
-                )),
-                opt(proptest::collection::vec(
-                    (opt(any::<i32>()), opt(any::<i32>()), opt("tcp|udp")).prop_map(
-                        |(container_port, host_port, protocol)| PortMapping {
-                            container_port,
-                            host_port,
-                            protocol,
-                            ..PortMapping::default()
-                        },
-                    ),
-                    0..3,
-                )),
-                opt(proptest::collection::btree_map(text, text, 0..4)),
-                opt(proptest::collection::vec(text, 0..4)),
-                opt(
-                    (proptest::collection::vec(text, 0..3), opt(any::<i32>())).prop_map(
-                        |(command, retries)| HealthCheck {
-                            command,
-                            interval: None,
-                            timeout: None,
-                            retries,
-                            start_period: None,
-                        },
-                    ),
-                ),
-            ),
-        )
-            .prop_map(
-                |(
-                    (name, image, cpu, memory, essential),
-                    (environment, secrets, port_mappings, docker_labels, command, health_check),
-                )| {
-                    ContainerDefinition {
-                        name,
-                        image,
-                        cpu,
-                        memory,
-                        essential,
-                        environment,
-                        secrets,
-                        port_mappings,
-                        docker_labels,
-                        command,
-                        health_check,
-                        ..ContainerDefinition::default()
-                    }
-                },
-            )
-    }
-
     proptest! {
         #[test]
         fn generated_container_lists_round_trip(
             family in "\\PC{0,20}",
-            containers in proptest::collection::vec(arb_container(), 0..5),
-            memory in opt("[0-9]{1,5}"),
+            containers in proptest::collection::vec(arb::container(), 0..5),
+            memory in arb::opt("[0-9]{1,5}"),
         ) {
             let td = TaskDefinition { family, container_definitions: containers, memory, ..TaskDefinition::default() };
             let canonical = td.to_canonical_json();

@@ -350,6 +350,11 @@ pub fn service_env(
                     if let Some(prev) = out.vars.remove(&e.name) {
                         rem.overrides.push(shadow(&prev));
                         rem.overrides.extend(prev.overrides);
+                    } else if let Some(earlier) = out.removed.remove(&e.name) {
+                        // An unset above an unset keeps the earlier one, and what that one
+                        // removed, in the history, as a value set above an unset does.
+                        rem.overrides.push(unset_marker(&earlier));
+                        rem.overrides.extend(earlier.overrides);
                     }
                     out.removed.insert(e.name.clone(), rem);
                     continue;
@@ -406,15 +411,20 @@ fn set(out: &mut ServiceEnv, mut r: Resolved) {
         r.overrides.extend(prev.overrides);
     } else if let Some(rem) = out.removed.remove(&r.name) {
         // A value set above an `unset` brings the variable back; the removal is history.
-        r.overrides.push(Shadowed {
-            kind: Kind::Literal,
-            value: None,
-            layer: rem.layer,
-            source: format!("{} (unset)", rem.source),
-        });
+        r.overrides.push(unset_marker(&rem));
         r.overrides.extend(rem.overrides);
     }
     out.vars.insert(r.name.clone(), r);
+}
+
+/// An `unset` as an entry of a later definition's history.
+fn unset_marker(rem: &Removed) -> Shadowed {
+    Shadowed {
+        kind: Kind::Literal,
+        value: None,
+        layer: rem.layer,
+        source: format!("{} (unset)", rem.source),
+    }
 }
 
 pub(crate) fn ssm_value(

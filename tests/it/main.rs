@@ -2,14 +2,18 @@
 
 mod bad_input;
 mod cli;
+mod corpus;
 mod deploy;
 mod deploy_primitives;
 mod emulator;
 mod faults;
+mod identity;
 mod infra;
 mod infra_dsl;
 mod live_resolve;
 mod plan;
+mod properties;
+mod secrets;
 mod snapshots_offline;
 mod status;
 mod support;

@@ -122,6 +122,15 @@ pub struct DeploymentView {
     pub rollout_reason: Option<String>,
 }
 
+/// Credentials the emulator issued for an assumed role.
+#[derive(Clone, Debug)]
+pub struct IssuedCredential {
+    pub role_arn: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+}
+
 /// An SSM parameter's metadata; the value only for plaintext types (never SecureString).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParamView {
@@ -492,6 +501,20 @@ impl Emulator {
     /// (so `env()`/`command()`/`sdk_config_for` use them). Dedicated instances only: enforcement
     /// is global to the server process.
     pub fn enforce_iam(&self) -> BaseCredentials {
+        self.enforce_iam_with(false).0
+    }
+
+    /// As `enforce_iam`, and also a second base-account user allowed only
+    /// sts:GetCallerIdentity: a base identity that cannot assume any role. Returns both.
+    pub fn enforce_iam_with_a_user_that_cannot_assume(&self) -> (BaseCredentials, BaseCredentials) {
+        let (base, no_assume) = self.enforce_iam_with(true);
+        (
+            base,
+            no_assume.expect("enforce --no-assume-user prints NoAssume"),
+        )
+    }
+
+    fn enforce_iam_with(&self, no_assume: bool) -> (BaseCredentials, Option<BaseCredentials>) {
         assert!(
             self.dedicated,
             "enforce_iam() needs Emulator::dedicated(): it is server-wide"
@@ -504,17 +527,21 @@ impl Emulator {
             "--endpoint",
             &self.endpoint,
         ]);
+        if no_assume {
+            cmd.arg("--no-assume-user");
+        }
         let out = run_checked(&mut cmd, "stamp_moto.iam enforce");
         let v: serde_json::Value = serde_json::from_str(&out).expect("enforce prints JSON");
-        let creds = BaseCredentials {
+        let keys = |v: &serde_json::Value| BaseCredentials {
             access_key_id: v["AccessKeyId"].as_str().expect("AccessKeyId").to_owned(),
             secret_access_key: v["SecretAccessKey"]
                 .as_str()
                 .expect("SecretAccessKey")
                 .to_owned(),
         };
+        let creds = keys(&v);
         *self.base.write().expect("base credentials lock") = creds.clone();
-        creds
+        (creds, v.get("NoAssume").map(keys))
     }
 
     /// Creates, before enforcement, a role `name` in `account` that the base identity may
@@ -541,6 +568,45 @@ impl Emulator {
     /// The server's log so far (stdout and stderr), for failure messages.
     pub fn log_tail(&self) -> String {
         tail(&self.log)
+    }
+
+    /// Every credential the server has handed out through AssumeRole, from moto's own record
+    /// (`GET /moto-api/data.json`): exactly what stamp received, for tests that check none
+    /// of it is ever printed.
+    pub fn issued_credentials(&self) -> Vec<IssuedCredential> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to emulator");
+        // moto serialises every model of every account: slow on a busy server.
+        s.set_read_timeout(Some(Duration::from_secs(180)))
+            .expect("set timeout");
+        write!(
+            s,
+            "GET /moto-api/data.json HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .expect("write request");
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).expect("read response");
+        let resp = String::from_utf8_lossy(&resp);
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_else(|| panic!("malformed HTTP response: {resp}"));
+        let data: serde_json::Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("moto-api data: {e}"));
+        data["sts"]["AssumedRole"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let field = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                IssuedCredential {
+                    role_arn: field("role_arn"),
+                    access_key_id: field("access_key_id"),
+                    secret_access_key: field("secret_access_key"),
+                    session_token: field("session_token"),
+                }
+            })
+            .collect()
     }
 
     /// Minimal HTTP/1.1 POST: enough for the control endpoints without an HTTP client crate.

@@ -1,0 +1,483 @@
+//! The bad-input corpus (`tests/corpus/**/*.toml`, format in `tests/corpus/README.md`): each
+//! case is one mistake made in a copy of the example fleet, a saved plan file or the command
+//! line. Every case must exit 2 without a panic, name where the mistake is (`--> file:line`, or
+//! the argument) and give a hint; it is run again with `--output json`, which must agree.
+//!
+//! Set `STAMP_CORPUS=<substring>` to run only the cases whose path contains it.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::support::{Fixture, Run, repo_root};
+
+/// The issue asks for at least this many; fewer means cases were lost, not merged.
+const MIN_CASES: usize = 50;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    /// One sentence: the mistake, as a user would make it.
+    about: String,
+    /// Arguments after `stamp --root <fixture>`; `{plan}` is the written plan file.
+    #[serde(default = "validate")]
+    args: Vec<String>,
+    /// Make the fixture a git repository with everything committed (after the edits).
+    #[serde(default)]
+    git: bool,
+    #[serde(default)]
+    edit: Vec<Edit>,
+    plan: Option<PlanFile>,
+    expect: Expect,
+}
+
+fn validate() -> Vec<String> {
+    vec!["validate".to_owned()]
+}
+
+/// One change to the fixture, applied in order: exactly one of `replace`, `append`, `write`,
+/// `remove` or `rename`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Edit {
+    file: String,
+    /// Text that must be in the file (once or more; the first is replaced).
+    replace: Option<String>,
+    /// What `replace` becomes.
+    with: Option<String>,
+    append: Option<String>,
+    write: Option<String>,
+    #[serde(default)]
+    remove: bool,
+    rename: Option<String>,
+    /// Apply after `git` and `plan` (a change made after committing, or after planning).
+    #[serde(default)]
+    late: bool,
+}
+
+/// A saved plan written to `plan.json` at the fixture root: the (edited) fleet planned
+/// offline with valid digests, then damaged as described.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    /// The commit the plan claims (default: a commit that is not the fixture's).
+    #[serde(default = "other_commit")]
+    commit: String,
+    /// Keep only this fraction of the bytes.
+    truncate: Option<f64>,
+    /// Drop this many bytes from the end.
+    cut_end: Option<usize>,
+    /// Text edits of the JSON, in order (no re-digesting: an edit is a tampering).
+    #[serde(default)]
+    edit: Vec<TextEdit>,
+    /// The whole file instead of a generated plan.
+    write: Option<String>,
+}
+
+fn other_commit() -> String {
+    "0123456789abcdef0123456789abcdef01234567".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextEdit {
+    replace: String,
+    with: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    #[serde(default = "two")]
+    code: i32,
+    /// `file:line:col` (or a prefix: `file:line:`, `file`) after `-->` of the problem.
+    at: Option<String>,
+    /// For mistakes outside the files: text the error must contain (the argument, or its
+    /// value).
+    argument: Option<String>,
+    /// Substrings of the problem's text.
+    message: Vec<String>,
+    /// Substring of the problem's hint (`= hint:` for stamp's own messages; anywhere after
+    /// the `error:` line for the argument parser's, which writes `tip:` or possible values).
+    hint: String,
+}
+
+fn two() -> i32 {
+    2
+}
+
+fn corpus_dir() -> PathBuf {
+    repo_root().join("tests/corpus")
+}
+
+fn case_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
+        let p = e.expect("dir entry").path();
+        if p.is_dir() {
+            case_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "toml") {
+            out.push(p);
+        }
+    }
+}
+
+fn load_cases() -> Vec<(String, Case)> {
+    let mut files = Vec::new();
+    case_files(&corpus_dir(), &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p
+                .strip_prefix(corpus_dir())
+                .expect("under the corpus")
+                .to_string_lossy()
+                .into_owned();
+            let text = std::fs::read_to_string(&p).expect("read case");
+            let case: Case =
+                toml::from_str(&text).unwrap_or_else(|e| panic!("tests/corpus/{name}: {e}"));
+            assert!(
+                case.expect.at.is_some() != case.expect.argument.is_some(),
+                "tests/corpus/{name}: give exactly one of expect.at and expect.argument"
+            );
+            assert!(
+                !case.about.trim().is_empty() && !case.expect.hint.trim().is_empty(),
+                "tests/corpus/{name}: `about` and `expect.hint` must say something"
+            );
+            (name, case)
+        })
+        .collect()
+}
+
+/// Builds the case's fixture; returns it with the plan file's path.
+fn fixture(case: &Case) -> (Fixture, PathBuf) {
+    let f = Fixture::example();
+    apply(&f, case.edit.iter().filter(|e| !e.late));
+    if case.git {
+        git_commit_all(f.root());
+    }
+    let plan = f.path("plan.json");
+    if let Some(p) = &case.plan {
+        write_plan(&f, p, &plan);
+    }
+    apply(&f, case.edit.iter().filter(|e| e.late));
+    (f, plan)
+}
+
+fn apply<'a>(f: &Fixture, edits: impl Iterator<Item = &'a Edit>) {
+    for e in edits {
+        let actions = [
+            e.replace.is_some(),
+            e.append.is_some(),
+            e.write.is_some(),
+            e.remove,
+            e.rename.is_some(),
+        ];
+        assert_eq!(
+            actions.iter().filter(|a| **a).count(),
+            1,
+            "an edit of {} does exactly one thing",
+            e.file
+        );
+        assert_eq!(
+            e.replace.is_some(),
+            e.with.is_some(),
+            "`replace` needs `with`"
+        );
+        if let (Some(from), Some(to)) = (&e.replace, &e.with) {
+            f.replace(&e.file, from, to);
+        } else if let Some(more) = &e.append {
+            f.append(&e.file, more);
+        } else if let Some(text) = &e.write {
+            f.write(&e.file, text);
+        } else if e.remove {
+            f.remove(&e.file);
+        } else if let Some(to) = &e.rename {
+            let text = f.read(&e.file);
+            f.remove(&e.file).write(to, &text);
+        }
+    }
+}
+
+fn write_plan(f: &Fixture, p: &PlanFile, plan: &Path) {
+    let mut text = match &p.write {
+        Some(t) => t.clone(),
+        None => offline_plan(f.root(), &p.commit).to_json(),
+    };
+    let boundary = |text: &str, mut end: usize| {
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        end
+    };
+    if let Some(keep) = p.truncate {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let end = boundary(&text, (text.len() as f64 * keep) as usize);
+        text.truncate(end);
+    }
+    if let Some(n) = p.cut_end {
+        let end = boundary(&text, text.len().saturating_sub(n));
+        text.truncate(end);
+    }
+    for e in &p.edit {
+        assert!(
+            text.contains(&e.replace),
+            "the plan does not contain {:?}",
+            e.replace
+        );
+        text = text.replacen(&e.replace, &e.with, 1);
+    }
+    std::fs::write(plan, text).expect("write plan");
+}
+
+/// The saved plan of every tenant and service of the fleet at `root`, rendered offline
+/// (placeholders for parameter values): what `plan --all --out` writes, minus the account reads.
+pub(crate) fn offline_plan(root: &Path, commit: &str) -> stamp::plan::SavedPlan {
+    use stamp::plan::{DesiredService, Inputs, SavedPlan, SavedService, SavedTenant};
+    let fleet = stamp::dsl::load(root).unwrap_or_else(|d| panic!("the fleet loads: {d}"));
+    let templates = stamp::render::Templates::load(&fleet).unwrap_or_else(|d| panic!("{d}"));
+    let lookups = stamp::resolve::Lookups::offline();
+    let tenants = fleet
+        .tenants
+        .iter()
+        .map(|t| SavedTenant {
+            tenant: t.name.clone(),
+            account_id: t.account_id.clone(),
+            region: t.region.clone(),
+            inputs: Inputs::default(),
+            services: t
+                .services
+                .iter()
+                .map(|s| {
+                    let r = stamp::render::render_service(&templates, &fleet, t, s, None, &lookups)
+                        .unwrap_or_else(|e| panic!("{}/{} renders: {e:?}", t.name, s.name));
+                    SavedService::from_desired(&DesiredService::from_rendered(
+                        &r,
+                        &t.account_id,
+                        &t.region,
+                    ))
+                })
+                .collect(),
+        })
+        .collect();
+    SavedPlan::new(commit, tenants)
+}
+
+fn git_commit_all(root: &Path) {
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"][..],
+        &["commit", "-qm", "fleet"][..],
+    ] {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args([
+                "-c",
+                "user.email=test@example.com",
+                "-c",
+                "user.name=test",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn run(f: &Fixture, args: &[String], plan: &Path, json: bool) -> Run {
+    let plan = plan.to_string_lossy();
+    let mut args: Vec<String> = args.iter().map(|a| a.replace("{plan}", &plan)).collect();
+    if json {
+        args.extend(["--output".to_owned(), "json".to_owned()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    f.stamp(&args)
+}
+
+/// The text of the problem reported at `at`: from its `error:` line to the next one.
+fn problem_at<'a>(stderr: &'a str, at: &str) -> Result<&'a str, String> {
+    let arrow = format!("--> {at}");
+    let pos = stderr
+        .find(&arrow)
+        .ok_or_else(|| format!("stderr lacks {arrow:?}"))?;
+    let start = stderr[..pos]
+        .match_indices("error:")
+        .map(|(i, _)| i)
+        .filter(|&i| i == 0 || stderr.as_bytes()[i - 1] == b'\n')
+        .last()
+        .unwrap_or(0);
+    let end = stderr[pos..]
+        .find("\nerror:")
+        .map_or(stderr.len(), |e| pos + e);
+    Ok(&stderr[start..end])
+}
+
+/// Every way the text-mode run falls short of the case's expectations.
+fn check_text(case: &Case, run: &Run) -> Vec<String> {
+    let mut bad = Vec::new();
+    let e = &case.expect;
+    if run.stderr.contains("panicked at") || run.code == 101 {
+        bad.push("panicked".to_owned());
+    }
+    if run.code != e.code {
+        bad.push(format!("exit code {} (want {})", run.code, e.code));
+    }
+    let first_error = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or("");
+    if first_error.is_empty() {
+        bad.push("no `error:` line on stderr".to_owned());
+    }
+    let (block, hint_text) = if let Some(at) = &e.at {
+        match problem_at(&run.stderr, at) {
+            Ok(block) => {
+                let hint = block
+                    .lines()
+                    .find(|l| l.trim_start().starts_with("= hint:"))
+                    .unwrap_or("");
+                (block, hint)
+            }
+            Err(why) => {
+                bad.push(why);
+                ("", "")
+            }
+        }
+    } else {
+        let from_error = run.stderr.find("error:").map_or("", |i| &run.stderr[i..]);
+        let arg = e.argument.as_deref().unwrap_or_default();
+        if !from_error.contains(arg) {
+            bad.push(format!("the error does not name {arg:?}"));
+        }
+        (from_error, from_error)
+    };
+    for m in &e.message {
+        if !block.contains(m.as_str()) {
+            bad.push(format!("the problem does not say {m:?}"));
+        }
+    }
+    if !hint_text.contains(e.hint.as_str()) {
+        bad.push(format!("the hint does not say {:?}", e.hint));
+    }
+    if !run.stdout.trim().is_empty() {
+        bad.push("text mode printed data on stdout for a failure".to_owned());
+    }
+    bad
+}
+
+/// The same mistake with `--output json`: the same exit code, stdout empty or one JSON
+/// document, and for `validate`, a diagnostic at the expected file and line with a hint,
+/// whose message has the first `message` substring.
+fn check_json(case: &Case, run: &Run) -> Vec<String> {
+    let mut bad = Vec::new();
+    if run.stderr.contains("panicked at") || run.code == 101 {
+        bad.push("json: panicked".to_owned());
+    }
+    if run.code != case.expect.code {
+        bad.push(format!(
+            "json: exit code {} (want {})",
+            run.code, case.expect.code
+        ));
+    }
+    if run.stdout.trim().is_empty() {
+        return bad;
+    }
+    let j: serde_json::Value = match serde_json::from_str(&run.stdout) {
+        Ok(j) => j,
+        Err(e) => {
+            bad.push(format!("json: stdout is not one JSON document ({e})"));
+            return bad;
+        }
+    };
+    if let (Some("validate"), Some(at)) = (
+        case.args.first().map(String::as_str),
+        case.expect.at.as_deref(),
+    ) {
+        let mut parts = at.split(':');
+        let file = parts.next().unwrap_or_default();
+        let line: Option<u64> = parts.next().and_then(|l| l.parse().ok());
+        let found = j["diagnostics"].as_array().into_iter().flatten().any(|d| {
+            d["file"] == file
+                && line.is_none_or(|l| d["line"] == l)
+                && d["hint"].is_string()
+                // The first substring is the message proper; later ones may quote the snippet.
+                && case.expect.message.first().is_none_or(|m| {
+                    d["message"]
+                        .as_str()
+                        .is_some_and(|s| s.contains(m.as_str()))
+                })
+        });
+        if !found {
+            bad.push(format!(
+                "json: no diagnostic at {at} with the message and a hint"
+            ));
+        }
+    }
+    bad
+}
+
+#[test]
+fn every_corpus_case_exits_2_says_where_and_hints() {
+    let filter = std::env::var("STAMP_CORPUS").ok();
+    let cases = load_cases();
+    assert!(
+        cases.len() >= MIN_CASES,
+        "only {} cases in tests/corpus",
+        cases.len()
+    );
+    let selected: Vec<&(String, Case)> = cases
+        .iter()
+        .filter(|(name, _)| filter.as_deref().is_none_or(|f| name.contains(f)))
+        .collect();
+    // Each case runs the binary twice; a few threads keep the corpus quick on two cores.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((name, case)) = selected.get(i) else {
+                        break;
+                    };
+                    let (f, plan) = fixture(case);
+                    let text = run(&f, &case.args, &plan, false);
+                    let mut bad = check_text(case, &text);
+                    if !case.args.iter().any(|a| a == "--output") {
+                        bad.extend(check_json(case, &run(&f, &case.args, &plan, true)));
+                    }
+                    if !bad.is_empty() {
+                        failures.lock().expect("failures").push(format!(
+                            "tests/corpus/{name} ({}):\n  - {}\n--- stderr\n{}--- stdout\n{}",
+                            case.about,
+                            bad.join("\n  - "),
+                            text.stderr,
+                            text.stdout
+                        ));
+                    }
+                }
+            });
+        }
+    });
+    let mut failures = failures.into_inner().expect("failures");
+    failures.sort();
+    assert!(
+        failures.is_empty(),
+        "{} of {} corpus cases failed:\n\n{}",
+        failures.len(),
+        selected.len(),
+        failures.join("\n\n")
+    );
+}
