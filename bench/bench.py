@@ -661,7 +661,7 @@ def report(R: dict[str, Any], sz: Sizes, latency: float, chart: str) -> str:
     a("|---|---|---|")
     a(f"| render ≥ 15× faster than the Python render | {rd['ratio_best']:.1f}× (best of {rd['runs']}; median {rd['ratio_median']:.1f}×) | {'yes' if rd['ratio_best'] >= 15 else '**no**'} |")
     a(f"| plan calls at the minimum (ratio ≤ 1.00) | {pl['total']} calls / {pl['minimum']} = {pl['ratio']:.2f} | {'yes' if pl['ratio'] <= 1.0 else '**no**'} |")
-    a(f"| fleet deploy ≥ 10× faster than the ecs-deploy loop | " + ", ".join(
+    a("| fleet deploy ≥ 10× faster than the ecs-deploy loop | " + ", ".join(
         f"{ed['ratios'][c]:.1f}× at `--concurrency {c}`{' (default)' if c == dflt else ''}" for c in ed["ratios"])
       + f" | {'yes' if ed['ratios'][best_c] >= 10 else '**no**'}{' at --concurrency ' + best_c if ed['ratios'][best_c] >= 10 and ed['ratios'][dflt] < 10 else ''} |")
     a("")
