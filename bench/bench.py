@@ -354,7 +354,7 @@ def main() -> None:
     ap.add_argument("--stamp", type=Path)
     ap.add_argument("--gen-fleet", type=Path)
     ap.add_argument("--quick", action="store_true", help="small fleets, for developing the benchmark (results not for publishing)")
-    ap.add_argument("--full-peers", action="store_true", help="run both deploy peers on the whole deploy fleet (about 35 min more)")
+    ap.add_argument("--full-peers", action="store_true", help="run both deploy peers on the whole deploy fleet (about 30 min more)")
     ap.add_argument("--latency-ms", type=float, default=20.0, help="simulated per-request latency for the scaling runs")
     ap.add_argument("--setup-seconds", type=float, help="bench/run's build + install time, for the report")
     ap.add_argument("--build-seconds", type=float, help="bench/run's cargo build time, for the report")
