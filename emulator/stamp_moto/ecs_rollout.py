@@ -21,6 +21,13 @@ the rest of moto untouched:
   a client's rollback (itself a rollout) fails too: the "needs a human" case.
 * UpdateService that only changes desiredCount keeps the PRIMARY deployment and its
   rolloutState; runningCount converges over the next polls, like a real scale-out.
+* Tasks, as ECS's service scheduler keeps them: every task a deployment counts as running is a
+  task record (group `service:NAME`, startedBy the deployment id, lastStatus RUNNING, the
+  deployment's task definition) that ListTasks (filtered by serviceName, and by default only
+  desiredStatus RUNNING, as AWS does) and DescribeTasks return. Draining a deployment or scaling
+  in stops its tasks (lastStatus and desiredStatus STOPPED, with a stoppedReason); the tasks of a
+  failing rollout are recorded as STOPPED. Tools that wait by counting running tasks of the new
+  task definition (fabfuel's ecs-deploy) therefore see a rollout finish as on ECS.
 
 Also fixed, because the real API does it and stamp reads it back:
 * UpdateService stores the task definition as a full ARN (moto keeps `family:rev` as given).
@@ -35,7 +42,7 @@ import uuid
 from typing import Any
 
 from moto.core.utils import utcnow
-from moto.ecs.models import EC2ContainerServiceBackend, Service
+from moto.ecs.models import EC2ContainerServiceBackend, Service, Task
 from moto.ecs.responses import EC2ContainerServiceResponse
 
 CIRCUIT_BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
@@ -50,6 +57,83 @@ _ARMED_HANGS: dict[tuple[str, str, str, str], int] = {}
 # Deployment id -> simulation state. Kept beside the deployment dicts so that moto's response
 # serializer never sees keys that are not in the ECS API.
 _STATE: dict[str, dict[str, Any]] = {}
+# Deployment id -> its tasks that are not stopped yet, oldest first.
+_TASKS: dict[str, list["ServiceTask"]] = {}
+
+
+class ServiceTask(Task):
+    """A task the simulated service scheduler started.
+
+    moto's own tasks run a state machine that moves one step towards STOPPED on every
+    DescribeTasks; a service's task runs until the scheduler stops it, so the status here is
+    set by the simulation only.
+    """
+
+    def __init__(self, backend: EC2ContainerServiceBackend, service: Service, deployment: dict[str, Any]):
+        td = backend.describe_task_definition(deployment["taskDefinition"])
+        cluster = backend._get_cluster(service.cluster_name)
+        super().__init__(
+            cluster,
+            td,
+            container_instance_arn=None,
+            resource_requirements=None,
+            backend=backend,
+            group=f"service:{service.name}",
+            launch_type=service.launch_type or "",
+            started_by=deployment["id"],
+            networking_configuration=service.network_configuration or None,
+            platform_version=service.platform_version,
+        )
+        self.sim_status = "RUNNING"
+        backend.tasks.setdefault(cluster.name, {})[self.task_arn] = self
+
+    @property  # type: ignore[override]
+    def status(self) -> str:
+        return self.sim_status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self.sim_status = value
+
+    def advance(self) -> None:
+        pass  # no per-describe progression: see the class docstring
+
+    def stop(self, reason: str) -> None:
+        self.sim_status = "STOPPED"
+        self.desired_status = "STOPPED"
+        self.stopped_reason = reason
+
+
+def _can_run_tasks(backend: EC2ContainerServiceBackend, service: Service, deployment: dict[str, Any]) -> bool:
+    # A task of an awsvpc task definition needs the service's subnets (moto gives it an ENI);
+    # real ECS refuses such a service without them, moto does not, so skip the task records.
+    td = backend.describe_task_definition(deployment["taskDefinition"])
+    return td.network_mode != "awsvpc" or bool((service.network_configuration or {}).get("awsvpcConfiguration"))
+
+
+def _start_tasks(backend: EC2ContainerServiceBackend, service: Service, deployment: dict[str, Any], n: int) -> None:
+    if n <= 0 or not deployment.get("taskDefinition") or not _can_run_tasks(backend, service, deployment):
+        return
+    tasks = _TASKS.setdefault(deployment["id"], [])
+    for _ in range(n):
+        tasks.append(ServiceTask(backend, service, deployment))
+
+
+def _stop_tasks(deployment_id: str, n: int | None, reason: str) -> None:
+    """Stop n of the deployment's tasks (newest first, as a scale-in does), or all of them."""
+    tasks = _TASKS.get(deployment_id, [])
+    count = len(tasks) if n is None else min(n, len(tasks))
+    for _ in range(count):
+        tasks.pop().stop(reason)
+    if not tasks:
+        _TASKS.pop(deployment_id, None)
+
+
+def _record_failed_tasks(backend: EC2ContainerServiceBackend, service: Service, deployment: dict[str, Any], n: int) -> None:
+    if n <= 0 or not deployment.get("taskDefinition") or not _can_run_tasks(backend, service, deployment):
+        return
+    for _ in range(n):
+        ServiceTask(backend, service, deployment).stop("Essential container in task exited")
 
 
 def _key(account: str, region: str, cluster: str, service: str) -> tuple[str, str, str, str]:
@@ -96,6 +180,7 @@ def reset() -> None:
         _ARMED_FAILURES.clear()
         _ARMED_HANGS.clear()
         _STATE.clear()
+        _TASKS.clear()
 
 
 def _new_deployment_id() -> str:
@@ -173,7 +258,7 @@ def _primary(service: Service) -> dict[str, Any] | None:
     return None
 
 
-def _advance(service: Service) -> None:
+def _advance(backend: EC2ContainerServiceBackend, service: Service) -> None:
     """One poll's worth of progress for the service's PRIMARY deployment."""
     primary = _primary(service)
     if primary is None:
@@ -195,6 +280,7 @@ def _advance(service: Service) -> None:
             # First poll: tasks are launched and die, as a circuit breaker would observe them.
             primary["failedTasks"] += max(desired, 1)
             primary["pendingCount"] = desired
+            _record_failed_tasks(backend, service, primary, max(desired, 1))
         else:
             primary["rolloutState"] = "FAILED"
             primary["rolloutStateReason"] = state["fail_reason"]
@@ -213,7 +299,12 @@ def _advance(service: Service) -> None:
         # it, the next one settles, so a rollout of 2 tasks takes 3 polls.
         gap = abs(desired - running)
         step = max(1, math.ceil(gap / 2)) if gap > 1 else gap
-        running = running + step if desired > running else running - step
+        if desired > running:
+            _start_tasks(backend, service, primary, step)
+            running += step
+        else:
+            _stop_tasks(primary["id"], step, f"Scaling activity initiated by (deployment {primary['id']})")
+            running -= step
         primary["runningCount"] = running
         primary["pendingCount"] = max(desired - running, 0)
         primary["updatedAt"] = utcnow()
@@ -230,6 +321,7 @@ def _advance(service: Service) -> None:
     for d in service.deployments:
         if d is not primary:
             _STATE.pop(d["id"], None)
+            _stop_tasks(d["id"], None, f"Scaling activity initiated by (deployment {primary['id']})")
     service.deployments = [primary]  # older deployments drained
     state["settled"] = True
     _refresh_counts(service)
@@ -240,6 +332,7 @@ _orig_create_service = EC2ContainerServiceBackend.create_service
 _orig_update_service = EC2ContainerServiceBackend.update_service
 _orig_describe_services = EC2ContainerServiceBackend.describe_services
 _orig_create_service_response = EC2ContainerServiceResponse.create_service
+_orig_list_tasks = EC2ContainerServiceBackend.list_tasks
 
 
 def _create_service(self: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> Service:
@@ -265,7 +358,12 @@ def _update_service(self: EC2ContainerServiceBackend, service_properties: dict[s
         # Re-applying a task definition over a FAILED deployment is how a client retries or rolls
         # back onto the same revision; without a new deployment the service would stay FAILED.
         retry = td_given and old_primary is not None and old_primary["rolloutState"] == "FAILED"
+        # moto's forceNewDeployment renames the current deployment in place; the simulation
+        # starts a real new one below, and the old one must keep its id (its tasks hang off it).
+        identities = [(d["id"], d.get("createdAt")) for d in before.deployments]
         service = _orig_update_service(self, service_properties)
+        for d, (dep_id, created) in zip(service.deployments, identities):
+            d["id"], d["createdAt"] = dep_id, created
         if service.task_definition and ":task-definition/" not in service.task_definition:
             # Real ECS always answers with the full ARN, whatever form the request used.
             service.task_definition = self.describe_task_definition(service.task_definition).arn
@@ -286,8 +384,26 @@ def _describe_services(self: EC2ContainerServiceBackend, cluster_str: str, names
     services, failures = _orig_describe_services(self, cluster_str, names)
     with _LOCK:
         for service in services:
-            _advance(service)
+            _advance(self, service)
     return services, failures
+
+
+def _list_tasks(
+    self: EC2ContainerServiceBackend,
+    cluster_str: str | None = None,
+    container_instance: str | None = None,
+    family: str | None = None,
+    started_by: str | None = None,
+    service_name: str | None = None,
+    desiredStatus: str | None = None,
+) -> list[Task]:
+    # AWS lists only tasks whose desired status is RUNNING unless asked for STOPPED ones, and
+    # filters by service (moto ignores serviceName: its services never start tasks).
+    tasks = _orig_list_tasks(self, cluster_str, container_instance, family, started_by, None, desiredStatus or "RUNNING")
+    if service_name:
+        group = f"service:{service_name.split('/')[-1]}"
+        tasks = [t for t in tasks if t.group == group]
+    return tasks
 
 
 def _create_service_response(self: EC2ContainerServiceResponse) -> Any:
@@ -303,4 +419,5 @@ def install() -> None:
     EC2ContainerServiceBackend.create_service = _create_service  # type: ignore[method-assign]
     EC2ContainerServiceBackend.update_service = _update_service  # type: ignore[method-assign]
     EC2ContainerServiceBackend.describe_services = _describe_services  # type: ignore[method-assign]
+    EC2ContainerServiceBackend.list_tasks = _list_tasks  # type: ignore[method-assign]
     EC2ContainerServiceResponse.create_service = _create_service_response  # type: ignore[method-assign]

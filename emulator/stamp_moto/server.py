@@ -11,6 +11,15 @@
 * Adds POST /stamp-control/fail-next-rollout and /stamp-control/hang-next-rollout with a
   JSON body {"account_id", "region", "cluster", "service", "reason"?, "times"?}: the next
   `times` rollouts (default 1) of that service fail or hang.
+* Counts every AWS request by operation ("ecs:DescribeServices"), whoever sends it:
+  GET /stamp-control/requests answers {"operations": {...}, "total": n};
+  POST /stamp-control/requests/reset starts the count again. Benchmarks use it to count the
+  calls of tools that do not count their own (ecs-deploy, the AWS CLI).
+* Simulated network latency (benchmarks only): every AWS request waits
+  STAMP_EMULATOR_LATENCY_MS milliseconds (default 0) before moto handles it;
+  POST /stamp-control/latency {"ms": N} changes it at run time. The server is threaded, so the
+  waits of concurrent requests overlap as round trips to a real endpoint do; moto's own work
+  still runs one request at a time (one Python process).
 """
 
 from __future__ import annotations
@@ -18,11 +27,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import io
 import signal
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
+from collections import Counter
 from typing import Any, Callable, Iterable
 
 from stamp_moto import ecs_rollout, ssm_paging
@@ -34,24 +46,81 @@ def _json_response(start_response: Callable[..., Any], status: str, body: dict[s
     return [data]
 
 
-class StampControl:
-    """WSGI middleware: the control endpoints, everything else goes to moto."""
+def _operation(environ: dict[str, Any]) -> str:
+    """`service:Operation` of an AWS request, as stamp's call counter names it.
 
-    def __init__(self, moto_app: Callable[..., Any]):
+    The service is the SigV4 credential scope's; the operation is X-Amz-Target's suffix (JSON
+    protocols: ECS, SSM) or the Action parameter (query protocols: STS, IAM, EC2), which boto3
+    and the Rust SDK send in a form body and some clients in the query string. Reading the body
+    here means handing moto a fresh stream holding the same bytes.
+    """
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    service = "unknown"
+    if "Credential=" in auth:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(scope) >= 4:
+            service = scope[3]
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return f"{service}:{target.rsplit('.', 1)[-1]}"
+    action = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+    if not action and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action")
+    return f"{service}:{action[0] if action else 'unknown'}"
+
+
+class StampControl:
+    """WSGI middleware: the control endpoints, request counting and simulated latency;
+    everything else goes to moto."""
+
+    def __init__(self, moto_app: Callable[..., Any], latency_ms: float = 0.0):
         self.moto_app = moto_app
+        self.latency_ms = latency_ms
+        self._counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/stamp-control/"):
             return self._control(path, environ, start_response)
-        if path.rstrip("/") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
-            # moto forgets every service; armed failures must not leak into the next test.
-            ecs_rollout.reset()
+        if path.startswith("/moto-api"):
+            if path.rstrip("/") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
+                # moto forgets every service; armed failures must not leak into the next test.
+                ecs_rollout.reset()
+            return self.moto_app(environ, start_response)
+        op = _operation(environ)
+        with self._counts_lock:
+            self._counts[op] += 1
+        if self.latency_ms > 0:
+            # In this request's own thread: concurrent requests wait side by side.
+            time.sleep(self.latency_ms / 1000)
         return self.moto_app(environ, start_response)
 
     def _control(self, path: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") != "POST":
+        method = environ.get("REQUEST_METHOD")
+        if path == "/stamp-control/requests" and method == "GET":
+            with self._counts_lock:
+                ops = dict(sorted(self._counts.items()))
+            return _json_response(start_response, "200 OK", {"operations": ops, "total": sum(ops.values())})
+        if method != "POST":
             return _json_response(start_response, "405 Method Not Allowed", {"error": "POST only"})
+        if path == "/stamp-control/requests/reset":
+            with self._counts_lock:
+                self._counts.clear()
+            return _json_response(start_response, "200 OK", {"reset": True})
+        if path == "/stamp-control/latency":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                ms = float(json.loads(environ["wsgi.input"].read(length) or b"{}")["ms"])
+                if ms < 0:
+                    raise ValueError("negative")
+            except (ValueError, KeyError, TypeError) as exc:
+                return _json_response(start_response, "400 Bad Request", {"error": f'body must be {{"ms": N}}, N >= 0: {exc}'})
+            self.latency_ms = ms
+            return _json_response(start_response, "200 OK", {"latency_ms": ms})
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = json.loads(environ["wsgi.input"].read(length) or b"{}")
@@ -117,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    app = StampControl(DomainDispatcherApplication(create_backend_app))
+    latency_ms = float(os.environ.get("STAMP_EMULATOR_LATENCY_MS") or 0)
+    app = StampControl(DomainDispatcherApplication(create_backend_app), latency_ms=latency_ms)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
     port = server.server_port
     # moto builds some URLs (e.g. SQS queue URLs) from MOTO_PORT.
@@ -149,7 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     serving.start()
     _wait_healthy(port, 60)
     _write_atomically(args.port_file, f"{port}\n")
-    print(f"stamp_moto: serving on http://127.0.0.1:{port}", file=sys.stderr, flush=True)
+    extra = f" (simulated latency {latency_ms:g} ms per request)" if latency_ms else ""
+    print(f"stamp_moto: serving on http://127.0.0.1:{port}{extra}", file=sys.stderr, flush=True)
     while True:
         time.sleep(3600)
 

@@ -2,8 +2,10 @@
 //! account isolation, the ECS rollout simulation (complete, fail, hang, scale) and IAM
 //! enforcement. stamp's own tests rely on exactly these behaviours.
 
+use std::time::{Duration, Instant};
+
 use aws_config::SdkConfig;
-use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
+use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, DesiredStatus, NetworkMode};
 
 use crate::support::emulator::{Emulator, Fleet, SeedOptions, example_fleet};
 
@@ -247,6 +249,147 @@ async fn hung_rollout_stays_in_progress() {
         "{view:?}"
     );
     assert_eq!(view.deployments[0].running, 0);
+}
+
+/// (task definition ARN, lastStatus, group) of a service's tasks with that desired status.
+async fn service_tasks(
+    cfg: &SdkConfig,
+    cluster: &str,
+    service: &str,
+    desired: DesiredStatus,
+) -> Vec<(String, String, String)> {
+    let ecs = aws_sdk_ecs::Client::new(cfg);
+    let arns = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(service)
+        .desired_status(desired)
+        .send()
+        .await
+        .expect("ListTasks")
+        .task_arns()
+        .to_vec();
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    let out = ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .expect("DescribeTasks");
+    let mut tasks: Vec<_> = out
+        .tasks()
+        .iter()
+        .map(|t| {
+            (
+                t.task_definition_arn().unwrap_or_default().to_owned(),
+                t.last_status().unwrap_or_default().to_owned(),
+                t.group().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    tasks.sort();
+    tasks
+}
+
+/// fabfuel's ecs-deploy (the benchmark's peer) waits by counting the RUNNING tasks of the new
+/// revision, so the simulation keeps task records the way ECS's service scheduler does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_tasks_follow_the_rollout() {
+    let emu = Emulator::shared();
+    let fleet = fleet_of(emu, &["umbrella"]);
+    let t = fleet.tenant("umbrella");
+    let cfg = emu.sdk_config_for(&t.account_id, &t.region, DEPLOY).await;
+    let seeded = emu.describe_service(&cfg, &t.cluster, "api").await;
+    let running = |td: &str| {
+        (
+            td.to_owned(),
+            "RUNNING".to_owned(),
+            "service:api".to_owned(),
+        )
+    };
+
+    let before = service_tasks(&cfg, &t.cluster, "api", DesiredStatus::Running).await;
+    assert_eq!(
+        before,
+        vec![running(&seeded.task_definition); 3],
+        "seeded: 3 tasks"
+    );
+    // moto's own tasks move towards STOPPED on every DescribeTasks; a service's tasks do not.
+    let again = service_tasks(&cfg, &t.cluster, "api", DesiredStatus::Running).await;
+    assert_eq!(again, before);
+
+    let td = register_api(&cfg, "shop:v2").await;
+    update_api(&cfg, &t.cluster, &td).await;
+    let first = emu.describe_service(&cfg, &t.cluster, "api").await;
+    let new_td = first.task_definition.clone();
+    let mid = service_tasks(&cfg, &t.cluster, "api", DesiredStatus::Running).await;
+    assert_eq!(
+        mid.len(),
+        3 + first.deployments[0].running as usize,
+        "old tasks keep running: {mid:?}"
+    );
+
+    let done = emu.poll_rollout(&cfg, &t.cluster, "api", 10).await;
+    assert_eq!(done.rollout_state.as_deref(), Some("COMPLETED"), "{done:?}");
+    let after = service_tasks(&cfg, &t.cluster, "api", DesiredStatus::Running).await;
+    assert_eq!(
+        after,
+        vec![running(&new_td); 3],
+        "only the new revision runs"
+    );
+    let stopped = service_tasks(&cfg, &t.cluster, "api", DesiredStatus::Stopped).await;
+    let drained = (
+        seeded.task_definition.clone(),
+        "STOPPED".to_owned(),
+        "service:api".to_owned(),
+    );
+    assert_eq!(
+        stopped,
+        vec![drained; 3],
+        "the old deployment's tasks are stopped"
+    );
+
+    let worker = service_tasks(&cfg, &t.cluster, "worker", DesiredStatus::Running).await;
+    assert!(
+        !worker.is_empty() && worker.iter().all(|(_, _, g)| g == "service:worker"),
+        "ListTasks filters by service: {worker:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_counted_and_latency_overlaps() {
+    let emu = Emulator::dedicated();
+    let sts = aws_sdk_sts::Client::new(&emu.base_config("us-east-1"));
+    emu.reset_request_counts();
+    for _ in 0..2 {
+        sts.get_caller_identity().send().await.expect("whoami");
+    }
+    let counts = emu.request_counts();
+    assert_eq!(counts.get("sts:GetCallerIdentity"), Some(&2), "{counts:?}");
+    assert_eq!(
+        counts.values().sum::<u64>(),
+        2,
+        "only AWS requests count: {counts:?}"
+    );
+
+    // Each request waits 500 ms; two at once wait side by side (the server is threaded).
+    emu.set_latency_ms(500);
+    let start = Instant::now();
+    let (a, b) = tokio::join!(
+        sts.get_caller_identity().send(),
+        sts.get_caller_identity().send()
+    );
+    let took = start.elapsed();
+    emu.set_latency_ms(0);
+    a.expect("whoami a");
+    b.expect("whoami b");
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_millis(1000),
+        "two concurrent requests at 500 ms took {took:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

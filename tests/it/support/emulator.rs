@@ -610,13 +610,49 @@ impl Emulator {
     }
 
     /// Minimal HTTP/1.1 POST: enough for the control endpoints without an HTTP client crate.
+    /// The AWS requests the server received since the last reset, by `service:Operation`.
+    /// Server-wide: only meaningful on a dedicated instance.
+    pub fn request_counts(&self) -> BTreeMap<String, u64> {
+        let (status, text) = self.http("GET", "/stamp-control/requests", "application/json", "");
+        assert_eq!(status, 200, "GET /stamp-control/requests: {text}");
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(body).expect("request counts are JSON");
+        v["operations"]
+            .as_object()
+            .expect("operations")
+            .iter()
+            .map(|(k, n)| (k.clone(), n.as_u64().expect("count")))
+            .collect()
+    }
+
+    pub fn reset_request_counts(&self) {
+        let (status, text) =
+            self.http_post("/stamp-control/requests/reset", "application/json", "{}");
+        assert_eq!(status, 200, "POST /stamp-control/requests/reset: {text}");
+    }
+
+    /// Simulated latency added to every AWS request (server-wide: dedicated instances only).
+    pub fn set_latency_ms(&self, ms: u64) {
+        assert!(
+            self.dedicated,
+            "set_latency_ms() needs Emulator::dedicated(): it is server-wide"
+        );
+        let body = format!("{{\"ms\": {ms}}}");
+        let (status, text) = self.http_post("/stamp-control/latency", "application/json", &body);
+        assert_eq!(status, 200, "POST /stamp-control/latency: {text}");
+    }
+
     fn http_post(&self, path: &str, content_type: &str, body: &str) -> (u16, String) {
+        self.http("POST", path, content_type, body)
+    }
+
+    fn http(&self, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to emulator");
         s.set_read_timeout(Some(Duration::from_secs(30)))
             .expect("set timeout");
         write!(
             s,
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             self.port,
             body.len()
         )
