@@ -11,6 +11,8 @@
 * Adds POST /stamp-control/fail-next-rollout and /stamp-control/hang-next-rollout with a
   JSON body {"account_id", "region", "cluster", "service", "reason"?, "times"?}: the next
   `times` rollouts (default 1) of that service fail or hang.
+* ExecuteChangeSet ends as on AWS (cfn_execute.py): a failing resource rolls the stack back
+  with a *_FAILED event and its reason; outputs are recomputed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import time
 import urllib.request
 from typing import Any, Callable, Iterable
 
-from stamp_moto import ecs_rollout, ssm_paging
+from stamp_moto import cfn_execute, ecs_rollout, ssm_paging
 
 
 def _json_response(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ecs_rollout.install()
     ssm_paging.install()
+    cfn_execute.install()
     if not args.log_requests:
         # One line per request drowns the useful part of the log (tracebacks) when seeding 100s of tenants.
         import logging
