@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::emulator::{Emulator, Fleet, example_fleet};
+use crate::support::emulator::{Emulator, Fleet, SeedOptions, example_fleet};
 use crate::support::faults::{Config, Fault, FaultProxy};
 use crate::support::proxy::Proxy;
-use crate::support::{Run, run_command};
+use crate::support::{Run, run_command, without_infra};
 
 const CANARY: &str = "db-password-CANARY-acme";
 
@@ -135,23 +135,6 @@ fn fleet(emu: &Emulator) -> Fleet {
         );
     }
     f
-}
-
-/// `text` without its `[infra.*]` tables (they run to the next table that is not one).
-fn without_infra(text: &str) -> String {
-    let mut out = String::new();
-    let mut skipping = false;
-    for line in text.lines() {
-        let t = line.trim_start();
-        if t.starts_with('[') {
-            skipping = t.starts_with("[infra.") || t.starts_with("[infra]");
-        }
-        if !skipping {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
 }
 
 #[test]
@@ -468,6 +451,77 @@ fn infra_apply_rows_count_the_retries_their_calls_needed() {
         "{row:#}"
     );
     assert_eq!(row["retries"], 1, "{row:#}");
+}
+
+/// The demo's path: accounts holding only stamp's roles and their parameters, the example
+/// fleet's `[infra.app]` stack applied to every tenant, then the fleet deployed onto it.
+#[test]
+fn the_example_fleet_is_built_from_nothing_by_its_app_stack_then_deployed() {
+    let emu = Emulator::shared();
+    let (root, params) = example_fleet();
+    let f = emu.fresh_fleet_with(
+        &root,
+        &params,
+        &SeedOptions {
+            tenants: None,
+            services: false,
+        },
+    );
+    let override_window = ["--yes", "--ignore-window", "--reason", "infra test"];
+    let run = stamp_on(
+        emu,
+        &f,
+        &[
+            &["infra", "apply", "--all", "--output", "json"][..],
+            &override_window,
+        ]
+        .concat(),
+    );
+    run.success();
+    let rows = run.json()["rows"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    for r in &rows {
+        assert_eq!(r["service"], "stack:app", "{r:#}");
+        assert_eq!(r["result"], "deployed", "{r:#}");
+    }
+    let run = stamp_on(emu, &f, &["infra", "plan", "--all", "--output", "json"]);
+    run.success();
+    for p in run.json()["stacks"].as_array().cloned().unwrap_or_default() {
+        assert_eq!(p["action"], "no-change", "{p:#}");
+    }
+
+    let run = stamp_on(
+        emu,
+        &f,
+        &[
+            &[
+                "deploy",
+                "--all",
+                "--allow-dirty",
+                "--poll-interval",
+                "20ms",
+            ][..],
+            &["--output", "json"],
+            &override_window,
+        ]
+        .concat(),
+    );
+    run.success();
+    let rows = run.json()["rows"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 8, "{rows:#?}");
+    for r in &rows {
+        assert_eq!(r["result"], "deployed", "{r:#}");
+        // Revision 1 is the stack's bootstrap task definition; stamp registered the next one.
+        assert_eq!(r["revision"], 2, "{r:#}");
+    }
+    let run = stamp_on(emu, &f, &["plan", "--all", "--output", "json"]);
+    run.success();
+    let plan = run.json();
+    for t in plan["tenants"].as_array().cloned().unwrap_or_default() {
+        for s in t["services"].as_array().cloned().unwrap_or_default() {
+            assert_eq!(s["action"], "unchanged", "{}: {s:#}", t["tenant"]);
+        }
+    }
 }
 
 fn rt() -> tokio::runtime::Runtime {
