@@ -363,15 +363,12 @@ async fn plan_stack(
             // Same template, same parameter set and values, same tags: nothing to change, and
             // no change set (a no-op makes no write call). AWS would also answer a no-op change
             // set as FAILED "didn't contain changes" (handled in `change_set`); moto, after an
-            // executed update, lists a change even then (docs/cloudformation.md).
+            // executed update, lists a change even then (docs/cloudformation.md). A parameter
+            // AWS masks (NoEcho) cannot be compared here: the change set decides.
             if let Some(l) = &live {
-                let same_params = p.parameters.iter().all(|c| !c.changed)
-                    && l.parameters
-                        .keys()
-                        .all(|k| p.parameters.iter().any(|c| &c.name == k));
-                let same_tags = s.tags.iter().all(|(k, v)| l.tags.get(k) == Some(v))
-                    && l.tags.len() == s.tags.len();
-                if p.template_diff.is_none() && same_params && same_tags {
+                let c =
+                    crate::infra::compare(tpl, &params, &s.tags, &deployed, &l.parameters, &l.tags);
+                if c.drift.is_empty() && c.unverified.is_empty() {
                     p.action = "no-change";
                     return Ok(());
                 }

@@ -524,6 +524,119 @@ fn the_example_fleet_is_built_from_nothing_by_its_app_stack_then_deployed() {
     }
 }
 
+/// The stack of `tenant` in a `status --output json` document.
+fn stack_of(doc: &Value, tenant: &str) -> Value {
+    doc["tenants"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["tenant"] == tenant))
+        .map(|t| t["stacks"][0].clone())
+        .unwrap_or_else(|| panic!("no tenant {tenant} in {doc:#}"))
+}
+
+#[test]
+fn status_shows_each_stack_in_sync_drifted_or_missing_reading_only() {
+    let emu = Emulator::shared();
+    let f = fleet(emu);
+    apply(emu, &f);
+    let status = |f: &Fleet| {
+        let run = stamp_on(emu, f, &["status", "acme", "globex", "--output", "json"]);
+        run.success();
+        run.json()
+    };
+
+    let doc = status(&f);
+    let acme = stack_of(&doc, "acme");
+    assert_eq!(acme["stack"], "logs", "{acme:#}");
+    assert_eq!(acme["stack_name"], "acme-logs", "{acme:#}");
+    assert_eq!(acme["state"], "in-sync", "{acme:#}");
+    assert_eq!(acme["status"], "CREATE_COMPLETE", "{acme:#}");
+    assert_eq!(acme["drift"], serde_json::json!([]), "{acme:#}");
+    let globex = stack_of(&doc, "globex");
+    assert_eq!(globex["state"], "missing", "{globex:#}");
+    assert!(globex["status"].is_null(), "{globex:#}");
+    assert_eq!(
+        doc["stack_counts"]["in-sync"], 1,
+        "{:#}",
+        doc["stack_counts"]
+    );
+    assert_eq!(
+        doc["stack_counts"]["missing"], 1,
+        "{:#}",
+        doc["stack_counts"]
+    );
+    // CloudFormation read APIs only: no change set, nothing that could write.
+    let ops = doc["api_calls"]["operations"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        ops.contains_key("cloudformation:DescribeStacks"),
+        "{ops:#?}"
+    );
+    assert!(ops.contains_key("cloudformation:GetTemplate"), "{ops:#?}");
+    for op in ops.keys().filter(|op| op.starts_with("cloudformation:")) {
+        let name = op.split(':').nth(1).unwrap_or_default();
+        assert!(
+            ["Describe", "Get", "List"]
+                .iter()
+                .any(|p| name.starts_with(p)),
+            "status called {op}"
+        );
+    }
+    // --check counts a missing stack as not in sync.
+    stamp_on(emu, &f, &["status", "acme", "globex", "--check"]).code(1);
+
+    // A parameter changed in the repo, then the template too: drift names both, no values.
+    edit(
+        &f,
+        "tenants/acme.toml",
+        "Prefix = \"acme\"\n",
+        "Prefix = \"acme\"\nDays = \"30\"\n",
+    );
+    let acme = stack_of(&status(&f), "acme");
+    assert_eq!(acme["state"], "drifted", "{acme:#}");
+    assert_eq!(
+        acme["drift"],
+        serde_json::json!(["parameter:Days"]),
+        "{acme:#}"
+    );
+    append(
+        &f,
+        "templates/logs.cfn.yaml",
+        "  Prefix:\n    Value: !Ref Prefix\n",
+    );
+    let acme = stack_of(&status(&f), "acme");
+    assert_eq!(
+        acme["drift"],
+        serde_json::json!(["template", "parameter:Days"]),
+        "{acme:#}"
+    );
+
+    // The text view and the page show the stack too.
+    let text = stamp_on(emu, &f, &["status", "acme", "globex"]);
+    text.success();
+    text.stdout_has(&[
+        "acme/logs (acme-logs): drifted [template, parameter:Days], CREATE_COMPLETE",
+        "globex/logs (globex-logs): missing",
+    ]);
+    let page = f.root().join("fleet.html");
+    stamp_on(
+        emu,
+        &f,
+        &[
+            "status",
+            "acme",
+            "globex",
+            "--html",
+            page.to_str().expect("utf-8"),
+        ],
+    )
+    .success();
+    let html = std::fs::read_to_string(&page).expect("page");
+    assert!(html.contains("<th>stack logs</th>"), "no stack column");
+    assert!(html.contains("create complete"), "no stack status cell");
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
