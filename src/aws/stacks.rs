@@ -1,9 +1,11 @@
-//! The CloudFormation client set of `stamp infra`: stack reads, change sets, execution,
-//! waiting and failure reasons from stack events. Built from the tenant's `deploy_role`.
+//! The CloudFormation client set of `stamp infra`: change sets, execution, waiting and failure
+//! reasons from stack events. Built from the tenant's `deploy_role`.
 //!
 //! `infra plan` uses it too: a change set changes no resource, but CreateChangeSet is a write
-//! API, so it needs the deploy role. Nothing here is reachable from [`super::TenantReader`]:
-//! every other read-only command keeps its read-only role and has no path to these calls.
+//! API, so it needs the deploy role. The plain stack reads (DescribeStacks, GetTemplate) are
+//! [`super::TenantReader`]'s, which `status` uses with the read-only role; this set reaches
+//! them through the deploy role's reader. Nothing here is reachable from a `TenantReader`:
+//! every read-only command keeps its read-only role and has no path to these calls.
 //!
 //! The code follows AWS's documented behaviour; what moto does differently is handled
 //! beside it and listed in docs/cloudformation.md.

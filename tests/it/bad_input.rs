@@ -580,7 +580,7 @@ fn project_table_in_a_tenant_file() {
     let run = validate_fails(&f);
     reported(
         &run,
-        "tenants/umbrella.toml:18:2",
+        "tenants/umbrella.toml:21:2",
         "`[project]` belongs in tenants/_defaults.toml",
         Some("move this table to _defaults.toml"),
     );
