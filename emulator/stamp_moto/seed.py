@@ -9,9 +9,11 @@ assumed role in the account named in the role ARN):
   the base account 123456789012;
 * the account's SSM parameters from PARAMS (gen_fleet format; an optional "history" list is
   written first, so the final value is version len(history)+1);
-* the ECS cluster, and per service (unless --no-services) a first task definition revision
+* unless --no-services: the ECS cluster, and per service a first task definition revision
   rendered from the fleet's template (release v0.0.0-seed) and a Fargate service running it,
-  polled until its rollout is COMPLETED.
+  polled until its rollout is COMPLETED. With --no-services an account has only what exists
+  before the application does (stamp's roles, the SSM parameters): the demo's
+  `stamp infra apply` builds the rest from the fleet's `[infra.app]` stack.
 
 Idempotent: a parameter or service that already exists is left alone. Prints a JSON summary
 (tenant -> account, region, cluster, services) on stdout and progress on stderr.
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fleet", required=True, type=Path, help="folder holding tenants/ and templates/")
     ap.add_argument("--params", required=True, type=Path, help="gen_fleet params.json")
     ap.add_argument("--tenants", help="comma-separated subset")
-    ap.add_argument("--no-services", action="store_true", help="roles, parameters and clusters only")
+    ap.add_argument("--no-services", action="store_true", help="roles and parameters only: no cluster, no services")
     ap.add_argument("--workers", type=int, default=4, help="tenants seeded concurrently")
     args = ap.parse_args(argv)
     if not args.endpoint.startswith(("http://127.0.0.1", "http://localhost")):

@@ -20,6 +20,8 @@
   POST /stamp-control/latency {"ms": N} changes it at run time. The server is threaded, so the
   waits of concurrent requests overlap as round trips to a real endpoint do; moto's own work
   still runs one request at a time (one Python process).
+* ExecuteChangeSet ends as on AWS (cfn_execute.py): a failing resource rolls the stack back
+  with a *_FAILED event and its reason; outputs are recomputed.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import urllib.request
 from collections import Counter
 from typing import Any, Callable, Iterable
 
-from stamp_moto import ecs_rollout, ssm_paging
+from stamp_moto import cfn_execute, ecs_rollout, ssm_paging
 
 
 def _json_response(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
@@ -180,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ecs_rollout.install()
     ssm_paging.install()
+    cfn_execute.install()
     if not args.log_requests:
         # One line per request drowns the useful part of the log (tracebacks) when seeding 100s of tenants.
         import logging

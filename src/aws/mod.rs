@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use crate::dsl::Tenant;
 use crate::resolve::{Lookups, Missing, references};
-pub use read::{LiveEcsService, LiveTaskDefinition};
+pub use read::{LiveEcsService, LiveStack, LiveTaskDefinition};
 
 /// What reading one tenant's account gave.
 pub struct TenantRead {
@@ -30,15 +30,37 @@ pub struct TenantRead {
     /// With `live`: every service of the tenant by ECS service name, `None` if it does not
     /// exist, with the task definition it runs.
     pub services: BTreeMap<String, Option<(LiveEcsService, LiveTaskDefinition)>>,
+    /// With `stacks`: every `[infra.KEY]` stack of the tenant by KEY, read with the same
+    /// (read-only) role: DescribeStacks, and GetTemplate for one that exists.
+    pub stacks: BTreeMap<String, StackRead>,
+    /// With `stacks`: what the stacks' parameters reference (SSM values, secret versions,
+    /// other stacks' outputs), and the references the account does not satisfy.
+    pub stack_lookups: Lookups,
+    pub stack_missing: Vec<Missing>,
+}
+
+/// One stack as read for `status`.
+pub enum StackRead {
+    /// No such stack (or only a change set's `REVIEW_IN_PROGRESS` placeholder).
+    Missing,
+    Found {
+        live: LiveStack,
+        /// The template as last submitted (GetTemplate, `Original`).
+        template: String,
+    },
+    /// The read failed; the error names the operation and the role.
+    Failed(String),
 }
 
 /// Reads several tenants, `concurrency` accounts at a time; one tenant's failure does not stop
-/// the others. Results are in input order. `live` adds the running ECS state (for plan/status).
+/// the others. Results are in input order. `live` adds the running ECS state (for plan/status),
+/// `stacks` the tenant's CloudFormation stacks (for status).
 pub async fn read_tenants(
     session: &Session,
     tenants: &[&Tenant],
     concurrency: usize,
     live: bool,
+    stacks: bool,
 ) -> Vec<Result<TenantRead, TenantError>> {
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
@@ -46,7 +68,7 @@ pub async fn read_tenants(
         let (session, tenant, sem) = (session.clone(), (*t).clone(), sem.clone());
         set.spawn(async move {
             let _permit = sem.acquire().await;
-            (i, read_one(&session, &tenant, live).await)
+            (i, read_one(&session, &tenant, live, stacks).await)
         });
     }
     let mut out: Vec<Option<Result<TenantRead, TenantError>>> =
@@ -73,6 +95,7 @@ async fn read_one(
     session: &Session,
     tenant: &Tenant,
     live: bool,
+    with_stacks: bool,
 ) -> Result<TenantRead, TenantError> {
     let reader = TenantReader::connect(session, tenant).await?;
     let (lookups, missing) = reader.lookups(&references(tenant)).await?;
@@ -107,9 +130,33 @@ async fn read_one(
             services.insert(name, entry);
         }
     }
+    let mut stacks = BTreeMap::new();
+    let (mut stack_lookups, mut stack_missing) = (Lookups::default(), Vec::new());
+    if with_stacks && !tenant.infra.is_empty() {
+        let all = crate::infra::select(tenant, None);
+        // Literal parameters make no call here; SSM, secrets and outputs as few as lookups needs.
+        (stack_lookups, stack_missing) = reader
+            .lookups(&crate::infra::references(tenant, &all))
+            .await?;
+        for s in all {
+            let read = match reader.describe_stack(&s.stack_name).await {
+                Ok(None) => StackRead::Missing,
+                Ok(Some(l)) if l.status == "REVIEW_IN_PROGRESS" => StackRead::Missing,
+                Ok(Some(live)) => match reader.get_template(&s.stack_name).await {
+                    Ok(template) => StackRead::Found { live, template },
+                    Err(e) => StackRead::Failed(e.to_string()),
+                },
+                Err(e) => StackRead::Failed(e.to_string()),
+            };
+            stacks.insert(s.key.clone(), read);
+        }
+    }
     Ok(TenantRead {
         lookups,
         missing,
         services,
+        stacks,
+        stack_lookups,
+        stack_missing,
     })
 }

@@ -8,7 +8,8 @@
 //! - only this module and [`super::deploy`] hold SDK clients, as private fields; no command
 //!   ever sees an `aws_sdk_*` client, so it can only call what these two types expose;
 //! - [`TenantReader`] exposes reads alone (`lookups`, `describe_services`,
-//!   `describe_task_definition`, `list_revisions`) and is built by [`TenantReader::connect`]
+//!   `describe_task_definition`, `list_revisions`, `describe_stack`, `get_template`) and is
+//!   built by [`TenantReader::connect`]
 //!   from the tenant's `inspect_role`; the constructor that takes another role is
 //!   `pub(super)`, used only by the deploying set;
 //! - every write (`lock`, `register`, `update_service`, tags) is a method of
@@ -71,6 +72,17 @@ pub enum TenantError {
     },
     #[error("tenant `{tenant}`: {detail}")]
     Call { tenant: String, detail: String },
+}
+
+/// A stack as it exists now.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LiveStack {
+    pub name: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub parameters: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
 }
 
 pub struct TenantReader {
@@ -400,6 +412,71 @@ impl TenantReader {
             }
         }
         Ok((l, missing))
+    }
+
+    /// The stack, or `None` when it does not exist (AWS answers a ValidationError).
+    pub async fn describe_stack(&self, name: &str) -> Result<Option<LiveStack>, TenantError> {
+        use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+        let out = match self.cfn.describe_stacks().stack_name(name).send().await {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error().and_then(ProvideErrorMetadata::code)
+                    == Some("ValidationError") =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(self.fail(describe("cloudformation:DescribeStacks", &self.role, &e)));
+            }
+        };
+        let Some(s) = out.stacks.unwrap_or_default().into_iter().next() else {
+            return Ok(None);
+        };
+        let status = s
+            .stack_status
+            .as_ref()
+            .map(|x| x.as_str().to_owned())
+            .unwrap_or_default();
+        // A stack deleted earlier can still be listed by id; by name AWS does not return it.
+        if status == "DELETE_COMPLETE" {
+            return Ok(None);
+        }
+        Ok(Some(LiveStack {
+            name: s.stack_name.unwrap_or_else(|| name.to_owned()),
+            status,
+            status_reason: s.stack_status_reason,
+            parameters: s
+                .parameters
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| Some((p.parameter_key?, p.parameter_value.unwrap_or_default())))
+                .collect(),
+            outputs: s
+                .outputs
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|o| Some((o.output_key?, o.output_value.unwrap_or_default())))
+                .collect(),
+            tags: s
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
+                .collect(),
+        }))
+    }
+
+    /// The template the stack was last deployed with, as submitted (GetTemplate is a read).
+    pub async fn get_template(&self, name: &str) -> Result<String, TenantError> {
+        let out = self
+            .cfn
+            .get_template()
+            .stack_name(name)
+            .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+            .send()
+            .await
+            .map_err(|e| self.fail(describe("cloudformation:GetTemplate", &self.role, &e)))?;
+        Ok(out.template_body.unwrap_or_default())
     }
 
     /// The named services of a cluster, 10 per call; a service that does not exist (or was

@@ -1,9 +1,11 @@
-//! The CloudFormation client set of `stamp infra`: stack reads, change sets, execution,
-//! waiting and failure reasons from stack events. Built from the tenant's `deploy_role`.
+//! The CloudFormation client set of `stamp infra`: change sets, execution, waiting and failure
+//! reasons from stack events. Built from the tenant's `deploy_role`.
 //!
 //! `infra plan` uses it too: a change set changes no resource, but CreateChangeSet is a write
-//! API, so it needs the deploy role. Nothing here is reachable from [`super::TenantReader`]:
-//! every other read-only command keeps its read-only role and has no path to these calls.
+//! API, so it needs the deploy role. The plain stack reads (DescribeStacks, GetTemplate) are
+//! [`super::TenantReader`]'s, which `status` uses with the read-only role; this set reaches
+//! them through the deploy role's reader. Nothing here is reachable from a `TenantReader`:
+//! every read-only command keeps its read-only role and has no path to these calls.
 //!
 //! The code follows AWS's documented behaviour; what moto does differently is handled
 //! beside it and listed in docs/cloudformation.md.
@@ -12,9 +14,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
-use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetStatus, ChangeSetType, Parameter, Tag, TemplateStage,
-};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, Tag};
 
 use super::deploy::TenantDeployer;
 use super::errors::describe;
@@ -27,16 +27,7 @@ pub struct StackDeployer {
     cfn: aws_sdk_cloudformation::Client,
 }
 
-/// A stack as it exists now.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LiveStack {
-    pub name: String,
-    pub status: String,
-    pub status_reason: Option<String>,
-    pub parameters: BTreeMap<String, String>,
-    pub outputs: BTreeMap<String, String>,
-    pub tags: BTreeMap<String, String>,
-}
+pub use super::read::LiveStack;
 
 /// One resource change of a change set.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -119,78 +110,14 @@ impl StackDeployer {
         }
     }
 
-    /// The stack, or `None` when it does not exist (AWS answers a ValidationError).
+    /// The stack, or `None` when it does not exist (read with the deploy role's session).
     pub async fn describe_stack(&self, name: &str) -> Result<Option<LiveStack>, TenantError> {
-        let out = match self.cfn.describe_stacks().stack_name(name).send().await {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error().and_then(ProvideErrorMetadata::code)
-                    == Some("ValidationError") =>
-            {
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(self.fail(describe(
-                    "cloudformation:DescribeStacks",
-                    self.deployer.role(),
-                    &e,
-                )));
-            }
-        };
-        let Some(s) = out.stacks.unwrap_or_default().into_iter().next() else {
-            return Ok(None);
-        };
-        let status = s
-            .stack_status
-            .as_ref()
-            .map(|x| x.as_str().to_owned())
-            .unwrap_or_default();
-        // A stack deleted earlier can still be listed by id; by name AWS does not return it.
-        if status == "DELETE_COMPLETE" {
-            return Ok(None);
-        }
-        Ok(Some(LiveStack {
-            name: s.stack_name.unwrap_or_else(|| name.to_owned()),
-            status,
-            status_reason: s.stack_status_reason,
-            parameters: s
-                .parameters
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|p| Some((p.parameter_key?, p.parameter_value.unwrap_or_default())))
-                .collect(),
-            outputs: s
-                .outputs
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|o| Some((o.output_key?, o.output_value.unwrap_or_default())))
-                .collect(),
-            tags: s
-                .tags
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
-                .collect(),
-        }))
+        self.deployer.reader().describe_stack(name).await
     }
 
     /// The template the stack was last deployed with, as submitted.
     pub async fn get_template(&self, name: &str) -> Result<String, TenantError> {
-        let out = self
-            .cfn
-            .get_template()
-            .stack_name(name)
-            .template_stage(TemplateStage::Original)
-            .send()
-            .await
-            .map_err(|e| {
-                self.fail(describe(
-                    "cloudformation:GetTemplate",
-                    self.deployer.role(),
-                    &e,
-                ))
-            })?;
-        Ok(out.template_body.unwrap_or_default())
+        self.deployer.reader().get_template(name).await
     }
 
     /// Creates a change set and waits until AWS has computed it.

@@ -363,15 +363,12 @@ async fn plan_stack(
             // Same template, same parameter set and values, same tags: nothing to change, and
             // no change set (a no-op makes no write call). AWS would also answer a no-op change
             // set as FAILED "didn't contain changes" (handled in `change_set`); moto, after an
-            // executed update, lists a change even then (docs/cloudformation.md).
+            // executed update, lists a change even then (docs/cloudformation.md). A parameter
+            // AWS masks (NoEcho) cannot be compared here: the change set decides.
             if let Some(l) = &live {
-                let same_params = p.parameters.iter().all(|c| !c.changed)
-                    && l.parameters
-                        .keys()
-                        .all(|k| p.parameters.iter().any(|c| &c.name == k));
-                let same_tags = s.tags.iter().all(|(k, v)| l.tags.get(k) == Some(v))
-                    && l.tags.len() == s.tags.len();
-                if p.template_diff.is_none() && same_params && same_tags {
+                let c =
+                    crate::infra::compare(tpl, &params, &s.tags, &deployed, &l.parameters, &l.tags);
+                if c.drift.is_empty() && c.unverified.is_empty() {
                     p.action = "no-change";
                     return Ok(());
                 }
@@ -660,6 +657,25 @@ async fn apply_stack(
     row
 }
 
+/// The tenant's retries outside its stacks (AssumeRole, the account guard) go on its first row,
+/// as `deploy` does, so that a tenant's rows add up to every retry its calls needed.
+fn shared_retries_on_first(rows: &mut [Row], mut all: BTreeMap<String, u64>) {
+    for r in rows.iter() {
+        for (op, n) in &r.retried {
+            if let Some(total) = all.get_mut(op) {
+                *total = total.saturating_sub(*n);
+            }
+        }
+    }
+    all.retain(|_, n| *n > 0);
+    if let Some(first) = rows.first_mut() {
+        for (op, n) in all {
+            *first.retried.entry(op).or_insert(0) += n;
+        }
+        first.retries = first.retried.values().sum();
+    }
+}
+
 /// `stamp infra apply`.
 pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
     use std::io::IsTerminal;
@@ -800,6 +816,8 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
                     if !tolerance.lock().is_ok_and(|t| t.may_start()) {
                         return skip("not started: failure tolerance reached");
                     }
+                    // A counter of the tenant's own, so its rows can say what was retried.
+                    let session = session.for_tenant();
                     let sd = match StackDeployer::connect(&session, &t).await {
                         Ok(sd) => sd,
                         Err(e) => {
@@ -810,6 +828,7 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
                             for row in &mut r {
                                 row.result = Outcome::Failed;
                             }
+                            shared_retries_on_first(&mut r, session.calls().snapshot().retries);
                             return r;
                         }
                     };
@@ -827,10 +846,14 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
                             );
                             continue;
                         }
-                        let row = apply_stack(&sd, &t, s, tpl, &holder, &args, &printer).await;
+                        let before = session.calls().snapshot();
+                        let mut row = apply_stack(&sd, &t, s, tpl, &holder, &args, &printer).await;
+                        row.retried = session.calls().snapshot().since(&before).retries;
+                        row.retries = row.retried.values().sum();
                         failed = row.result.is_failure();
                         rows.push(row);
                     }
+                    shared_retries_on_first(&mut rows, session.calls().snapshot().retries);
                     if failed {
                         if let Ok(mut tol) = tolerance.lock() {
                             tol.record_failure();

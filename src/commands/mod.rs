@@ -135,7 +135,7 @@ pub fn tenant_lookups<'f>(
     let rt = runtime()?;
     let results = rt.block_on(async {
         let session = ctx.session().await?;
-        anyhow::Ok(read_tenants(&session, tenants, concurrency, false).await)
+        anyhow::Ok(read_tenants(&session, tenants, concurrency, false, false).await)
     })?;
     let mut ok = Vec::with_capacity(tenants.len());
     let mut diags = Diagnostics::default();

@@ -145,7 +145,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &PlanArgs) -> Result<()> {
     let rt = super::runtime()?;
     let (reads, calls) = rt.block_on(async {
         let session = ctx.session().await?;
-        let reads = read_tenants(&session, &tenants, args.concurrency, true).await;
+        let reads = read_tenants(&session, &tenants, args.concurrency, true, false).await;
         anyhow::Ok((reads, session.calls().snapshot()))
     })?;
 

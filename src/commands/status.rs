@@ -14,10 +14,11 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::audit::Audit;
-use crate::aws::{Counts, TenantRead, read_tenants};
+use crate::aws::{Counts, StackRead, TenantRead, read_tenants};
 use crate::cli::StatusArgs;
 use crate::dsl::{Fleet, Service, Tenant};
 use crate::error::{Failure, Result};
+use crate::infra::template::StackTemplate;
 use crate::output::Report;
 use crate::output::table::{self, Tone};
 use crate::plan::{self, Action, DesiredService};
@@ -37,6 +38,8 @@ pub(super) struct StatusReport {
     pub(super) tenants: Vec<TenantStatus>,
     /// Services per state: `in-sync`, `drifted`, `not-deployed`, `unknown`.
     pub(super) counts: BTreeMap<State, usize>,
+    /// Stacks per state: `in-sync`, `drifted`, `missing`, `unknown`.
+    pub(super) stack_counts: BTreeMap<StackState, usize>,
     pub(super) api_calls: Counts,
     #[serde(skip)]
     styled: bool,
@@ -52,6 +55,47 @@ pub(super) struct TenantStatus {
     /// Why the account could not be read; every service is then `unknown`.
     pub(super) error: Option<String>,
     pub(super) services: Vec<ServiceStatus>,
+    /// The tenant's `[infra.KEY]` stacks against the repo (none when it declares none).
+    pub(super) stacks: Vec<StackStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(super) enum StackState {
+    InSync,
+    Drifted,
+    Missing,
+    Unknown,
+}
+
+impl StackState {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            StackState::InSync => "in-sync",
+            StackState::Drifted => "drifted",
+            StackState::Missing => "missing",
+            StackState::Unknown => "unknown",
+        }
+    }
+}
+
+/// One stack: the deployed template, parameters and tags compared with the repo's, read with
+/// DescribeStacks and GetTemplate only (no change set: that is a write, `infra plan` makes it).
+#[derive(Debug, Serialize)]
+pub(super) struct StackStatus {
+    /// The `[infra.KEY]` key.
+    pub(super) stack: String,
+    pub(super) stack_name: String,
+    pub(super) state: StackState,
+    /// For `drifted`: `template`, `parameter:NAME`, `tag:KEY` (names only, never a value).
+    pub(super) drift: Vec<String>,
+    /// Parameters AWS masks (`NoEcho`) and status therefore cannot compare: `parameter:NAME`.
+    pub(super) unverified: Vec<String>,
+    /// CloudFormation's stack status (`UPDATE_COMPLETE`, `ROLLBACK_COMPLETE` …); none when
+    /// missing.
+    pub(super) status: Option<String>,
+    /// For `unknown`: why.
+    pub(super) reason: Option<String>,
 }
 
 /// The tenant's deploy window now, in its own timezone.
@@ -245,15 +289,56 @@ impl Report for StatusReport {
                 )?;
             }
         }
+        let stacks: Vec<_> = self
+            .tenants
+            .iter()
+            .flat_map(|t| t.stacks.iter().map(move |s| (t, s)))
+            .collect();
+        if !stacks.is_empty() {
+            writeln!(out, "\nstacks (`stamp infra plan TENANT` for the changes):")?;
+            for (t, s) in &stacks {
+                let mut line = format!(
+                    "  {}/{} ({}): {}",
+                    t.tenant,
+                    s.stack,
+                    s.stack_name,
+                    s.state.as_str()
+                );
+                if !s.drift.is_empty() {
+                    line.push_str(&format!(" [{}]", s.drift.join(", ")));
+                }
+                if let Some(st) = &s.status {
+                    line.push_str(&format!(", {st}"));
+                }
+                if let Some(r) = &s.reason {
+                    line.push_str(&format!(": {r}"));
+                }
+                writeln!(out, "{line}")?;
+            }
+        }
         let total: usize = self.counts.values().sum();
         let parts: Vec<String> = self
             .counts
             .iter()
             .map(|(k, v)| format!("{v} {}", k.as_str()))
             .collect();
+        let stack_parts: Vec<String> = self
+            .stack_counts
+            .iter()
+            .map(|(k, v)| format!("{v} {}", k.as_str()))
+            .collect();
+        let stack_summary = if stack_parts.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} stack(s): {}",
+                self.stack_counts.values().sum::<usize>(),
+                stack_parts.join(", ")
+            )
+        };
         writeln!(
             out,
-            "\n{total} service(s) in {} tenant(s): {}; read {} by {}",
+            "\n{total} service(s) in {} tenant(s): {}{stack_summary}; read {} by {}",
             self.tenants.len(),
             parts.join(", "),
             self.taken_at,
@@ -305,7 +390,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
     );
     let (reads, calls, taken_by) = rt.block_on(async {
         let session = ctx.session().await?;
-        let reads = read_tenants(&session, &tenants, args.concurrency, true).await;
+        let reads = read_tenants(&session, &tenants, args.concurrency, true, true).await;
         anyhow::Ok((
             reads,
             session.calls().snapshot(),
@@ -316,18 +401,24 @@ pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
     let taken_at = Timestamp::now();
 
     let mut report_tenants = Vec::with_capacity(tenants.len());
+    // Each stack template read once for the whole fleet.
+    let mut stack_templates = BTreeMap::new();
     for (t, read) in tenants.iter().zip(reads) {
         let services: Vec<&Service> = t
             .services
             .iter()
             .filter(|s| args.service.as_ref().is_none_or(|n| &s.name == n))
             .collect();
-        let (error, rows) = match read {
+        let (error, rows, stacks) = match read {
             Ok(read) => (
                 None,
                 services
                     .iter()
                     .map(|s| service_status(&fleet, &templates, t, s, &read, args))
+                    .collect(),
+                t.infra
+                    .iter()
+                    .map(|s| stack_status(&fleet, t, s, &read, &mut stack_templates))
                     .collect(),
             ),
             Err(e) => {
@@ -345,7 +436,20 @@ pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
                         live: None,
                     })
                     .collect();
-                (Some(e), rows)
+                let stacks = t
+                    .infra
+                    .iter()
+                    .map(|s| StackStatus {
+                        stack: s.key.clone(),
+                        stack_name: s.stack_name.clone(),
+                        state: StackState::Unknown,
+                        drift: Vec::new(),
+                        unverified: Vec::new(),
+                        status: None,
+                        reason: Some("the account could not be read".to_owned()),
+                    })
+                    .collect();
+                (Some(e), rows, stacks)
             }
         };
         report_tenants.push(TenantStatus {
@@ -356,12 +460,17 @@ pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
             window: window(t, taken_at),
             error,
             services: rows,
+            stacks,
         });
     }
 
     let mut counts = BTreeMap::new();
     for s in report_tenants.iter().flat_map(|t| &t.services) {
         *counts.entry(s.state).or_default() += 1;
+    }
+    let mut stack_counts = BTreeMap::new();
+    for s in report_tenants.iter().flat_map(|t| &t.stacks) {
+        *stack_counts.entry(s.state).or_default() += 1;
     }
     if args.stats {
         ctx.printer.info(&calls);
@@ -372,6 +481,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
         commit: crate::vcs::commit(&ctx.root).map(|c| c.label()),
         tenants: report_tenants,
         counts,
+        stack_counts,
         api_calls: calls,
         styled: ctx.printer.stdout_styled(),
     };
@@ -384,7 +494,11 @@ pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
     let not_in_sync = report
         .counts
         .iter()
-        .any(|(k, n)| *k != State::InSync && *n > 0);
+        .any(|(k, n)| *k != State::InSync && *n > 0)
+        || report
+            .stack_counts
+            .iter()
+            .any(|(k, n)| *k != StackState::InSync && *n > 0);
     if args.check && not_in_sync {
         return Err(Failure::Reported(1));
     }
@@ -499,5 +613,80 @@ fn service_status(
     if row.state == State::Drifted {
         row.drift = p.changes.into_iter().map(|c| c.field).collect();
     }
+    row
+}
+
+/// One stack against the repo: missing, or its template, parameters and tags compared
+/// (`crate::infra::compare`, the same comparison `infra plan` makes before any change set).
+fn stack_status(
+    fleet: &Fleet,
+    t: &Tenant,
+    s: &crate::dsl::Stack,
+    read: &TenantRead,
+    templates: &mut BTreeMap<String, std::result::Result<StackTemplate, String>>,
+) -> StackStatus {
+    let mut row = StackStatus {
+        stack: s.key.clone(),
+        stack_name: s.stack_name.clone(),
+        state: StackState::Unknown,
+        drift: Vec::new(),
+        unverified: Vec::new(),
+        status: None,
+        reason: None,
+    };
+    let (live, deployed) = match read.stacks.get(&s.key) {
+        None => {
+            row.reason = Some("not read".to_owned());
+            return row;
+        }
+        Some(StackRead::Failed(e)) => {
+            row.reason = Some(e.clone());
+            return row;
+        }
+        Some(StackRead::Missing) => {
+            row.state = StackState::Missing;
+            return row;
+        }
+        Some(StackRead::Found { live, template }) => (live, template),
+    };
+    row.status = Some(live.status.clone());
+    let repo = templates
+        .entry(s.template.value.clone())
+        .or_insert_with(|| {
+            crate::infra::template::load(&fleet.root, &s.template.value).map_err(|d| d.message)
+        });
+    let repo = match repo {
+        Ok(r) => r,
+        Err(e) => {
+            row.reason = Some(format!("templates/{}: {e}", s.template.value));
+            return row;
+        }
+    };
+    if !read.stack_missing.is_empty() {
+        row.reason = Some(format!(
+            "{} value(s) its parameters reference are missing (see `stamp explain {} --stack {}`)",
+            read.stack_missing.len(),
+            t.name,
+            s.key
+        ));
+        return row;
+    }
+    let mut missing = Vec::new();
+    let params = crate::infra::parameters(s, &read.stack_lookups, &mut missing);
+    let c = crate::infra::compare(
+        repo,
+        &params,
+        &s.tags,
+        deployed,
+        &live.parameters,
+        &live.tags,
+    );
+    row.state = if c.drift.is_empty() {
+        StackState::InSync
+    } else {
+        StackState::Drifted
+    };
+    row.drift = c.drift;
+    row.unverified = c.unverified;
     row
 }

@@ -240,6 +240,61 @@ fn check_root(root: &Path, tenants: &[Tenant]) -> Diagnostics {
     diags
 }
 
+/// How a deployed stack compares with the repo, by name only (no value is ever in it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Comparison {
+    /// `template`, `parameter:NAME`, `tag:KEY`.
+    pub drift: Vec<String>,
+    /// Parameters whose deployed value AWS masks (`NoEcho`): `parameter:NAME`. Only a change
+    /// set (which `infra plan` makes) can tell whether they changed.
+    pub unverified: Vec<String>,
+}
+
+/// A parameter value AWS masks in DescribeStacks (`NoEcho`).
+fn masked(value: &str) -> bool {
+    !value.is_empty() && value.chars().all(|c| c == '*')
+}
+
+/// Compares a deployed stack (its template as submitted, parameters and tags from
+/// DescribeStacks) with what the repo gives. A parameter the repo does not give is compared with
+/// the template's `Default`, which is what CloudFormation lists for it.
+pub fn compare(
+    repo: &template::StackTemplate,
+    params: &[StackParam],
+    tags: &BTreeMap<String, String>,
+    deployed_body: &str,
+    live_params: &BTreeMap<String, String>,
+    live_tags: &BTreeMap<String, String>,
+) -> Comparison {
+    let mut c = Comparison::default();
+    if deployed_body.trim_end() != repo.body.trim_end() {
+        c.drift.push("template".to_owned());
+    }
+    let mut names: BTreeSet<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    names.extend(live_params.keys().map(String::as_str));
+    for name in names {
+        let want = params
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.value.as_str())
+            .or_else(|| repo.parameters.get(name).and_then(|d| d.default.as_deref()));
+        match (live_params.get(name), want) {
+            (Some(live), Some(_)) if masked(live) => c.unverified.push(format!("parameter:{name}")),
+            (Some(live), Some(want)) if live == want => {}
+            (None, None) => {}
+            _ => c.drift.push(format!("parameter:{name}")),
+        }
+    }
+    let mut keys: BTreeSet<&str> = tags.keys().map(String::as_str).collect();
+    keys.extend(live_tags.keys().map(String::as_str));
+    for k in keys {
+        if tags.get(k) != live_tags.get(k) {
+            c.drift.push(format!("tag:{k}"));
+        }
+    }
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +309,78 @@ mod tests {
             secure_reference("/shop/acme/db", None),
             "{{resolve:ssm-secure:/shop/acme/db}}"
         );
+    }
+
+    fn param(name: &str, value: &str) -> StackParam {
+        StackParam {
+            name: name.into(),
+            value: value.into(),
+            kind: Kind::Literal,
+            layer: InfraLayer::Tenant,
+            source: "tenants/acme.toml:3".into(),
+            reference: None,
+            overrides: Vec::new(),
+        }
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    const BODY: &str = "Parameters:\n  Tenant:\n    Type: String\n  Days:\n    Type: Number\n    Default: 14\n  Db:\n    Type: String\n    NoEcho: true\nResources: {}\n";
+
+    fn repo() -> template::StackTemplate {
+        template::StackTemplate {
+            body: BODY.into(),
+            parameters: template::parameters(BODY).expect("parameters"),
+        }
+    }
+
+    #[test]
+    fn a_stack_as_the_repo_says_is_in_sync_defaults_and_masked_values_included() {
+        let c = compare(
+            &repo(),
+            &[
+                param("Tenant", "acme"),
+                param("Db", "{{resolve:ssm-secure:/db:2}}"),
+            ],
+            &map(&[("team", "platform")]),
+            &format!("{BODY}\n\n"),
+            // CloudFormation lists the defaulted parameter and masks the NoEcho one.
+            &map(&[("Tenant", "acme"), ("Days", "14"), ("Db", "****")]),
+            &map(&[("team", "platform")]),
+        );
+        assert_eq!(c.drift, Vec::<String>::new());
+        assert_eq!(c.unverified, vec!["parameter:Db".to_owned()]);
+    }
+
+    #[test]
+    fn drift_names_the_template_each_parameter_and_each_tag() {
+        let c = compare(
+            &repo(),
+            &[param("Tenant", "acme"), param("Extra", "x")],
+            &map(&[("team", "platform")]),
+            "Resources: {}\n",
+            &map(&[("Tenant", "globex"), ("Days", "30"), ("Gone", "1")]),
+            &map(&[("team", "ops"), ("owner", "me")]),
+        );
+        assert_eq!(
+            c.drift,
+            [
+                "template",
+                "parameter:Days",
+                "parameter:Extra",
+                "parameter:Gone",
+                "parameter:Tenant",
+                "tag:owner",
+                "tag:team"
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        );
+        assert!(c.unverified.is_empty());
     }
 }

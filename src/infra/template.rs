@@ -14,6 +14,9 @@ use crate::dsl::fleet::TEMPLATES_DIR;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Declared {
     pub has_default: bool,
+    /// The `Default` as CloudFormation reports it back (a scalar's text), to tell a parameter
+    /// left at its default from one changed outside the repo.
+    pub default: Option<String>,
     pub no_echo: bool,
 }
 
@@ -67,10 +70,29 @@ pub fn parameters(body: &str) -> Result<BTreeMap<String, Declared>, String> {
             Some(serde_yaml_ng::Value::String(s)) => s.eq_ignore_ascii_case("true"),
             _ => false,
         };
+        let default = field("Default");
         out.insert(
             name.to_owned(),
             Declared {
-                has_default: field("Default").is_some(),
+                has_default: default.is_some(),
+                default: default.and_then(|d| match d {
+                    serde_yaml_ng::Value::String(s) => Some(s),
+                    serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
+                    serde_yaml_ng::Value::Bool(b) => Some(b.to_string()),
+                    // A list default (CommaDelimitedList) comes back comma-joined.
+                    serde_yaml_ng::Value::Sequence(items) => Some(
+                        items
+                            .iter()
+                            .filter_map(|i| match i {
+                                serde_yaml_ng::Value::String(s) => Some(s.clone()),
+                                serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
+                                _ => None,
+                            })
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                    _ => None,
+                }),
                 no_echo,
             },
         );
@@ -91,6 +113,8 @@ mod tests {
         assert_eq!(p.len(), 3);
         assert!(!p["Env"].has_default);
         assert!(p["Days"].has_default);
+        assert_eq!(p["Days"].default.as_deref(), Some("7"));
+        assert_eq!(p["Env"].default, None);
         assert!(p["Db"].no_echo);
     }
 

@@ -52,6 +52,10 @@ fn umbrella_api_only() -> Fleet {
         .find("[services.worker]")
         .expect("defaults declare the worker");
     std::fs::write(&path, &text[..cut]).expect("write defaults");
+    // The `[infra.app]` table went with the cut; umbrella's parameters for it go too.
+    let path = f.root().join("tenants/umbrella.toml");
+    let text = std::fs::read_to_string(&path).expect("read umbrella");
+    std::fs::write(&path, crate::support::without_infra(&text)).expect("write umbrella");
     f
 }
 

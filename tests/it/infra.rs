@@ -1,13 +1,18 @@
 //! `stamp infra plan|apply` against the emulator: a stack created from nothing, a parameter
-//! change previewed then applied, a no-op, a secret passed as a dynamic reference (its value
-//! nowhere in stamp's output).
+//! change previewed then applied, a no-op, a failing create reported with its resource and
+//! reason, a secret passed as a dynamic reference (its value in none of stamp's requests nor its
+//! output), a stack output feeding a task definition, and retries counted in the summary rows.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::emulator::{Emulator, Fleet, example_fleet};
-use crate::support::{Run, run_command};
+use crate::support::emulator::{Emulator, Fleet, SeedOptions, example_fleet};
+use crate::support::faults::{Config, Fault, FaultProxy};
+use crate::support::proxy::Proxy;
+use crate::support::{Run, run_command, without_infra};
 
 const CANARY: &str = "db-password-CANARY-acme";
 
@@ -34,7 +39,15 @@ Outputs:
 "#;
 
 fn stamp_on(emu: &Emulator, f: &Fleet, args: &[&str]) -> Run {
+    stamp_via(emu, f, None, args)
+}
+
+/// stamp against the emulator, or through a proxy at `endpoint` in front of it.
+fn stamp_via(emu: &Emulator, f: &Fleet, endpoint: Option<&str>, args: &[&str]) -> Run {
     let mut cmd = emu.command(env!("CARGO_BIN_EXE_stamp"));
+    if let Some(e) = endpoint {
+        cmd.env("AWS_ENDPOINT_URL", e);
+    }
     cmd.arg("--root")
         .arg(f.root())
         .args(args)
@@ -57,47 +70,66 @@ fn plan(emu: &Emulator, f: &Fleet) -> Value {
     j["stacks"][0].clone()
 }
 
+const APPLY_ACME: &[&str] = &[
+    "infra",
+    "apply",
+    "acme",
+    "--yes",
+    "--ignore-window",
+    "--reason",
+    "infra test",
+    "--output",
+    "json",
+];
+
 fn apply(emu: &Emulator, f: &Fleet) -> Value {
-    let run = stamp_on(
-        emu,
-        f,
-        &[
-            "infra",
-            "apply",
-            "acme",
-            "--yes",
-            "--ignore-window",
-            "--reason",
-            "infra test",
-            "--output",
-            "json",
-        ],
-    );
+    let run = stamp_on(emu, f, APPLY_ACME);
     run.success();
     let j = run.json();
     j["rows"][0].clone()
 }
 
+/// Appends `more` to the fleet file `rel`.
+fn append(f: &Fleet, rel: &str, more: &str) {
+    let p = f.root().join(rel);
+    let text = std::fs::read_to_string(&p).expect("read");
+    std::fs::write(&p, format!("{text}\n{more}")).expect("write");
+}
+
+/// Replaces `from` (which must be there) with `to` in the fleet file `rel`.
+fn edit(f: &Fleet, rel: &str, from: &str, to: &str) {
+    let p = f.root().join(rel);
+    let text = std::fs::read_to_string(&p).expect("read");
+    assert!(text.contains(from), "{rel} has no `{from}`");
+    std::fs::write(&p, text.replacen(from, to, 1)).expect("write");
+}
+
+/// The example fleet in fresh accounts with the `[infra.logs]` stack of `TEMPLATE`: acme gives
+/// a secret parameter, every tenant its prefix.
 fn fleet(emu: &Emulator) -> Fleet {
     let (root, params) = example_fleet();
     let f = emu.fresh_fleet(&root, &params);
-    std::fs::write(f.root().join("templates/logs.cfn.yaml"), TEMPLATE).expect("template");
-    let append = |rel: &str, more: &str| {
-        let p = f.root().join(rel);
+    // The example fleet's own `[infra.app]` is not what these tests are about.
+    for t in ["_defaults", "acme", "globex", "initech", "umbrella"] {
+        let p = f.root().join(format!("tenants/{t}.toml"));
         let text = std::fs::read_to_string(&p).expect("read");
-        std::fs::write(&p, format!("{text}\n{more}")).expect("write");
-    };
+        std::fs::write(&p, without_infra(&text)).expect("write");
+    }
+    std::fs::write(f.root().join("templates/logs.cfn.yaml"), TEMPLATE).expect("template");
     append(
+        &f,
         "tenants/_defaults.toml",
         "[infra.logs]\ntemplate = \"logs.cfn.yaml\"\ntags = { team = \"platform\" }\n",
     );
     append(
+        &f,
         "tenants/acme.toml",
         "[infra.logs.parameters]\nPrefix = \"acme\"\nDbPassword = { secret = \"/shop/acme/database_url\" }\n",
     );
     // Other tenants give the required parameter too, so the fleet validates.
     for t in ["globex", "initech", "umbrella"] {
         append(
+            &f,
             &format!("tenants/{t}.toml"),
             &format!("[infra.logs.parameters]\nPrefix = \"{t}\"\n"),
         );
@@ -170,8 +202,444 @@ fn a_stack_is_created_from_nothing_then_updated_and_a_no_op_changes_nothing() {
     assert_eq!(row["result"], "deployed", "{row:#}");
     let p = plan(emu, &f);
     assert_eq!(p["action"], "no-change", "{p:#}");
+}
 
-    // `cfn_output = "logs.LogGroup"` names the real stack acme-logs (the mapping is unit-level
-    // here): moto does not refresh a stack's outputs after a change set, so reading them back
-    // is left to AWS (docs/cloudformation.md).
+/// A stack whose queue name SQS rejects: the create fails in CloudFormation, not in the call.
+const QUEUE_TEMPLATE: &str = r#"AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  QueueName:
+    Type: String
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Ref QueueName
+"#;
+
+#[test]
+fn a_failing_create_is_reported_with_its_resource_and_reason_and_the_stuck_stack_with_its_way_out()
+{
+    let emu = Emulator::shared();
+    let f = fleet(emu);
+    std::fs::write(f.root().join("templates/queue.cfn.yaml"), QUEUE_TEMPLATE).expect("template");
+    append(
+        &f,
+        "tenants/_defaults.toml",
+        "[infra.queue]\ntemplate = \"queue.cfn.yaml\"\n[infra.queue.parameters]\nQueueName = \"orders\"\n",
+    );
+    // A space is not allowed in an SQS queue name.
+    edit(
+        &f,
+        "tenants/acme.toml",
+        "[infra.logs.parameters]\n",
+        "[infra.queue.parameters]\nQueueName = \"acme orders\"\n\n[infra.logs.parameters]\n",
+    );
+
+    let run = stamp_on(emu, &f, &[APPLY_ACME, &["--stack", "queue"]].concat());
+    run.code(1);
+    let j = run.json();
+    let row = &j["rows"][0];
+    assert_eq!(row["service"], "stack:queue", "{row:#}");
+    assert_eq!(row["result"], "failed", "{row:#}");
+    let detail = row["detail"].as_str().unwrap_or_default();
+    for want in [
+        "ROLLBACK_COMPLETE",
+        "Queue (AWS::SQS::Queue) CREATE_FAILED",
+        "Can only include alphanumeric characters",
+        "aws cloudformation delete-stack --stack-name acme-queue",
+    ] {
+        assert!(detail.contains(want), "no `{want}` in {row:#}");
+    }
+
+    // The next plan recognises the stuck stack and names the step that gets it moving.
+    let run = stamp_on(
+        emu,
+        &f,
+        &[
+            "infra", "plan", "acme", "--stack", "queue", "--output", "json",
+        ],
+    );
+    run.code(1);
+    let p = run.json()["stacks"][0].clone();
+    assert_eq!(p["action"], "error", "{p:#}");
+    assert_eq!(p["status"], "ROLLBACK_COMPLETE", "{p:#}");
+    assert!(
+        p["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("delete-stack --stack-name acme-queue")),
+        "{p:#}"
+    );
+
+    // Following it: the cause fixed, the stack deleted, the apply creates it.
+    edit(
+        &f,
+        "tenants/acme.toml",
+        "\"acme orders\"",
+        "\"acme-orders\"",
+    );
+    let acme = f.tenant("acme").clone();
+    rt().block_on(async {
+        let cfg = emu
+            .sdk_config_for(&acme.account_id, &acme.region, "stamp-deploy")
+            .await;
+        aws_sdk_cloudformation::Client::new(&cfg)
+            .delete_stack()
+            .stack_name("acme-queue")
+            .send()
+            .await
+            .expect("DeleteStack");
+    });
+    let run = stamp_on(emu, &f, &[APPLY_ACME, &["--stack", "queue"]].concat());
+    run.success();
+    assert_eq!(run.json()["rows"][0]["result"], "deployed");
+}
+
+/// Every request body that went through a recording proxy, percent-decoded (the query
+/// protocol of CloudFormation and STS form-encodes its parameters).
+fn recording_proxy(emu: &Emulator) -> (Proxy, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let proxy = Proxy::start(
+        emu.endpoint(),
+        Arc::new(move |req: &str, body: String| {
+            log.lock().expect("log").push(percent_decode(req));
+            body
+        }),
+    );
+    (proxy, seen)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(v) => {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn a_secret_parameter_travels_as_a_dynamic_reference_and_its_value_in_no_request() {
+    let emu = Emulator::shared();
+    let f = fleet(emu);
+    let (proxy, seen) = recording_proxy(emu);
+    let endpoint = proxy.endpoint();
+
+    let run = stamp_via(
+        emu,
+        &f,
+        Some(&endpoint),
+        &["infra", "plan", "acme", "--output", "json"],
+    );
+    run.success();
+    let run = stamp_via(emu, &f, Some(&endpoint), APPLY_ACME);
+    run.success();
+    assert_eq!(run.json()["rows"][0]["result"], "deployed");
+
+    let bodies = seen.lock().expect("log").clone();
+    // The proxy saw the calls that carry the parameters, with the reference in them…
+    let create = bodies
+        .iter()
+        .find(|b| b.contains("Action=CreateChangeSet"))
+        .unwrap_or_else(|| panic!("no CreateChangeSet went through the proxy: {bodies:#?}"));
+    assert!(
+        create.contains("{{resolve:ssm-secure:/shop/acme/database_url:1}}"),
+        "{create}"
+    );
+    assert!(
+        bodies.iter().any(|b| b.contains("Action=ExecuteChangeSet")),
+        "{bodies:#?}"
+    );
+    // …and the value in none of them (stamp_via checked its output).
+    for b in &bodies {
+        assert!(!b.contains(CANARY), "a secret value was sent: {b}");
+    }
+}
+
+#[test]
+fn a_stack_output_feeds_the_task_definition_stamp_deploys() {
+    let emu = Emulator::shared();
+    let f = fleet(emu);
+    apply(emu, &f);
+    // The api's environment reads the log group the stack created.
+    edit(
+        &f,
+        "tenants/acme.toml",
+        "NEW_CHECKOUT = \"true\"\n",
+        "NEW_CHECKOUT = \"true\"\nLOG_GROUP    = { cfn_output = \"logs.LogGroup\" }\n",
+    );
+
+    let run = stamp_on(emu, &f, &["render", "acme", "-s", "api"]);
+    run.success();
+    assert!(run.stdout.contains("/infra/acme"), "{}", run.stdout);
+
+    let run = stamp_on(
+        emu,
+        &f,
+        &[
+            "deploy",
+            "acme",
+            "--yes",
+            "--allow-dirty",
+            "--ignore-window",
+            "--reason",
+            "infra test",
+            "--poll-interval",
+            "20ms",
+            "--output",
+            "json",
+        ],
+    );
+    run.success();
+    let acme = f.tenant("acme").clone();
+    let env = rt().block_on(async {
+        let cfg = emu
+            .sdk_config_for(&acme.account_id, &acme.region, "stamp-deploy")
+            .await;
+        let svc = emu.describe_service(&cfg, &acme.cluster, "api").await;
+        let td = aws_sdk_ecs::Client::new(&cfg)
+            .describe_task_definition()
+            .task_definition(&svc.task_definition)
+            .send()
+            .await
+            .expect("DescribeTaskDefinition")
+            .task_definition
+            .expect("task definition");
+        td.container_definitions()
+            .iter()
+            .flat_map(|c| c.environment().iter())
+            .filter_map(|kv| Some((kv.name()?.to_owned(), kv.value()?.to_owned())))
+            .collect::<Vec<_>>()
+    });
+    assert!(
+        env.iter()
+            .any(|(k, v)| k == "LOG_GROUP" && v == "/infra/acme"),
+        "{env:?}"
+    );
+}
+
+#[test]
+fn infra_apply_rows_count_the_retries_their_calls_needed() {
+    let emu = Emulator::shared();
+    let f = fleet(emu);
+    // The first DescribeStacks is throttled the way AWS throttles; the SDK retries it.
+    let mut config = Config::mix(7, 1.0, Duration::from_secs(5));
+    config.kinds = vec![Fault::Throttle];
+    config.only = vec!["cloudformation:DescribeStacks".into()];
+    config.per_op_limit = Some(1);
+    let proxy = FaultProxy::start(emu.endpoint(), config);
+    let run = stamp_via(emu, &f, Some(&proxy.endpoint()), APPLY_ACME);
+    run.success();
+    let row = run.json()["rows"][0].clone();
+    assert_eq!(row["result"], "deployed", "{row:#}");
+    assert_eq!(proxy.report().faults_on("cloudformation:DescribeStacks"), 1);
+    assert_eq!(
+        row["retried"]["cloudformation:DescribeStacks"], 1,
+        "{row:#}"
+    );
+    assert_eq!(row["retries"], 1, "{row:#}");
+}
+
+/// The demo's path: accounts holding only stamp's roles and their parameters, the example
+/// fleet's `[infra.app]` stack applied to every tenant, then the fleet deployed onto it.
+#[test]
+fn the_example_fleet_is_built_from_nothing_by_its_app_stack_then_deployed() {
+    let emu = Emulator::shared();
+    let (root, params) = example_fleet();
+    let f = emu.fresh_fleet_with(
+        &root,
+        &params,
+        &SeedOptions {
+            tenants: None,
+            services: false,
+        },
+    );
+    let override_window = ["--yes", "--ignore-window", "--reason", "infra test"];
+    let run = stamp_on(
+        emu,
+        &f,
+        &[
+            &["infra", "apply", "--all", "--output", "json"][..],
+            &override_window,
+        ]
+        .concat(),
+    );
+    run.success();
+    let rows = run.json()["rows"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    for r in &rows {
+        assert_eq!(r["service"], "stack:app", "{r:#}");
+        assert_eq!(r["result"], "deployed", "{r:#}");
+    }
+    let run = stamp_on(emu, &f, &["infra", "plan", "--all", "--output", "json"]);
+    run.success();
+    for p in run.json()["stacks"].as_array().cloned().unwrap_or_default() {
+        assert_eq!(p["action"], "no-change", "{p:#}");
+    }
+
+    let run = stamp_on(
+        emu,
+        &f,
+        &[
+            &[
+                "deploy",
+                "--all",
+                "--allow-dirty",
+                "--poll-interval",
+                "20ms",
+            ][..],
+            &["--output", "json"],
+            &override_window,
+        ]
+        .concat(),
+    );
+    run.success();
+    let rows = run.json()["rows"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 8, "{rows:#?}");
+    for r in &rows {
+        assert_eq!(r["result"], "deployed", "{r:#}");
+        // Revision 1 is the stack's bootstrap task definition; stamp registered the next one.
+        assert_eq!(r["revision"], 2, "{r:#}");
+    }
+    let run = stamp_on(emu, &f, &["plan", "--all", "--output", "json"]);
+    run.success();
+    let plan = run.json();
+    for t in plan["tenants"].as_array().cloned().unwrap_or_default() {
+        for s in t["services"].as_array().cloned().unwrap_or_default() {
+            assert_eq!(s["action"], "unchanged", "{}: {s:#}", t["tenant"]);
+        }
+    }
+}
+
+/// The stack of `tenant` in a `status --output json` document.
+fn stack_of(doc: &Value, tenant: &str) -> Value {
+    doc["tenants"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["tenant"] == tenant))
+        .map(|t| t["stacks"][0].clone())
+        .unwrap_or_else(|| panic!("no tenant {tenant} in {doc:#}"))
+}
+
+#[test]
+fn status_shows_each_stack_in_sync_drifted_or_missing_reading_only() {
+    let emu = Emulator::shared();
+    let f = fleet(emu);
+    apply(emu, &f);
+    let status = |f: &Fleet| {
+        let run = stamp_on(emu, f, &["status", "acme", "globex", "--output", "json"]);
+        run.success();
+        run.json()
+    };
+
+    let doc = status(&f);
+    let acme = stack_of(&doc, "acme");
+    assert_eq!(acme["stack"], "logs", "{acme:#}");
+    assert_eq!(acme["stack_name"], "acme-logs", "{acme:#}");
+    assert_eq!(acme["state"], "in-sync", "{acme:#}");
+    assert_eq!(acme["status"], "CREATE_COMPLETE", "{acme:#}");
+    assert_eq!(acme["drift"], serde_json::json!([]), "{acme:#}");
+    let globex = stack_of(&doc, "globex");
+    assert_eq!(globex["state"], "missing", "{globex:#}");
+    assert!(globex["status"].is_null(), "{globex:#}");
+    assert_eq!(
+        doc["stack_counts"]["in-sync"], 1,
+        "{:#}",
+        doc["stack_counts"]
+    );
+    assert_eq!(
+        doc["stack_counts"]["missing"], 1,
+        "{:#}",
+        doc["stack_counts"]
+    );
+    // CloudFormation read APIs only: no change set, nothing that could write.
+    let ops = doc["api_calls"]["operations"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        ops.contains_key("cloudformation:DescribeStacks"),
+        "{ops:#?}"
+    );
+    assert!(ops.contains_key("cloudformation:GetTemplate"), "{ops:#?}");
+    for op in ops.keys().filter(|op| op.starts_with("cloudformation:")) {
+        let name = op.split(':').nth(1).unwrap_or_default();
+        assert!(
+            ["Describe", "Get", "List"]
+                .iter()
+                .any(|p| name.starts_with(p)),
+            "status called {op}"
+        );
+    }
+    // --check counts a missing stack as not in sync.
+    stamp_on(emu, &f, &["status", "acme", "globex", "--check"]).code(1);
+
+    // A parameter changed in the repo, then the template too: drift names both, no values.
+    edit(
+        &f,
+        "tenants/acme.toml",
+        "Prefix = \"acme\"\n",
+        "Prefix = \"acme\"\nDays = \"30\"\n",
+    );
+    let acme = stack_of(&status(&f), "acme");
+    assert_eq!(acme["state"], "drifted", "{acme:#}");
+    assert_eq!(
+        acme["drift"],
+        serde_json::json!(["parameter:Days"]),
+        "{acme:#}"
+    );
+    append(
+        &f,
+        "templates/logs.cfn.yaml",
+        "  Prefix:\n    Value: !Ref Prefix\n",
+    );
+    let acme = stack_of(&status(&f), "acme");
+    assert_eq!(
+        acme["drift"],
+        serde_json::json!(["template", "parameter:Days"]),
+        "{acme:#}"
+    );
+
+    // The text view and the page show the stack too.
+    let text = stamp_on(emu, &f, &["status", "acme", "globex"]);
+    text.success();
+    text.stdout_has(&[
+        "acme/logs (acme-logs): drifted [template, parameter:Days], CREATE_COMPLETE",
+        "globex/logs (globex-logs): missing",
+    ]);
+    let page = f.root().join("fleet.html");
+    stamp_on(
+        emu,
+        &f,
+        &[
+            "status",
+            "acme",
+            "globex",
+            "--html",
+            page.to_str().expect("utf-8"),
+        ],
+    )
+    .success();
+    let html = std::fs::read_to_string(&page).expect("page");
+    assert!(html.contains("<th>stack logs</th>"), "no stack column");
+    assert!(html.contains("create complete"), "no stack status cell");
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }

@@ -1,7 +1,7 @@
 //! `[infra.STACK]` tables offline: layering and provenance (`explain --stack`), and each
 //! mistake in the new keys reported at its line with a hint by `validate`.
 
-use crate::support::{Fixture, Run};
+use crate::support::{Fixture, Run, without_infra};
 
 const DEFAULTS: &str = "tenants/_defaults.toml";
 const ACME: &str = "tenants/acme.toml";
@@ -10,6 +10,12 @@ const ACME: &str = "tenants/acme.toml";
 /// acme overrides one and adds its own.
 fn fleet() -> Fixture {
     let f = Fixture::example();
+    // Without the example fleet's own `[infra.app]`: these tests are about the `net` stack.
+    for t in ["_defaults", "acme", "globex", "initech", "umbrella"] {
+        let rel = format!("tenants/{t}.toml");
+        let text = without_infra(&f.read(&rel));
+        f.write(&rel, &text);
+    }
     f.write(
         "templates/net.cfn.yaml",
         "Parameters:\n  Tenant:\n    Type: String\n  Days:\n    Type: Number\n    Default: 7\n  DbPassword:\n    Type: String\n    NoEcho: true\n    Default: ''\nResources:\n  G:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      LogGroupName: !Sub '/ecs/${Tenant}'\n      RetentionInDays: !Ref Days\n",

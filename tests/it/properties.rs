@@ -243,6 +243,9 @@ fn change(path: &[String], v: &toml::Value) -> Option<(toml::Value, bool)> {
         // No template uses it.
         [.., "vars", "log_retention_days"] => false,
         [.., "template"] => return None,
+        // Stack parameters and tags shape the tenant's CloudFormation stack (`infra plan`
+        // has its own comparison), not a task definition.
+        ["infra", _, "parameters" | "tags", ..] => false,
         _ => true,
     };
     let changed = match (last, v) {

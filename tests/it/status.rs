@@ -358,7 +358,10 @@ fn the_html_report_is_one_self_contained_page_of_the_fleet() {
             "overview {t}"
         );
     }
-    assert_eq!(html.matches("<td class=\"cell ").count(), 8);
+    assert_eq!(html.matches("<td class=\"cell s-").count(), 8);
+    // And a column per `[infra.KEY]` stack: the seeded accounts have none yet.
+    assert!(html.contains("<th>stack app</th>"));
+    assert_eq!(html.matches("<td class=\"cell stack s-missing").count(), 4);
     assert_eq!(
         html.matches("<i class=\"s-").count(),
         8,
@@ -464,6 +467,16 @@ fn inspection_needs_only_the_read_only_role_and_an_unreadable_account_is_unknown
     for s in um["services"].as_array().expect("services") {
         assert_eq!(s["state"], "unknown");
     }
+    // The stacks are read with the read-only role too: the seeded accounts have none yet.
+    let acme = doc["tenants"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["tenant"] == "acme"))
+        .expect("acme");
+    assert_eq!(
+        acme["stacks"][0]["state"], "missing",
+        "{:#}",
+        acme["stacks"]
+    );
     for t in ["acme", "globex", "initech"] {
         for s in ["api", "worker"] {
             assert_eq!(row(&doc, t, s)["state"], "drifted", "{t}/{s} was read");

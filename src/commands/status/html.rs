@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{ServiceStatus, State, StatusReport, TenantStatus};
+use super::{ServiceStatus, StackStatus, State, StatusReport, TenantStatus};
 
 const TEMPLATE: &str = include_str!("report.html.j2");
 
@@ -21,6 +21,8 @@ struct Page<'a> {
     counts: Vec<CountView>,
     releases: Vec<ReleaseView>,
     columns: Vec<&'a str>,
+    /// `[infra.KEY]` keys, after the services.
+    stack_columns: Vec<&'a str>,
     rows: Vec<RowView<'a>>,
 }
 
@@ -47,6 +49,15 @@ struct RowView<'a> {
     /// `2 in-sync, 1 drifted` for the overview's tooltip.
     summary: String,
     cells: Vec<Option<CellView>>,
+    stacks: Vec<Option<StackCellView>>,
+}
+
+#[derive(Serialize)]
+struct StackCellView {
+    state: &'static str,
+    /// CloudFormation's status, in words (`update complete`), or `missing`.
+    label: String,
+    details: String,
 }
 
 #[derive(Serialize)]
@@ -87,6 +98,12 @@ fn page(report: &StatusReport) -> Page<'_> {
             columns.push(&s.service);
         }
     }
+    let mut stack_columns: Vec<&str> = Vec::new();
+    for s in report.tenants.iter().flat_map(|t| &t.stacks) {
+        if !stack_columns.contains(&s.stack.as_str()) {
+            stack_columns.push(&s.stack);
+        }
+    }
     let mut per_release: BTreeMap<&str, usize> = BTreeMap::new();
     for l in report
         .tenants
@@ -123,6 +140,15 @@ fn page(report: &StatusReport) -> Page<'_> {
                         .map(|s| cell(report, t, s, &colours))
                 })
                 .collect(),
+            stacks: stack_columns
+                .iter()
+                .map(|c| {
+                    t.stacks
+                        .iter()
+                        .find(|s| s.stack == *c)
+                        .map(|s| stack_cell(report, t, s))
+                })
+                .collect(),
         })
         .collect();
     Page {
@@ -149,7 +175,39 @@ fn page(report: &StatusReport) -> Page<'_> {
             })
             .collect(),
         columns,
+        stack_columns,
         rows,
+    }
+}
+
+fn stack_cell(report: &StatusReport, t: &TenantStatus, s: &StackStatus) -> StackCellView {
+    let mut d = format!(
+        "{} / stack {} ({}) — {}",
+        t.tenant,
+        s.stack,
+        s.stack_name,
+        s.state.as_str()
+    );
+    if let Some(st) = &s.status {
+        let _ = write!(d, "\nstatus {st}");
+    }
+    if !s.drift.is_empty() {
+        let _ = write!(d, "\ndrift: {}", s.drift.join(", "));
+    }
+    if !s.unverified.is_empty() {
+        let _ = write!(d, "\nnot comparable (NoEcho): {}", s.unverified.join(", "));
+    }
+    if let Some(r) = &s.reason {
+        let _ = write!(d, "\nreason: {r}");
+    }
+    let _ = write!(d, "\nas of {} ({})", report.taken_at, report.taken_by);
+    StackCellView {
+        state: s.state.as_str(),
+        label: s.status.as_deref().map_or_else(
+            || s.state.as_str().to_owned(),
+            |st| st.to_ascii_lowercase().replace('_', " "),
+        ),
+        details: d,
     }
 }
 

@@ -198,3 +198,20 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `text` without its `[infra.*]` tables (they run to the next table that is not one).
+pub fn without_infra(text: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            skipping = t.starts_with("[infra.") || t.starts_with("[infra]");
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
