@@ -21,7 +21,7 @@ use crate::error::{Failure, Result};
 use crate::fleet::{self, Gate, Outcome, Overrides, Row, Summary, Tolerance};
 use crate::output::{Printer, Report};
 use crate::plan::{self, Action, DesiredService, SavedPlan};
-use crate::render::{RenderError, Templates, render_service};
+use crate::render::{Templates, render_service};
 use crate::resolve::references;
 
 /// Everything a tenant task needs, shared read-only between tasks.
@@ -1265,16 +1265,6 @@ fn desired_state(
         lookups,
     ) {
         Ok(r) => Ok(DesiredService::from_rendered(&r, &t.account_id, &t.region)),
-        Err(RenderError::NoRelease) => Err("no release".to_owned()),
-        Err(RenderError::Invalid(d)) => Err(d
-            .iter()
-            .map(|d| d.message.clone())
-            .collect::<Vec<_>>()
-            .join("; ")),
-        Err(RenderError::Missing(m)) => Err(m
-            .iter()
-            .map(|m| m.what.clone())
-            .collect::<Vec<_>>()
-            .join("; ")),
+        Err(e) => Err(e.summary()),
     }
 }

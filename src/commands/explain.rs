@@ -5,10 +5,10 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::cli::ExplainArgs;
-use crate::dsl::{Diagnostic, Diagnostics, Layer};
+use crate::dsl::{Diagnostics, Layer};
 use crate::error::{Failure, Result};
 use crate::output::{Report, style, table};
-use crate::render::{RenderError, Templates, render_service};
+use crate::render::{Templates, render_service};
 use crate::resolve::{Import, Kind, Removed, Resolved, Shadowed};
 
 /// The JSON shape is documented in the README; keep it stable.
@@ -207,18 +207,9 @@ pub(super) fn run(ctx: &super::Ctx, args: &ExplainArgs) -> Result<()> {
         &lookups,
     ) {
         Ok(r) => r,
-        Err(RenderError::Invalid(d)) => return Err(Failure::Input(Diagnostics(d))),
-        Err(RenderError::NoRelease) => {
-            return Err(Failure::usage(
-                format!("tenant `{}` has no release", tenant.name),
-                Some("pass --release X".to_owned()),
-            ));
-        }
-        Err(RenderError::Missing(m)) => {
+        Err(e) => {
             return Err(Failure::Input(Diagnostics(
-                m.into_iter()
-                    .map(|m| Diagnostic::at(&m.at, m.what, None))
-                    .collect(),
+                e.into_diagnostics(&tenant.name),
             )));
         }
     };

@@ -280,16 +280,7 @@ fn plan_tenant(
         )
         .map_err(|e| match e {
             RenderError::Invalid(d) => TenantFailure::Diagnostics(d),
-            RenderError::NoRelease => TenantFailure::Message(format!(
-                "no release for `{}`: pass --release X or pin one",
-                t.name
-            )),
-            RenderError::Missing(m) => TenantFailure::Message(
-                m.into_iter()
-                    .map(|m| format!("{} ({})", m.what, m.at))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
+            other => TenantFailure::Message(other.summary()),
         })?;
         let desired = DesiredService::from_rendered(&r, &t.account_id, &t.region);
         let live = super::live_service(

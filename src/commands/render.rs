@@ -9,7 +9,7 @@ use crate::cli::{OutputFormat, RenderArgs};
 use crate::dsl::{Diagnostic, Diagnostics, Fleet, Service, Tenant};
 use crate::error::{Failure, Result};
 use crate::output::Report;
-use crate::render::{RenderError, Rendered, Templates, render_service};
+use crate::render::{Rendered, Templates, render_service};
 use crate::resolve::Lookups;
 
 pub(super) fn run(ctx: &super::Ctx, args: &RenderArgs) -> Result<()> {
@@ -90,7 +90,7 @@ fn render_all(
     let chunk = jobs.len().div_ceil(workers).max(32);
     let one = |t: &Tenant, svc: &Service, lookups: &Lookups| -> Result<Done, Vec<Diagnostic>> {
         let r = render_service(templates, fleet, t, svc, release, lookups)
-            .map_err(|e| diagnostics(&t.name, e))?;
+            .map_err(|e| e.into_diagnostics(&t.name))?;
         let Some(dir) = write_to else {
             return Ok(Done::Kept(Box::new(r)));
         };
@@ -127,24 +127,6 @@ fn render_all(
         Ok(out)
     } else {
         Err(Failure::Input(diags.sorted()))
-    }
-}
-
-fn diagnostics(tenant: &str, e: RenderError) -> Vec<Diagnostic> {
-    match e {
-        RenderError::Invalid(d) => d,
-        RenderError::NoRelease => vec![Diagnostic::general(
-            None,
-            format!("tenant `{tenant}` has no release"),
-            Some(
-                "pass --release X, pin `release` in the tenant file, or set it in _defaults.toml"
-                    .into(),
-            ),
-        )],
-        RenderError::Missing(m) => m
-            .into_iter()
-            .map(|m| Diagnostic::at(&m.at, m.what, None))
-            .collect(),
     }
 }
 

@@ -593,7 +593,7 @@ fn service_status(
                 RenderError::NoRelease => {
                     "no release in the repo and none running; pass --release".to_owned()
                 }
-                RenderError::Missing(m) => format!("{} value(s) missing", m.len()),
+                e @ RenderError::Missing(_) => e.summary(),
                 RenderError::Invalid(d) => format!(
                     "does not render at this commit ({} problem(s); see `stamp validate`)",
                     d.len()

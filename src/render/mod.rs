@@ -149,6 +149,49 @@ pub enum RenderError {
     Invalid(Vec<Diagnostic>),
 }
 
+impl RenderError {
+    /// Every problem as a diagnostic at the line that caused it, for commands that stop on
+    /// bad input (`render`, `explain`).
+    pub fn into_diagnostics(self, tenant: &str) -> Vec<Diagnostic> {
+        match self {
+            RenderError::Invalid(d) => d,
+            RenderError::NoRelease => vec![Diagnostic::general(
+                None,
+                format!("tenant `{tenant}` has no release"),
+                Some(
+                    "pass --release X, pin `release` in the tenant file, or set it in _defaults.toml"
+                        .into(),
+                ),
+            )],
+            RenderError::Missing(m) => m
+                .into_iter()
+                .map(|m| Diagnostic::at(&m.at, m.what, None))
+                .collect(),
+        }
+    }
+
+    /// One line for a summary row or a tenant's error, for commands that go on with the other
+    /// tenants (`plan`, `deploy`, `status`).
+    pub fn summary(&self) -> String {
+        match self {
+            RenderError::NoRelease => {
+                "no release: not pinned, no --release, none in _defaults.toml (pass --release X)"
+                    .to_owned()
+            }
+            RenderError::Missing(m) => m
+                .iter()
+                .map(|m| format!("{} ({})", m.what, m.at))
+                .collect::<Vec<_>>()
+                .join("; "),
+            RenderError::Invalid(d) => d
+                .iter()
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+}
+
 /// Renders one service of one tenant. `release` is `--release`, if given.
 pub fn render_service(
     templates: &Templates,
