@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::support::emulator::{BASE_ACCOUNT, Emulator, Fleet, SeedOptions, example_fleet};
 use crate::support::{Run, run_command};
+use crate::support::{detail, result, rows, rt};
 
 const TENANTS: [&str; 4] = ["acme", "globex", "initech", "umbrella"];
 const SERVICES: [&str; 2] = ["api", "worker"];
@@ -173,13 +174,6 @@ fn commit_all(f: &Fleet) -> String {
 
 // ---- the emulator's side --------------------------------------------------------------------
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 async fn cfg(f: &Fleet, tenant: &str) -> SdkConfig {
     let t = f.tenant(tenant);
     emu()
@@ -298,32 +292,6 @@ fn lock_exists(f: &Fleet, tenant: &str, service: &str) -> bool {
 }
 
 // ---- the summary ----------------------------------------------------------------------------
-
-/// `tenant/service -> row` of a deploy or rollback summary.
-fn rows(run: &Run) -> BTreeMap<String, Value> {
-    let j = run.json();
-    let mut out = BTreeMap::new();
-    for r in j["rows"].as_array().expect("rows").iter() {
-        let key = format!(
-            "{}/{}",
-            r["tenant"].as_str().expect("tenant"),
-            r["service"].as_str().expect("service")
-        );
-        assert!(
-            out.insert(key.clone(), r.clone()).is_none(),
-            "{key} twice in {j}"
-        );
-    }
-    out
-}
-
-fn result(row: &Value) -> &str {
-    row["result"].as_str().unwrap_or("")
-}
-
-fn detail(row: &Value) -> &str {
-    row["detail"].as_str().unwrap_or("")
-}
 
 fn all_keys() -> BTreeSet<String> {
     TENANTS

@@ -20,6 +20,7 @@ use crate::support::Run;
 use crate::support::emulator::{Emulator, Fleet};
 use crate::support::faults::{Config, Fault, FaultProxy, Report};
 use crate::support::genfleet::{self, GenFleet};
+use crate::support::{detail, result, rows, rt};
 
 /// The seed CI uses; `STAMP_FAULT_SEED` picks another for the ignored full-size run.
 const SEED: u64 = 0x5EED_0008;
@@ -119,40 +120,7 @@ fn deploy_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-/// `tenant/service -> row` of a deploy summary; a row twice is an error.
-fn rows(run: &Run) -> BTreeMap<String, Value> {
-    let j = run.json();
-    let mut out = BTreeMap::new();
-    for r in j["rows"].as_array().expect("rows").iter() {
-        let key = format!(
-            "{}/{}",
-            r["tenant"].as_str().expect("tenant"),
-            r["service"].as_str().expect("service")
-        );
-        assert!(
-            out.insert(key.clone(), r.clone()).is_none(),
-            "{key} twice in {j}"
-        );
-    }
-    out
-}
-
-fn result(row: &Value) -> &str {
-    row["result"].as_str().unwrap_or("")
-}
-
-fn detail(row: &Value) -> &str {
-    row["detail"].as_str().unwrap_or("")
-}
-
 // ---- the emulator's side --------------------------------------------------------------------
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 /// One tenant service as ECS holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::secrets::{Seen, canary_params, credential_shapes, open_all};
 use crate::support::emulator::{BaseCredentials, Emulator, Fleet, SeedOptions, example_fleet};
 use crate::support::proxy::Proxy;
+use crate::support::rt;
 use crate::support::{Run, run_command};
 
 const WRONG: &str = "999999999999";
@@ -25,13 +26,6 @@ struct Held {
     revisions: Vec<i32>,
     running: String,
     locked: bool,
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 /// `tenant/service` → what its account holds, read with the (real) deploy role.

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::support::emulator::{Emulator, Fleet, SeedOptions, example_fleet};
 use crate::support::faults::{Config, Fault, FaultProxy};
 use crate::support::proxy::Proxy;
+use crate::support::rt;
 use crate::support::{Run, run_command, without_infra};
 
 const CANARY: &str = "db-password-CANARY-acme";
@@ -635,11 +636,4 @@ fn status_shows_each_stack_in_sync_drifted_or_missing_reading_only() {
     let html = std::fs::read_to_string(&page).expect("page");
     assert!(html.contains("<th>stack logs</th>"), "no stack column");
     assert!(html.contains("create complete"), "no stack status cell");
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }

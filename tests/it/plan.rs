@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use crate::support::emulator::{Emulator, Fleet, example_fleet};
+use crate::support::rt;
 use crate::support::{Run, run_command};
 
 fn fleet() -> Fleet {
@@ -34,13 +35,6 @@ fn digests(plan: &serde_json::Value) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 #[test]

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 
 use crate::support::emulator::{Emulator, Fleet, SeedOptions, example_fleet, unique_account};
+use crate::support::rt;
 use crate::support::{Run, run_command};
 
 /// Everything stamp printed, wrote or left in an account, labelled for the failure message.
@@ -94,13 +95,6 @@ pub(crate) fn canary_params(dir: &Path) -> (PathBuf, Vec<String>) {
     let path = dir.join("canary-params.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&params).expect("JSON")).expect("write");
     (path, canaries)
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 struct Ctx<'e> {

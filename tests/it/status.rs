@@ -8,6 +8,7 @@ use aws_sdk_ecs::types::KeyValuePair;
 use serde_json::Value;
 
 use crate::support::emulator::{Emulator, Fleet, SeedOptions, example_fleet};
+use crate::support::rt;
 use crate::support::{Run, run_command};
 
 fn stamp_on(emu: &Emulator, f: &Fleet, args: &[&str]) -> Run {
@@ -63,13 +64,6 @@ fn drift_of(doc: &Value, tenant: &str, service: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 #[test]

@@ -215,3 +215,37 @@ pub fn without_infra(text: &str) -> String {
     }
     out
 }
+
+/// A runtime for the SDK calls a test makes to read the emulator back.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// `tenant/service -> row` of a deploy, rollback or infra summary; a row twice is an error.
+pub fn rows(run: &Run) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let j = run.json();
+    let mut out = std::collections::BTreeMap::new();
+    for r in j["rows"].as_array().expect("rows").iter() {
+        let key = format!(
+            "{}/{}",
+            r["tenant"].as_str().expect("tenant"),
+            r["service"].as_str().expect("service")
+        );
+        assert!(
+            out.insert(key.clone(), r.clone()).is_none(),
+            "{key} twice in {j}"
+        );
+    }
+    out
+}
+
+pub fn result(row: &serde_json::Value) -> &str {
+    row["result"].as_str().unwrap_or("")
+}
+
+pub fn detail(row: &serde_json::Value) -> &str {
+    row["detail"].as_str().unwrap_or("")
+}
