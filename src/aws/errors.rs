@@ -16,23 +16,7 @@ where
             let code = se.err().code().unwrap_or("");
             let message = se.err().message().unwrap_or("");
             if is_denied(code, status) {
-                // moto (and some proxies) answer 403 with a body the SDK cannot parse into a
-                // code: the status alone still means "denied".
-                let hint = if operation == "sts:AssumeRole" {
-                    // Assuming is decided by the caller's policy and the role's trust policy,
-                    // not by what the role itself may do.
-                    "the base identity must be allowed `sts:AssumeRole` on this role, and the role's trust policy must trust it".to_owned()
-                } else {
-                    format!("the role's policy must allow `{operation}`")
-                };
-                format!(
-                    "{operation} as {role}: access denied{}; hint: {hint}",
-                    if message.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({message})")
-                    }
-                )
+                denied(operation, role, message)
             } else if code.is_empty() {
                 format!(
                     "{operation} as {role}: HTTP {status}{}",
@@ -68,9 +52,15 @@ where
             )
         }
         SdkError::TimeoutError(_) => format!("{operation} as {role}: timed out"),
-        SdkError::ResponseError(_) => {
-            format!("{operation} as {role}: the response could not be read")
+        // moto under IAM enforcement (and some proxies) answer 403 with a body the SDK's JSON
+        // protocols cannot parse at all: the status alone still means "denied".
+        SdkError::ResponseError(r) if r.raw().status().as_u16() == 403 => {
+            denied(operation, role, "")
         }
+        SdkError::ResponseError(_) => format!(
+            "{operation} as {role}: the response could not be read: {}",
+            innermost(err)
+        ),
         SdkError::ConstructionFailure(_) => {
             format!("{operation} as {role}: the request could not be built")
         }
@@ -79,6 +69,23 @@ where
             aws_smithy_types::error::display::DisplayErrorContext(other)
         ),
     }
+}
+
+/// `OP as ROLE: access denied (…); hint: …`, the permission to grant named.
+fn denied(operation: &str, role: &str, message: &str) -> String {
+    let hint = if operation == "sts:AssumeRole" {
+        // Assuming is decided by the caller's policy and the role's trust policy, not by what
+        // the role itself may do.
+        "the base identity must be allowed `sts:AssumeRole` on this role, and the role's trust policy must trust it".to_owned()
+    } else {
+        format!("the role's policy must allow `{operation}`")
+    };
+    let message = if message.is_empty() {
+        String::new()
+    } else {
+        format!(" ({message})")
+    };
+    format!("{operation} as {role}: access denied{message}; hint: {hint}")
 }
 
 /// The reason credentials could not be loaded, when that is why a request failed before it was
@@ -151,6 +158,8 @@ where
             }
         }
         SdkError::ConstructionFailure(_) => WriteFailure::Final,
+        // A denial whose body could not be parsed (see `describe`) was still a denial.
+        SdkError::ResponseError(r) if r.raw().status().as_u16() == 403 => WriteFailure::Final,
         // Timeouts, dispatch failures (a reset may come after the server acted), responses
         // that could not be read, and anything the SDK adds later.
         _ => WriteFailure::Unknown,
