@@ -569,10 +569,8 @@ fn suggest_timezone(name: &str) -> Option<String> {
             let lower = candidate.as_str().to_ascii_lowercase();
             let mut score = strsim::normalized_damerau_levenshtein(&wanted, &lower);
             // `Tokyo` alone should still find `Asia/Tokyo`.
-            if bare_city {
-                if let Some((_, city)) = lower.rsplit_once('/') {
-                    score = score.max(strsim::normalized_damerau_levenshtein(&wanted, city));
-                }
+            if bare_city && let Some((_, city)) = lower.rsplit_once('/') {
+                score = score.max(strsim::normalized_damerau_levenshtein(&wanted, city));
             }
             (score, candidate.as_str().to_string())
         })

@@ -73,6 +73,9 @@ impl ConvertError {
 /// appended after the model's own `tags` (stamp's bookkeeping tags, which templates do
 /// not carry). Members absent from `td` are explicitly unset, so a reused builder keeps
 /// nothing from an earlier definition.
+// `inferenceAccelerators` is deprecated in the SDK since AWS retired Elastic Inference; the
+// API still carries the member, so a template that has it round-trips unchanged.
+#[allow(deprecated)]
 pub fn fill_register(
     b: RegisterTaskDefinitionFluentBuilder,
     td: &TaskDefinition,
@@ -798,6 +801,7 @@ fn hash_map(map: &Option<BTreeMap<String, String>>) -> Option<HashMap<String, St
 ///
 /// Members this SDK does not model (`sharingStrategy`, `s3filesVolumeConfiguration`)
 /// are discarded by the SDK while parsing the response and cannot be recovered here.
+#[allow(deprecated)] // `inferenceAccelerators`: see `fill_register`.
 pub fn from_sdk(td: &sdk::TaskDefinition, tags: &[sdk::Tag]) -> TaskDefinition {
     TaskDefinition {
         // Always present in ECS's answers; the SDK keeps it optional only by convention.
@@ -1126,6 +1130,7 @@ mod tests {
     /// members, the output-only ones `from_sdk` must drop, and the lists ECS echoes as
     /// `[]` when the request had none. Container `cpu` needs no help: the SDK already
     /// holds 0 where the request had none.
+    #[allow(deprecated)] // `inferenceAccelerators`: see `fill_register`.
     fn describe(
         input: &RegisterTaskDefinitionInputBuilder,
     ) -> (sdk::TaskDefinition, Vec<sdk::Tag>) {

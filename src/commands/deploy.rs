@@ -146,17 +146,17 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
             ));
         }
     };
-    if let (Some(p), Some(path)) = (&saved, &args.plan) {
-        if p.commit != commit_label {
-            return Err(Failure::usage(
-                format!(
-                    "--plan {}: the plan was made at commit {}, but the repository is at {commit_label}",
-                    path.display(),
-                    p.commit
-                ),
-                Some("check out the plan's commit, or make a new plan".to_owned()),
-            ));
-        }
+    if let (Some(p), Some(path)) = (&saved, &args.plan)
+        && p.commit != commit_label
+    {
+        return Err(Failure::usage(
+            format!(
+                "--plan {}: the plan was made at commit {}, but the repository is at {commit_label}",
+                path.display(),
+                p.commit
+            ),
+            Some("check out the plan's commit, or make a new plan".to_owned()),
+        ));
     }
     let no_release: Vec<&str> = tenants
         .iter()
@@ -359,11 +359,10 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                             r.result,
                             Outcome::Failed | Outcome::RolledBack | Outcome::NeedsHuman
                         )
-                    }) {
-                        if let Ok(mut tol) = run.tolerance.lock() {
+                    })
+                        && let Ok(mut tol) = run.tolerance.lock() {
                             tol.record_failure();
                         }
-                    }
                     rows
                 });
             }

@@ -422,12 +422,12 @@ fn selected<'f>(fleet: &'f crate::dsl::Fleet, a: &InfraPlanArgs) -> Result<Vec<&
         ));
     }
     let tenants = super::select_tenants(fleet, &a.tenants)?;
-    if let Some(k) = &a.stack {
-        if !fleet.tenants.iter().any(|t| t.stack(k).is_some()) {
-            let first = tenants.first().copied().or(fleet.tenants.first());
-            if let Some(t) = first {
-                stack(t, k)?;
-            }
+    if let Some(k) = &a.stack
+        && !fleet.tenants.iter().any(|t| t.stack(k).is_some())
+    {
+        let first = tenants.first().copied().or(fleet.tenants.first());
+        if let Some(t) = first {
+            stack(t, k)?;
         }
     }
     Ok(tenants)
@@ -854,10 +854,8 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
                         rows.push(row);
                     }
                     shared_retries_on_first(&mut rows, session.calls().snapshot().retries);
-                    if failed {
-                        if let Ok(mut tol) = tolerance.lock() {
-                            tol.record_failure();
-                        }
+                    if failed && let Ok(mut tol) = tolerance.lock() {
+                        tol.record_failure();
                     }
                     rows
                 });

@@ -442,21 +442,20 @@ fn project(defaults: &FileLayer, diags: &mut Diagnostics) -> Option<Project> {
     }
     let (name, image, rings) = (name?, image?, rings?);
     let mut ok = true;
-    if let Some(img) = &p.image {
-        if img.value.contains('@')
+    if let Some(img) = &p.image
+        && (img.value.contains('@')
             || img
                 .value
                 .rsplit('/')
                 .next()
-                .is_some_and(|last| last.contains(':'))
-        {
-            diags.push(Diagnostic::at(
-                &img.at,
-                format!("`image` must not carry a tag or digest: `{}`", img.value),
-                Some("the tag is the release; write the repository only, e.g. `…/shop`".into()),
-            ));
-            ok = false;
-        }
+                .is_some_and(|last| last.contains(':')))
+    {
+        diags.push(Diagnostic::at(
+            &img.at,
+            format!("`image` must not carry a tag or digest: `{}`", img.value),
+            Some("the tag is the release; write the repository only, e.g. `…/shop`".into()),
+        ));
+        ok = false;
     }
     if let Some(r) = &p.rings {
         let mut seen = BTreeSet::new();

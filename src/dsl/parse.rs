@@ -312,14 +312,14 @@ impl Walker<'_> {
             match key.get_ref().as_ref() {
                 "name" => {
                     p.name = self.nonempty_string(v, "name");
-                    if let Some(n) = &p.name {
-                        if let Err(why) = check_ecs_name(&n.value) {
-                            self.err(
+                    if let Some(n) = &p.name
+                        && let Err(why) = check_ecs_name(&n.value)
+                    {
+                        self.err(
                                 &v.span(),
                                 format!("`{}` is not a valid project name: {why}", n.value),
                                 Some("it goes into task definition families and role names; write e.g. `name = \"shop\"`".into()),
                             );
-                        }
                     }
                 }
                 "image" => p.image = self.nonempty_string(v, "image"),
@@ -810,17 +810,15 @@ impl Walker<'_> {
                     }
                     "ecs_service" => {
                         s.ecs_service = self.nonempty_string(sv, "ecs_service");
-                        if let Some(n) = &s.ecs_service {
-                            if let Err(why) = check_ecs_name(&n.value) {
-                                self.err(
-                                    &sv.span(),
-                                    format!("`{}` is not a valid ECS service name: {why}", n.value),
-                                    Some(
-                                        "use letters, digits, `-` and `_`, e.g. `shop-api`".into(),
-                                    ),
-                                );
-                                s.ecs_service = None;
-                            }
+                        if let Some(n) = &s.ecs_service
+                            && let Err(why) = check_ecs_name(&n.value)
+                        {
+                            self.err(
+                                &sv.span(),
+                                format!("`{}` is not a valid ECS service name: {why}", n.value),
+                                Some("use letters, digits, `-` and `_`, e.g. `shop-api`".into()),
+                            );
+                            s.ecs_service = None;
                         }
                     }
                     "env_from" => s.env.import = self.env_from(sv),

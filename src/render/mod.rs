@@ -79,10 +79,10 @@ fn template_diag(src: &SourceFile, e: &minijinja::Error, who: Option<(&str, &str
         .detail()
         .map_or_else(|| e.kind().to_string(), str::to_owned);
     // "undefined value" alone does not say which; the expression is in the source span.
-    if e.kind() == minijinja::ErrorKind::UndefinedError {
-        if let Some(expr) = e.range().and_then(|r| src.text.get(r)) {
-            detail = format!("{detail}: `{}` is not defined", expr.trim());
-        }
+    if e.kind() == minijinja::ErrorKind::UndefinedError
+        && let Some(expr) = e.range().and_then(|r| src.text.get(r))
+    {
+        detail = format!("{detail}: `{}` is not defined", expr.trim());
     }
     let what = match who {
         Some((t, s)) => format!("template error while rendering {t}/{s}: {detail}"),
@@ -322,10 +322,10 @@ fn output_diag(
     service: &str,
 ) -> Diagnostic {
     let mut msg = format!("the rendered task definition for {tenant}/{service} is not valid: {e}");
-    if let Some(line) = e.line() {
-        if let Some(l) = text.lines().nth(line.saturating_sub(1)) {
-            msg.push_str(&format!("\n  rendered line {line}: {}", l.trim()));
-        }
+    if let Some(line) = e.line()
+        && let Some(l) = text.lines().nth(line.saturating_sub(1))
+    {
+        msg.push_str(&format!("\n  rendered line {line}: {}", l.trim()));
     }
     let hint = e.hint().map(|h| format!("did you mean `{h}`?")).or_else(|| {
         Some(match e {
