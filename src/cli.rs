@@ -21,6 +21,8 @@ Examples:
   stamp render acme -s api --offline     print acme's api task definition
   stamp explain acme -s api LOG_LEVEL    where LOG_LEVEL's value comes from
   stamp schedule                         which tenants may deploy now
+  stamp login acme                       acme's AWS console, read-only, in the browser
+  stamp exec acme -- aws ecs list-clusters   a command with acme's read-only credentials
 
 Exit codes: 0 success, 1 an operation failed, 2 bad input or usage.";
 
@@ -197,6 +199,177 @@ Examples:
 Windows are evaluated in each tenant's own timezone; a freeze beats a window; a tenant with
 `windows = []` is always open outside freezes.")]
     Schedule(ScheduleArgs),
+
+    /// Open a tenant's AWS console in the browser, signed in with its read-only inspect_role.
+    #[command(after_help = "\
+Examples:
+  stamp login acme                          the console at acme's ECS cluster, in the browser
+  stamp login acme --destination logs       at CloudWatch Logs (or ecs, ssm, cloudformation, s3…)
+  stamp login acme --print | pbcopy         the sign-in URL on stdout instead
+  stamp login acme --duration 8h            a longer console session (see below)
+
+stamp assumes the tenant's inspect_role (account guard first), exchanges the session for a
+sign-in token at the AWS federation endpoint and opens the sign-in URL with the platform's
+opener (xdg-open, open) on a desktop terminal. With --print, off a terminal or with CI set, the
+URL goes to stdout instead, and nowhere else: it signs its holder in for the whole session, so
+treat it as a password. It must be used within 15 minutes.
+
+--duration is 15m to 12h (default 1h), up to the role's maximum session duration. When your
+own identity is itself an assumed role (SSO, a role profile, CI), AWS allows a role assumed
+from it one hour at most: stamp then says so and signs you in for an hour.
+STAMP_SIGNIN_ENDPOINT overrides the federation endpoint (https, or http to 127.0.0.1).")]
+    Login(LoginArgs),
+
+    /// Run a command with a tenant's credentials (its read-only inspect_role unless --role deploy).
+    #[command(after_help = "\
+Examples:
+  stamp exec acme -- aws ecs list-services --cluster acme-shop
+  stamp exec acme -- aws logs tail /ecs/acme/api --follow
+  stamp exec acme -- $SHELL                  a shell in acme's account (exit to leave it)
+  stamp exec acme --role deploy --reason \"INC-42 restart api\" -- aws ecs update-service …
+
+The child gets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+AWS_CREDENTIAL_EXPIRATION, AWS_REGION and AWS_DEFAULT_REGION (the tenant's region), plus
+STAMP_TENANT and STAMP_ROLE; AWS_PROFILE, AWS_DEFAULT_PROFILE and every other credential
+variable are removed, AWS_ENDPOINT_URL passes through. --role deploy needs --reason: it is
+printed on stderr and written into the STS session name, so CloudTrail shows who and why on
+every call.
+Exit code: the command's own. Before it runs: 2 for bad usage, 1 when the credentials could not
+be had (or the account guard refused the tenant), 127 when the command is not found, 126 when
+it cannot be run.")]
+    Exec(ExecArgs),
+
+    /// Print a tenant's credentials as credential_process JSON, for ~/.aws/config profiles.
+    #[command(after_help = "\
+Examples:
+  stamp creds acme                               {\"Version\": 1, \"AccessKeyId\", …, \"Expiration\"}
+  STAMP_REASON=\"INC-42\" stamp creds acme --role deploy
+
+Meant for `credential_process` (see `stamp profiles`): stdout carries the JSON document and
+nothing else, whatever --output says. The credentials are secrets: do not paste them anywhere.
+--role deploy needs a reason, from --reason or STAMP_REASON (a profile cannot ask for one).")]
+    Creds(CredsArgs),
+
+    /// Print an ~/.aws/config profile per tenant that gets its credentials from `stamp creds`.
+    #[command(after_help = "\
+Examples:
+  stamp profiles >> ~/.aws/config               [profile shop-acme] … for every tenant
+  stamp profiles --role deploy >> ~/.aws/config [profile shop-acme-deploy] …
+  aws --profile shop-acme ecs list-services --cluster acme-shop
+  AWS_PROFILE=shop-globex terraform plan
+
+Each profile runs `stamp --root <this fleet> --profile <base> creds <tenant>` and sets the
+tenant's region, so the AWS CLI, Terraform, the SDKs and IDEs reach any tenant by name. The
+base profile is --profile, else AWS_PROFILE, else `default`; it is written into every profile
+so that a profile selected by AWS_PROFILE does not call itself. Needs no AWS access.")]
+    Profiles(ProfilesArgs),
+
+    /// Per tenant: account, region, cluster, both roles, and whether each can be assumed now.
+    #[command(after_help = "\
+Examples:
+  stamp whoami                     every tenant
+  stamp whoami acme --output json  {\"caller\", \"tenants\": [{\"roles\": [{\"role\", \"ok\", …}]}], \"ok\"}
+
+For each tenant stamp assumes inspect_role and deploy_role (15-minute sessions, thrown away)
+and checks with GetCallerIdentity that each lands in the tenant's account_id. Nothing is
+written. The first thing to run when a new customer account is onboarded.
+Exit code 1 when any role cannot be assumed or lands in another account.")]
+    Whoami(WhoamiArgs),
+}
+
+/// Which of a tenant's roles a person's session uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessRole {
+    /// inspect_role: read-only.
+    Inspect,
+    /// deploy_role: may write; needs --reason.
+    Deploy,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Tenant (a file stem in tenants/).
+    pub tenant: String,
+    /// Print the sign-in URL on stdout instead of opening the browser.
+    #[arg(long)]
+    pub print: bool,
+    /// Console page to land on: a service (ecs, logs, ssm, cloudformation, s3, …) or a console
+    /// URL. Default: the tenant's ECS cluster.
+    #[arg(long, value_name = "SERVICE|URL")]
+    pub destination: Option<String>,
+    /// Console session length, 15m to 12h.
+    #[arg(long, default_value = "1h", value_parser = session_duration)]
+    pub duration: std::time::Duration,
+}
+
+/// The role and reason of a session handed to a person (`exec`, `creds`).
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    /// The tenant's role to use.
+    #[arg(long, value_enum, default_value_t = AccessRole::Inspect)]
+    pub role: AccessRole,
+    /// Why (required with --role deploy): printed, and written into the STS session name.
+    #[arg(long, env = "STAMP_REASON", value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Session length, 15m to 12h.
+    #[arg(long, default_value = "1h", value_parser = session_duration)]
+    pub duration: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Tenant (a file stem in tenants/).
+    pub tenant: String,
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// The command and its arguments, after `--`.
+    #[arg(required = true, last = true, value_name = "CMD", value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct CredsArgs {
+    /// Tenant (a file stem in tenants/).
+    pub tenant: String,
+    #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfilesArgs {
+    /// Tenants (default: all).
+    #[arg(conflicts_with = "all")]
+    pub tenants: Vec<String>,
+    /// Every tenant of the fleet.
+    #[arg(long)]
+    pub all: bool,
+    /// The role the profiles use (deploy profiles are named `<project>-<tenant>-deploy`).
+    #[arg(long, value_enum, default_value_t = AccessRole::Inspect)]
+    pub role: AccessRole,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    /// Tenants (default: all).
+    #[arg(conflicts_with = "all")]
+    pub tenants: Vec<String>,
+    /// Every tenant of the fleet.
+    #[arg(long)]
+    pub all: bool,
+    /// How many tenant accounts to check at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+}
+
+/// An STS session length: 15 minutes (STS's shortest) to 12 hours (its longest).
+fn session_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = duration(s)?;
+    if !(900..=43_200).contains(&d.as_secs()) || d.subsec_nanos() != 0 {
+        return Err(format!(
+            "`{s}`: a session lasts 15m to 12h, in whole seconds (write e.g. 1h or 8h)"
+        ));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]

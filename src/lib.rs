@@ -10,6 +10,7 @@ pub mod commands;
 pub mod dsl;
 pub mod error;
 pub mod fleet;
+pub mod http;
 pub mod infra;
 pub mod output;
 pub mod plan;

@@ -2,9 +2,13 @@
 //! guard, call counting, and the client sets (read-only here; deploying later).
 //!
 //! Commands never see an SDK client: they get a [`read::TenantReader`] (no write method
-//! exists on it) or, for deploys, the deploying set.
+//! exists on it) or, for deploys, the deploying set. A person's session in a tenant account
+//! (`login`, `exec`, `creds`) is an [`access::HandedSession`], whose credentials leave it only
+//! where they are meant to go.
 
+pub mod access;
 pub mod calls;
+pub mod console;
 pub mod convert;
 pub mod deploy;
 pub mod errors;

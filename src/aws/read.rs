@@ -74,6 +74,18 @@ pub enum TenantError {
     Call { tenant: String, detail: String },
 }
 
+/// The account guard: the account a role landed in must be the tenant's own.
+pub(super) fn guard(tenant: &Tenant, actual: String) -> Result<(), TenantError> {
+    if actual == tenant.account_id {
+        return Ok(());
+    }
+    Err(TenantError::WrongAccount {
+        tenant: tenant.name.clone(),
+        expected: tenant.account_id.clone(),
+        actual,
+    })
+}
+
 /// A stack as it exists now.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LiveStack {
@@ -163,14 +175,7 @@ impl TenantReader {
             .send()
             .await
             .map_err(|e| err(describe("sts:GetCallerIdentity", role, &e)))?;
-        let actual = who.account.unwrap_or_default();
-        if actual != tenant.account_id {
-            return Err(TenantError::WrongAccount {
-                tenant: tenant.name.clone(),
-                expected: tenant.account_id.clone(),
-                actual,
-            });
-        }
+        guard(tenant, who.account.unwrap_or_default())?;
         let calls = session.calls().clone();
         let reader = Self {
             tenant: tenant.name.clone(),

@@ -172,17 +172,15 @@ impl Session {
         role_arn: &str,
         external_id: Option<&str>,
     ) -> SdkConfig {
-        let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&self.base)
-                .region(Region::new(region.to_owned()))
-                .interceptor(self.calls.clone())
-                .build(),
-        );
         let provider = AssumedRole {
-            sts,
-            role_arn: role_arn.to_owned(),
-            session_name: self.session_name.clone(),
-            external_id: external_id.map(str::to_owned),
+            sts: self.sts_in(region),
+            request: AssumeRequest {
+                role_arn: role_arn.to_owned(),
+                session_name: self.session_name.clone(),
+                external_id: external_id.map(str::to_owned),
+                // Role chaining (CI's web identity → tenant role) caps a session at one hour.
+                duration: CHAINED_MAX,
+            },
         };
         self.base
             .to_builder()
@@ -200,35 +198,74 @@ impl Session {
     pub fn calls(&self) -> &CallCounter {
         &self.calls
     }
+
+    /// Whether the base identity is itself an assumed role (SSO, CI's web identity, a role
+    /// profile): assuming a tenant role from it is role chaining, which AWS caps at one hour.
+    pub fn base_is_assumed_role(&self) -> bool {
+        self.caller.arn.contains(":assumed-role/")
+    }
+
+    /// Assumes a role once and returns the credentials themselves: for the commands that hand a
+    /// person a session (`exec`, `creds`, `login`), which must see its keys and expiry. The
+    /// error is one line naming the role (as `describe` words it).
+    pub async fn assume_once(
+        &self,
+        region: &str,
+        request: &AssumeRequest,
+    ) -> Result<Credentials, String> {
+        request.send(&self.sts_in(region)).await
+    }
+
+    /// An SDK configuration for `region` that signs with fixed `credentials`: how a handed
+    /// session is checked (the account guard) before anyone gets it.
+    pub fn config_with(&self, region: &str, credentials: Credentials) -> SdkConfig {
+        self.base
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .build()
+    }
+
+    /// An STS client of the base identity in `region`, counting its calls.
+    fn sts_in(&self, region: &str) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.base)
+                .region(Region::new(region.to_owned()))
+                .interceptor(self.calls.clone())
+                .build(),
+        )
+    }
 }
 
-/// AssumeRole as a credentials provider, so the SDK's identity cache handles expiry.
-#[derive(Debug, Clone)]
-struct AssumedRole {
-    sts: aws_sdk_sts::Client,
-    role_arn: String,
-    session_name: String,
-    external_id: Option<String>,
+/// The longest session AWS grants a role assumed from another role's session.
+pub const CHAINED_MAX: Duration = Duration::from_secs(3600);
+
+/// One AssumeRole request: the role, the session name CloudTrail shows, the session's length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeRequest {
+    pub role_arn: String,
+    pub session_name: String,
+    pub external_id: Option<String>,
+    pub duration: Duration,
 }
 
-impl AssumedRole {
-    async fn assume(&self) -> aws_credential_types::provider::Result {
-        let out = self
-            .sts
+impl AssumeRequest {
+    async fn send(&self, sts: &aws_sdk_sts::Client) -> Result<Credentials, String> {
+        let out = sts
             .assume_role()
             .role_arn(&self.role_arn)
             .role_session_name(&self.session_name)
             .set_external_id(self.external_id.clone())
-            // Role chaining (CI's web identity → tenant role) caps a session at one hour.
-            .duration_seconds(3600)
+            .duration_seconds(i32::try_from(self.duration.as_secs()).unwrap_or(i32::MAX))
             .send()
             .await
-            .map_err(|e| {
-                CredentialsError::provider_error(describe("sts:AssumeRole", &self.role_arn, &e))
-            })?;
-        let c = out
-            .credentials
-            .ok_or_else(|| CredentialsError::unhandled("AssumeRole returned no credentials"))?;
+            .map_err(|e| describe("sts:AssumeRole", &self.role_arn, &e))?;
+        let c = out.credentials.ok_or_else(|| {
+            format!(
+                "sts:AssumeRole as {}: no credentials in the answer",
+                self.role_arn
+            )
+        })?;
         let expiry = std::time::SystemTime::try_from(c.expiration).ok();
         Ok(Credentials::new(
             c.access_key_id,
@@ -237,6 +274,22 @@ impl AssumedRole {
             expiry,
             "stamp-assume-role",
         ))
+    }
+}
+
+/// AssumeRole as a credentials provider, so the SDK's identity cache handles expiry.
+#[derive(Debug, Clone)]
+struct AssumedRole {
+    sts: aws_sdk_sts::Client,
+    request: AssumeRequest,
+}
+
+impl AssumedRole {
+    async fn assume(&self) -> aws_credential_types::provider::Result {
+        self.request
+            .send(&self.sts)
+            .await
+            .map_err(CredentialsError::provider_error)
     }
 }
 
@@ -286,6 +339,33 @@ pub fn session_name(caller_arn: &str, ci_job: &Option<String>) -> String {
     }
 }
 
+/// `stamp-<who>,<reason>`: the session name of a session taken with a reason (`exec --role
+/// deploy --reason`), which CloudTrail shows on every call the session makes. STS allows
+/// `[\w+=,.@-]` and 64 characters: the reason keeps those (`,` aside, the separator) and
+/// everything else becomes `-`; the person keeps at most 32 characters, the reason the rest.
+/// `None` when no letter or digit of the reason survives (a reason in another script).
+pub fn session_name_with_reason(session_name: &str, reason: &str) -> Option<String> {
+    let mut slug = String::new();
+    for c in reason.trim().chars() {
+        let c = if c.is_ascii_alphanumeric() || "+=.@_-".contains(c) {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && slug.ends_with('-')) {
+            slug.push(c);
+        }
+    }
+    let slug = slug.trim_matches('-');
+    if !slug.chars().any(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let who: String = session_name.chars().take(32).collect();
+    let room = 64 - who.len() - 1;
+    let slug: String = slug.chars().take(room).collect();
+    Some(format!("{who},{}", slug.trim_end_matches('-')))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +392,36 @@ mod tests {
             session_name(&format!("arn:aws:iam::1:user/{}", "x".repeat(100)), &None).len(),
             64
         );
+    }
+    #[test]
+    fn a_reason_joins_the_session_name_in_stss_characters_and_length() {
+        assert_eq!(
+            session_name_with_reason("stamp-alice", "hotfix INC-42: restart api").as_deref(),
+            Some("stamp-alice,hotfix-INC-42-restart-api")
+        );
+        // Other scripts and punctuation collapse; what is left of the reason still names it.
+        assert_eq!(
+            session_name_with_reason("stamp-alice", "障害対応 INC-42 (顧客)").as_deref(),
+            Some("stamp-alice,INC-42")
+        );
+        assert_eq!(session_name_with_reason("stamp-alice", "障害対応"), None);
+        assert_eq!(session_name_with_reason("stamp-alice", "  -- "), None);
+        let long = session_name_with_reason(&format!("stamp-{}", "p".repeat(60)), &"r".repeat(100))
+            .expect("a name");
+        assert_eq!(long.len(), 64);
+        assert!(
+            long.starts_with(&format!("stamp-{},", "p".repeat(26))),
+            "{long}"
+        );
+        for name in [
+            long,
+            session_name_with_reason("stamp-a", "x/y,z").expect("name"),
+        ] {
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)),
+                "{name}"
+            );
+        }
     }
 }

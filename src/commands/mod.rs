@@ -10,16 +10,22 @@ use crate::error::{Failure, Result};
 use crate::output::Printer;
 use crate::resolve::Lookups;
 
+mod access;
+mod creds;
 mod deploy;
+mod exec;
 mod explain;
 mod history;
 mod infra;
+mod login;
 mod params;
 mod plan;
+mod profiles;
 mod render;
 mod schedule;
 mod status;
 mod validate;
+mod whoami;
 
 /// Settings resolved once from global flags, shared by every command.
 pub struct Ctx {
@@ -76,6 +82,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::History(a) => history::run(&ctx, &a),
         Command::Params(a) => params::run(&ctx, &a),
         Command::Schedule(a) => schedule::run(&ctx, &a),
+        Command::Login(a) => login::run(&ctx, &a),
+        Command::Exec(a) => exec::run(&ctx, &a),
+        Command::Creds(a) => creds::run(&ctx, &a),
+        Command::Profiles(a) => profiles::run(&ctx, &a),
+        Command::Whoami(a) => whoami::run(&ctx, &a),
     }
 }
 
@@ -212,6 +223,7 @@ mod tests {
             ("render.rs", include_str!("render.rs")),
             ("explain.rs", include_str!("explain.rs")),
             ("schedule.rs", include_str!("schedule.rs")),
+            ("login.rs", include_str!("login.rs")),
             ("validate.rs", include_str!("validate.rs")),
         ] {
             for forbidden in ["TenantDeployer", "aws::deploy", "deploy_role"] {
