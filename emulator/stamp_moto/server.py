@@ -22,6 +22,8 @@
   still runs one request at a time (one Python process).
 * ExecuteChangeSet ends as on AWS (cfn_execute.py): a failing resource rolls the stack back
   with a *_FAILED event and its reason; outputs are recomputed.
+* GET /federation serves the console federation endpoint (signin.py: getSigninToken checked
+  against the credentials moto issued, login); GET /stamp-control/signins lists what it accepted.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import urllib.request
 from collections import Counter
 from typing import Any, Callable, Iterable
 
-from stamp_moto import cfn_execute, ecs_rollout, ssm_paging
+from stamp_moto import cfn_execute, ecs_rollout, signin, ssm_paging
 
 
 def _json_response(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
@@ -92,7 +94,13 @@ class StampControl:
             if path.rstrip("/") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
                 # moto forgets every service; armed failures must not leak into the next test.
                 ecs_rollout.reset()
+                signin.reset()
             return self.moto_app(environ, start_response)
+        if path == "/federation":
+            action = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Action", ["unknown"])[0]
+            with self._counts_lock:
+                self._counts[f"signin:{action}"] += 1
+            return signin.handle(environ, start_response)
         op = _operation(environ)
         with self._counts_lock:
             self._counts[op] += 1
@@ -107,6 +115,8 @@ class StampControl:
             with self._counts_lock:
                 ops = dict(sorted(self._counts.items()))
             return _json_response(start_response, "200 OK", {"operations": ops, "total": sum(ops.values())})
+        if path == "/stamp-control/signins" and method == "GET":
+            return _json_response(start_response, "200 OK", {"signins": signin.recorded()})
         if method != "POST":
             return _json_response(start_response, "405 Method Not Allowed", {"error": "POST only"})
         if path == "/stamp-control/requests/reset":

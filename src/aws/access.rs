@@ -57,7 +57,7 @@ pub struct HandedSession {
     /// Who the session is, as STS says (`arn:aws:sts::…:assumed-role/ROLE/SESSION`).
     pub assumed_arn: String,
     pub session_name: String,
-    /// When the credentials expire (AWS always says).
+    /// When the credentials expire (AWS always says), in whole seconds.
     pub expires: Option<jiff::Timestamp>,
     credentials: Credentials,
 }
@@ -173,9 +173,11 @@ pub async fn hand(
         role_arn,
         assumed_arn: who.arn.unwrap_or_default(),
         session_name: session_name.to_owned(),
+        // Whole seconds: what STS grants, and what people read.
         expires: credentials
             .expiry()
-            .and_then(|t| jiff::Timestamp::try_from(t).ok()),
+            .and_then(|t| jiff::Timestamp::try_from(t).ok())
+            .and_then(|t| jiff::Timestamp::from_second(t.as_second()).ok()),
         credentials,
     })
 }

@@ -94,10 +94,11 @@ impl Report for Whoami {
                 )?;
             }
         }
+        let n = self.tenants.len();
         writeln!(
             out,
-            "\n{} tenants, {roles} roles: {} assumable",
-            self.tenants.len(),
+            "\n{n} tenant{}, {roles} roles: {} assumable",
+            if n == 1 { "" } else { "s" },
             roles - failed.len()
         )
     }

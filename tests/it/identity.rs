@@ -17,7 +17,7 @@ use crate::support::proxy::Proxy;
 use crate::support::rt;
 use crate::support::{Run, run_command};
 
-const WRONG: &str = "999999999999";
+pub(crate) const WRONG: &str = "999999999999";
 
 /// One tenant service as the account holds it: every revision of its family, the running
 /// task definition, whether its lock parameter exists.
@@ -116,7 +116,7 @@ fn rows(run: &Run) -> BTreeMap<String, serde_json::Value> {
 }
 
 /// A proxy that makes every GetCallerIdentity answer naming one of `accounts` say `WRONG`.
-fn lying_about(emu: &Emulator, accounts: Vec<String>) -> Proxy {
+pub(crate) fn lying_about(emu: &Emulator, accounts: Vec<String>) -> Proxy {
     Proxy::start(
         emu.endpoint(),
         Arc::new(move |_req: &str, body: String| {

@@ -235,6 +235,31 @@ impl Emulator {
         &self.endpoint
     }
 
+    /// The console federation endpoint this server stands in for (`STAMP_SIGNIN_ENDPOINT`).
+    pub fn signin_endpoint(&self) -> String {
+        format!("{}/federation", self.endpoint)
+    }
+
+    /// The venv's Python, which has boto3 (moto depends on it): the AWS SDK a tool would use.
+    pub fn python(&self) -> &Path {
+        &self.python
+    }
+
+    /// What the federation endpoint accepted (`GET /stamp-control/signins`): per sign-in token,
+    /// the access key id, role ARN, session ARN and SessionDuration (never a secret).
+    pub fn signins(&self) -> Vec<serde_json::Value> {
+        let (status, text) = self.http("GET", "/stamp-control/signins", "application/json", "");
+        assert_eq!(status, 200, "GET /stamp-control/signins: {text}");
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(body).expect("signins are JSON");
+        v["signins"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// `GET` a URL of this server (path and query), returning the raw response (head and body).
+    pub fn get(&self, path_and_query: &str) -> (u16, String) {
+        self.http("GET", path_and_query, "text/plain", "")
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
