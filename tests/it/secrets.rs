@@ -11,7 +11,9 @@
 //!
 //! Credentials: moto's own record of every AssumeRole it answered (`/moto-api/data.json`)
 //! gives exactly the keys and session tokens stamp received; none of them, and not the base
-//! secret key, may appear in any `-vv` output.
+//! secret key, may appear in any `-vv` output. That includes the sessions handed to a person
+//! (`whoami`, `login`'s sign-in URL, `exec`, `creds`' stderr): their credentials belong on
+//! `creds`' stdout and in `exec`'s child, nowhere else.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -106,7 +108,8 @@ struct Ctx<'e> {
 impl Ctx<'_> {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = self.emu.command(env!("CARGO_BIN_EXE_stamp"));
-        cmd.arg("--root")
+        cmd.env("STAMP_SIGNIN_ENDPOINT", self.emu.signin_endpoint())
+            .arg("--root")
             .arg(self.fleet.root())
             .arg("-vv")
             .args(args)
@@ -398,6 +401,33 @@ fn no_command_in_any_mode_shows_a_secret_or_a_credential() {
         }
     }
 
+    // ---- a person's access: credentials go to `creds`' stdout and `exec`'s child only -----
+    c.both(&["whoami"], 0);
+    c.both(&["profiles"], 0);
+    // The sign-in URL is on stdout and scanned: it must carry a token, not the session's keys.
+    c.both(&["login", "acme", "--print", "--destination", "logs"], 0);
+    for (i, json) in [false, true].into_iter().enumerate() {
+        let mut args = vec!["exec", "globex"];
+        if json {
+            args.extend(["--output", "json"]);
+        }
+        if i == 1 {
+            args.extend(["--role", "deploy", "--reason", "canary check"]);
+        }
+        args.extend(["--", "true"]);
+        let run = run_command(c.command(&args));
+        run.no_panic().success();
+        c.seen.run(&args.join(" "), &run);
+    }
+    let creds = run_command(c.command(&["creds", "umbrella"]));
+    creds.no_panic().success();
+    // Its stdout is the one place credentials are meant to be: kept apart, as the control below.
+    c.seen.add("creds umbrella: stderr", creds.stderr.clone());
+    let handed_secret = creds.json()["SecretAccessKey"]
+        .as_str()
+        .expect("creds prints a secret key")
+        .to_owned();
+
     // ---- failure paths -------------------------------------------------------------------
     // A SecureString referenced as a plain value: reading it is refused, and its value,
     // which the emulator returns undecrypted as `kms:…:<plaintext>`, is not shown.
@@ -520,6 +550,11 @@ fn no_command_in_any_mode_shows_a_secret_or_a_credential() {
         leaked.join("\n")
     );
     let creds = credentials(c.emu, &c.fleet);
+    // Control: the scan knows the secret `creds` handed out, so it would find it anywhere else.
+    assert!(
+        creds.contains(&handed_secret),
+        "moto's record lacks the handed-out key"
+    );
     let mut shown = c.seen.find(&creds);
     shown.extend(credential_shapes(&c.seen));
     assert!(
