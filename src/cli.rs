@@ -21,8 +21,9 @@ Examples:
   stamp render acme -s api --offline     print acme's api task definition
   stamp explain acme -s api LOG_LEVEL    where LOG_LEVEL's value comes from
   stamp schedule                         which tenants may deploy now
+  stamp whoami                           can I reach every tenant's account, with both roles?
   stamp login acme                       acme's AWS console, read-only, in the browser
-  stamp exec acme -- aws ecs list-clusters   a command with acme's read-only credentials
+  stamp exec acme -- aws s3 ls           a command with acme's read-only credentials
 
 Exit codes: 0 success, 1 an operation failed, 2 bad input or usage.";
 
