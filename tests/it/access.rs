@@ -45,14 +45,11 @@ fn stamp_via(
     env: &[(&str, &str)],
     args: &[&str],
 ) -> Run {
-    let mut cmd = emu.command(env!("CARGO_BIN_EXE_stamp"));
+    let mut cmd = emu.stamp(f.root());
     cmd.env("AWS_ENDPOINT_URL", endpoint)
         .env("STAMP_SIGNIN_ENDPOINT", emu.signin_endpoint())
         .envs(env.iter().copied())
-        .arg("--root")
-        .arg(f.root())
-        .args(args)
-        .stdin(Stdio::null());
+        .args(args);
     let run = run_command(cmd);
     run.no_panic();
     run
@@ -64,6 +61,13 @@ fn stamp(emu: &Emulator, f: &Fleet, env: &[(&str, &str)], args: &[&str]) -> Run 
 
 fn python(emu: &Emulator) -> &str {
     emu.python().to_str().expect("venv path is UTF-8")
+}
+
+/// `exec acme --role deploy --reason REASON -- COMMAND…`.
+fn as_deploy<'a>(reason: &'a str, command: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["exec", "acme", "--role", "deploy", "--reason", reason, "--"];
+    args.extend(command);
+    args
 }
 
 /// `KEY value` lines of `WHO`'s output.
@@ -138,18 +142,7 @@ fn exec_runs_a_command_as_the_tenants_inspect_role_and_exits_with_its_code() {
         emu,
         &f,
         &[],
-        &[
-            "exec",
-            "acme",
-            "--role",
-            "deploy",
-            "--reason",
-            "INC-42: restart api",
-            "--",
-            py,
-            "-c",
-            WHO,
-        ],
+        &as_deploy("INC-42: restart api", &[py, "-c", WHO]),
     );
     run.success()
         .stderr_has(&["acme: deploy_role", "for: INC-42: restart api"]);
@@ -611,25 +604,9 @@ fn under_iam_enforcement_exec_with_the_inspect_role_cannot_write() {
     assert_eq!(written(), None, "the inspect role wrote");
 
     // The deploy role, with a reason, may.
-    stamp(
-        &emu,
-        &f,
-        &[],
-        &[
-            "exec",
-            "acme",
-            "--role",
-            "deploy",
-            "--reason",
-            "INC-7 flag",
-            "--",
-            py,
-            "-c",
-            WRITE,
-        ],
-    )
-    .success()
-    .stdout_has(&["written"]);
+    stamp(&emu, &f, &[], &as_deploy("INC-7 flag", &[py, "-c", WRITE]))
+        .success()
+        .stdout_has(&["written"]);
     assert!(written().is_some(), "the deploy role could not write");
 
     // whoami as a base identity that may not assume any role: every role says why.

@@ -296,6 +296,14 @@ impl Emulator {
         cmd
     }
 
+    /// `stamp --root ROOT` with this server's environment and no stdin: the way a person runs
+    /// it against the emulator. Arguments and more environment are the caller's.
+    pub fn stamp(&self, root: &Path) -> Command {
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_stamp"));
+        cmd.arg("--root").arg(root).stdin(Stdio::null());
+        cmd
+    }
+
     /// Copy `template_fleet_dir` (its `tenants/` and `templates/`) to a temp dir, move every
     /// tenant to a new unique account, and seed it with `params_json` (accounts rewritten too).
     pub fn fresh_fleet(&self, template_fleet_dir: &Path, params_json: &Path) -> Fleet {
