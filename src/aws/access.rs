@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::errors::describe;
 use super::read::{TenantError, guard};
-use super::session::{AssumeRequest, Session};
+use super::session::{AssumeRequest, CHAINED_MAX, Session};
 use crate::dsl::Tenant;
 
 /// Which of a tenant's two roles.
@@ -128,14 +128,15 @@ fn rfc3339(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Assumes `role` of `tenant` for `duration` under `session_name`, then checks with
-/// GetCallerIdentity, signed by the new credentials, that they are in the tenant's account.
+/// Assumes `role` of `tenant` for `duration` (`None`: AWS's default hour) under
+/// `session_name`, then checks with GetCallerIdentity, signed by the new credentials, that they
+/// are in the tenant's account.
 pub async fn hand(
     session: &Session,
     tenant: &Tenant,
     role: Role,
     session_name: &str,
-    duration: Duration,
+    duration: Option<Duration>,
 ) -> Result<HandedSession, TenantError> {
     let role_arn = role.arn(tenant).to_owned();
     let fail = |detail: String| TenantError::Call {
@@ -151,7 +152,7 @@ pub async fn hand(
     let credentials = session
         .assume_once(&tenant.region, &request)
         .await
-        .map_err(|e| fail(with_duration_hint(e, duration)))?;
+        .map_err(|e| fail(with_duration_hint(e, duration.unwrap_or(CHAINED_MAX))))?;
     let sts = aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::config::Builder::from(
             &session.config_with(&tenant.region, credentials.clone()),
@@ -215,7 +216,7 @@ pub async fn check(session: &Session, tenant: &Tenant, roles: &[Role]) -> Vec<Ro
     let mut out = Vec::with_capacity(roles.len());
     for &role in roles {
         let arn = role.arn(tenant).to_owned();
-        let check = match hand(session, tenant, role, &session.session_name, SHORTEST).await {
+        let check = match hand(session, tenant, role, &session.session_name, Some(SHORTEST)).await {
             Ok(h) => RoleCheck {
                 role,
                 arn,

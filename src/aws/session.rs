@@ -179,7 +179,7 @@ impl Session {
                 session_name: self.session_name.clone(),
                 external_id: external_id.map(str::to_owned),
                 // Role chaining (CI's web identity → tenant role) caps a session at one hour.
-                duration: CHAINED_MAX,
+                duration: Some(CHAINED_MAX),
             },
         };
         self.base
@@ -246,7 +246,8 @@ pub struct AssumeRequest {
     pub role_arn: String,
     pub session_name: String,
     pub external_id: Option<String>,
-    pub duration: Duration,
+    /// `None` leaves `DurationSeconds` out: AWS's default, one hour.
+    pub duration: Option<Duration>,
 }
 
 impl AssumeRequest {
@@ -256,7 +257,10 @@ impl AssumeRequest {
             .role_arn(&self.role_arn)
             .role_session_name(&self.session_name)
             .set_external_id(self.external_id.clone())
-            .duration_seconds(i32::try_from(self.duration.as_secs()).unwrap_or(i32::MAX))
+            .set_duration_seconds(
+                self.duration
+                    .map(|d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX)),
+            )
             .send()
             .await
             .map_err(|e| describe("sts:AssumeRole", &self.role_arn, &e))?;

@@ -68,22 +68,33 @@ fn session_name(session: &Session, args: &SessionArgs) -> String {
         .unwrap_or_else(|| session.session_name.clone())
 }
 
-/// The session length AWS will grant, and what to tell the person when it is less than asked:
-/// a role assumed from an assumed role (role chaining) gets one hour at most.
+/// The `DurationSeconds` to ask for (`None`: leave it out, AWS's default hour), and what to
+/// tell the person when they get less than they asked. A role assumed from an assumed role
+/// (role chaining) gets one hour at most. For the console AWS documents more: the federation
+/// endpoint refuses credentials obtained with `DurationSeconds` unless an IAM user asked for
+/// them, so a chained role's console session is left at AWS's default hour.
 pub(super) fn granted_duration(
     asked: Duration,
     chained_from: Option<&str>,
-) -> (Duration, Option<String>) {
-    match chained_from {
-        Some(base) if asked > CHAINED_MAX => (
-            CHAINED_MAX,
-            Some(format!(
-                "your identity {base} is itself an assumed role, and AWS allows a role assumed from one (role chaining) an hour at most: the session lasts 1h, not {}",
-                human(asked)
-            )),
-        ),
-        _ => (asked, None),
-    }
+    console: bool,
+) -> (Option<Duration>, Option<String>) {
+    let Some(base) = chained_from else {
+        return (Some(asked), None);
+    };
+    let granted = if console {
+        CHAINED_MAX
+    } else {
+        asked.min(CHAINED_MAX)
+    };
+    let note = (granted != asked).then(|| {
+        format!(
+            "your identity {base} is itself an assumed role, and AWS allows a role assumed from one (role chaining) {}: the session lasts {}, not {}",
+            if console { "a console session of its default hour only" } else { "an hour at most" },
+            human(granted),
+            human(asked)
+        )
+    });
+    (if console { None } else { Some(granted) }, note)
 }
 
 /// `8h`, `90m`, `1h30m`.
@@ -96,7 +107,8 @@ pub(super) fn human(d: Duration) -> String {
     }
 }
 
-/// Takes `role` of `tenant` for `asked` (or what AWS allows) under `session_name`.
+/// Takes `role` of `tenant` for `asked` (or what AWS allows) under `session_name`; `console`
+/// when the session is for `login`.
 pub(super) async fn take(
     ctx: &super::Ctx,
     session: &Session,
@@ -104,11 +116,12 @@ pub(super) async fn take(
     role: Role,
     session_name: &str,
     asked: Duration,
+    console: bool,
 ) -> anyhow::Result<HandedSession> {
     let chained = session
         .base_is_assumed_role()
         .then_some(session.caller.arn.as_str());
-    let (duration, note) = granted_duration(asked, chained);
+    let (duration, note) = granted_duration(asked, chained, console);
     if let Some(note) = note {
         ctx.printer
             .error(format_args!("note: {}: {note}", tenant.name));
@@ -150,6 +163,7 @@ pub(super) fn take_for(
             Role::from(args.role),
             &name,
             args.duration,
+            false,
         )
         .await
     })
@@ -175,16 +189,24 @@ mod tests {
     #[test]
     fn a_chained_identity_gets_an_hour_and_is_told_so() {
         let h = Duration::from_secs(3600);
-        assert_eq!(granted_duration(8 * h, None), (8 * h, None));
-        let (d, note) = granted_duration(8 * h, Some("arn:aws:sts::1:assumed-role/Dev/alice"));
-        assert_eq!(d, h);
+        let alice = Some("arn:aws:sts::1:assumed-role/Dev/alice");
+        // An IAM user gets what it asks for, for the console too.
+        assert_eq!(granted_duration(8 * h, None, false), (Some(8 * h), None));
+        assert_eq!(granted_duration(8 * h, None, true), (Some(8 * h), None));
+        // Chained: at most an hour, and said so.
+        let (d, note) = granted_duration(8 * h, alice, false);
+        assert_eq!(d, Some(h));
         let note = note.expect("a note");
         assert!(
             note.contains("assumed-role/Dev/alice") && note.contains("1h, not 8h"),
             "{note}"
         );
-        assert_eq!(granted_duration(h, Some("arn:x")), (h, None));
-        assert_eq!(granted_duration(h / 2, Some("arn:x")), (h / 2, None));
+        assert_eq!(granted_duration(h / 2, alice, false), (Some(h / 2), None));
+        // Chained, for the console: no DurationSeconds at all, so AWS's hour, whatever was asked.
+        assert_eq!(granted_duration(h, alice, true), (None, None));
+        let (d, note) = granted_duration(h / 2, alice, true);
+        assert_eq!(d, None);
+        assert!(note.is_some_and(|n| n.contains("1h, not 30m")));
         assert_eq!(human(Duration::from_secs(5400)), "1h30m");
         assert_eq!(human(Duration::from_secs(900)), "15m");
     }

@@ -100,10 +100,11 @@ pub(super) fn run(ctx: &super::Ctx, args: &LoginArgs) -> Result<()> {
                 Role::Inspect,
                 &session.session_name,
                 args.duration,
+                true,
             )
             .await?;
             // AWS refuses a console session length for a chained role's credentials; the
-            // session then lasts as long as they do.
+            // console session then lasts as long as they do (AWS's default hour).
             let console_for = (!session.base_is_assumed_role()).then_some(args.duration);
             let url = console::login_url(&endpoint, &handed, console_for, &destination)
                 .await
