@@ -1,0 +1,137 @@
+//! Hostile and careless input (issue 20): a fleet repository that configures programs for
+//! git to run, output folders that hold other people's files, inputs that are symlinks out of
+//! the repository or never end, runaway templates, and control characters meant for the
+//! terminal of whoever runs stamp. Single mistakes are in the corpus (`tests/corpus/`); these
+//! are the cases that need more than one file edit or look at more than one stream.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::Fixture;
+
+/// Runs git in `root` with a fixed identity, failing the test if git fails.
+fn git(root: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(["-c", "commit.gpgsign=false"])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---- git runs nothing the repository configures ----------------------------------------------
+
+/// Every program a repository can ask git to run while reading status: each leaves a mark
+/// file in `marks` when it runs.
+fn plant_programs(root: &Path, marks: &Path) {
+    let script = |name: &str, body: &str| {
+        let path = marks.join(format!("{name}.sh"));
+        let mark = marks.join(format!("{name}.ran"));
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\ntouch '{}'\n{body}\n", mark.display()),
+        )
+        .expect("write script");
+        let _ = Command::new("chmod").arg("+x").arg(&path).status();
+        path.display().to_string()
+    };
+    let hooks = root.join(".git/planted-hooks");
+    std::fs::create_dir_all(&hooks).expect("mkdir hooks");
+    for hook in [
+        "post-index-change",
+        "reference-transaction",
+        "post-checkout",
+    ] {
+        let s = script(hook, "exit 0");
+        std::fs::copy(&s, hooks.join(hook)).expect("copy hook");
+        let _ = Command::new("chmod")
+            .arg("+x")
+            .arg(hooks.join(hook))
+            .status();
+    }
+    let config: [(&str, String); 9] = [
+        ("core.fsmonitor", script("fsmonitor", "exit 1")),
+        ("core.hooksPath", hooks.display().to_string()),
+        ("core.pager", script("pager", "cat")),
+        ("pager.status", script("pager-status", "cat")),
+        ("diff.external", script("external-diff", "exit 0")),
+        ("filter.planted.clean", script("clean-filter", "cat")),
+        ("filter.planted.smudge", script("smudge-filter", "cat")),
+        ("filter.planted.process", script("process-filter", "exit 1")),
+        ("diff.planted.textconv", script("textconv", "cat \"$1\"")),
+    ];
+    for (key, value) in &config {
+        git(root, &["config", key, value]);
+    }
+    std::fs::write(
+        root.join(".gitattributes"),
+        "* filter=planted diff=planted\n",
+    )
+    .expect("write .gitattributes");
+}
+
+fn ran(marks: &Path) -> Vec<String> {
+    let mut ran: Vec<String> = std::fs::read_dir(marks)
+        .expect("read marks")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".ran"))
+        .collect();
+    ran.sort();
+    ran
+}
+
+#[test]
+fn git_runs_no_program_the_fleet_repository_configures() {
+    let f = Fixture::example();
+    let marks = tempfile::tempdir().expect("temp dir");
+    git(f.root(), &["init", "-q"]);
+    git(f.root(), &["add", "-A"]);
+    git(f.root(), &["commit", "-qm", "fleet"]);
+    plant_programs(f.root(), marks.path());
+    // A change of content, one of only the modification time (git compares content then),
+    // and a new file: every path `git status` takes.
+    f.append("tenants/acme.toml", "# an edit nobody committed");
+    let t = f.read("tenants/globex.toml");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    f.write("tenants/globex.toml", &t);
+    f.write("templates/new.json.j2", "{}");
+
+    let run = f.stamp(&["deploy", "--all", "--yes"]);
+    assert_eq!(ran(marks.path()), Vec::<String>::new(), "{}", run.stderr);
+    run.no_panic().code(2).stderr_has(&["uncommitted changes"]);
+
+    let commit = stamp::vcs::commit(f.root()).expect("a commit");
+    assert!(commit.dirty);
+    assert_eq!(ran(marks.path()), Vec::<String>::new());
+}
+
+/// The marks are real: the same repository makes plain `git status` run them.
+#[test]
+fn the_planted_programs_run_under_plain_git() {
+    let f = Fixture::example();
+    let marks = tempfile::tempdir().expect("temp dir");
+    git(f.root(), &["init", "-q"]);
+    git(f.root(), &["add", "-A"]);
+    git(f.root(), &["commit", "-qm", "fleet"]);
+    plant_programs(f.root(), marks.path());
+    let t = f.read("tenants/globex.toml");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    f.write("tenants/globex.toml", &t);
+    let _ = Command::new("git")
+        .arg("-C")
+        .arg(f.root())
+        .args(["status", "--porcelain"])
+        .output()
+        .expect("git status");
+    let ran = ran(marks.path());
+    assert!(ran.contains(&"fsmonitor.ran".to_owned()), "{ran:?}");
+    assert!(ran.iter().any(|r| r.contains("filter")), "{ran:?}");
+}
