@@ -11,6 +11,7 @@ pub mod dsl;
 pub mod error;
 pub mod fleet;
 pub mod infra;
+pub mod input;
 pub mod output;
 pub mod plan;
 pub mod render;

@@ -245,7 +245,7 @@ impl Diagnostics {
                 continue;
             };
             let src = cache.entry(file.clone()).or_insert_with(|| {
-                std::fs::read_to_string(root.join(file))
+                crate::input::read(root, file, crate::input::Kind::TenantFile)
                     .ok()
                     .map(|t| SourceFile::new(file.as_str(), t))
             });

@@ -31,8 +31,14 @@ pub struct StackTemplate {
 /// Reads `templates/NAME` and its top-level `Parameters`.
 pub fn load(root: &Path, name: &str) -> Result<StackTemplate, Diagnostic> {
     let rel = format!("{TEMPLATES_DIR}/{name}");
-    let body = std::fs::read_to_string(root.join(TEMPLATES_DIR).join(name)).map_err(|e| {
-        Diagnostic::general(Some(&rel), format!("cannot read the template: {e}"), None)
+    let body = crate::input::read(root, &rel, crate::input::Kind::StackTemplate).map_err(|r| {
+        r.into_diagnostic(&rel, || {
+            Diagnostic::general(
+                Some(&rel),
+                "cannot read the template: it is not there",
+                Some("create it, or name an existing template".into()),
+            )
+        })
     })?;
     let parameters = parameters(&body).map_err(|e| {
         Diagnostic::general(

@@ -49,14 +49,16 @@ impl Templates {
         let mut sources = BTreeMap::new();
         for name in names {
             let rel = format!("{TEMPLATES_DIR}/{name}");
-            let text = match std::fs::read_to_string(root.join(TEMPLATES_DIR).join(name)) {
+            let text = match crate::input::read(root, &rel, crate::input::Kind::TaskTemplate) {
                 Ok(t) => t,
-                Err(e) => {
-                    diags.push(Diagnostic::general(
-                        Some(&rel),
-                        format!("cannot read the template: {e}"),
-                        None,
-                    ));
+                Err(refused) => {
+                    diags.push(refused.into_diagnostic(&rel, || {
+                        Diagnostic::general(
+                            Some(&rel),
+                            "cannot read the template: it is not there",
+                            Some("create it, or name an existing template".into()),
+                        )
+                    }));
                     continue;
                 }
             };

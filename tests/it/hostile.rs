@@ -135,3 +135,133 @@ fn the_planted_programs_run_under_plain_git() {
     assert!(ran.contains(&"fsmonitor.ran".to_owned()), "{ran:?}");
     assert!(ran.iter().any(|r| r.contains("filter")), "{ran:?}");
 }
+
+// ---- inputs come from the repository only ------------------------------------------------------
+
+/// A canary credentials file outside the fleet: its text must never reach any output.
+const CANARY: &str = "aws_secret_access_key = CANARY0SECRET0VALUE";
+
+fn outside_secret() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("credentials"),
+        format!("[default]\n{CANARY}\nnot toml at all = = =\n"),
+    )
+    .expect("write");
+    dir
+}
+
+/// Replaces `rel` in the fixture with a symbolic link to `target`.
+fn link(f: &Fixture, rel: &str, target: &Path) {
+    let _ = std::fs::remove_file(f.path(rel));
+    std::os::unix::fs::symlink(target, f.path(rel)).expect("symlink");
+}
+
+/// Runs stamp and kills it if it has not finished within `secs`: a hang is a failure.
+fn stamp_within(f: &Fixture, args: &[&str], secs: u64) -> crate::support::Run {
+    let mut cmd = crate::support::stamp_command();
+    cmd.arg("--root").arg(f.root()).args(args);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn stamp");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("stamp {args:?} did not finish within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    crate::support::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn input_files_linked_out_of_the_repository_are_refused_and_nothing_of_them_is_shown() {
+    let secret = outside_secret();
+    let target = secret.path().join("credentials");
+    for rel in [
+        "tenants/acme.toml",
+        "tenants/_defaults.toml",
+        "templates/worker.json.j2",
+    ] {
+        let f = Fixture::example();
+        link(&f, rel, &target);
+        for args in [&["validate"][..], &["validate", "--output", "json"]] {
+            let run = f.stamp(args);
+            run.no_panic().code(2);
+            let both = format!("{}{}", run.stdout, run.stderr);
+            assert!(
+                !both.contains("CANARY0SECRET0VALUE"),
+                "{rel}: leaked\n{both}"
+            );
+            assert!(!both.contains(&*secret.path().to_string_lossy()), "{both}");
+            assert!(
+                both.contains("leads out of the repository"),
+                "{rel}:\n{both}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_tenant_file_linked_to_an_endless_device_or_a_pipe_is_refused_at_once() {
+    let f = Fixture::example();
+    link(&f, "tenants/acme.toml", Path::new("/dev/zero"));
+    stamp_within(&f, &["validate"], 10)
+        .no_panic()
+        .code(2)
+        .stderr_has(&["tenants/acme.toml", "leads out of the repository"]);
+
+    let f = Fixture::example();
+    f.remove("tenants/globex.toml");
+    let made = Command::new("mkfifo")
+        .arg(f.path("tenants/globex.toml"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    stamp_within(&f, &["validate"], 10)
+        .no_panic()
+        .code(2)
+        .stderr_has(&["tenants/globex.toml", "not a regular file but a named pipe"]);
+}
+
+#[test]
+fn a_link_that_stays_inside_the_repository_is_read() {
+    let f = Fixture::example();
+    f.write("shared/umbrella.toml", &f.read("tenants/umbrella.toml"));
+    link(&f, "tenants/umbrella.toml", &f.path("shared/umbrella.toml"));
+    f.write("shared/worker.json.j2", &f.read("templates/worker.json.j2"));
+    link(
+        &f,
+        "templates/worker.json.j2",
+        Path::new("../shared/worker.json.j2"),
+    );
+    f.stamp(&["validate"]).no_panic().success();
+}
+
+#[test]
+fn an_oversize_tenant_file_is_refused_with_the_limit() {
+    let f = Fixture::example();
+    f.append(
+        "tenants/acme.toml",
+        &"# padding padding padding\n".repeat(45_000),
+    );
+    f.stamp(&["validate"]).no_panic().code(2).stderr_has(&[
+        "tenants/acme.toml",
+        "the limit for a tenant file is 1048576 bytes",
+    ]);
+}
+
+#[test]
+fn a_template_with_a_byte_order_mark_renders_like_one_without() {
+    let f = Fixture::example();
+    let text = f.read("templates/worker.json.j2");
+    f.write("templates/worker.json.j2", &format!("\u{feff}{text}"));
+    f.stamp(&["validate"]).no_panic().success();
+}
