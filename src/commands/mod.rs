@@ -14,6 +14,7 @@ mod deploy;
 mod explain;
 mod history;
 mod infra;
+mod out_dir;
 mod params;
 mod plan;
 mod render;

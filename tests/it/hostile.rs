@@ -265,3 +265,157 @@ fn a_template_with_a_byte_order_mark_renders_like_one_without() {
     f.write("templates/worker.json.j2", &format!("\u{feff}{text}"));
     f.stamp(&["validate"]).no_panic().success();
 }
+
+// ---- render --out-dir writes only what stamp owns ---------------------------------------------
+
+/// Every file under `dir` with its bytes, to show a refused run changed nothing.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+            let p = e.path();
+            let rel = p
+                .strip_prefix(base)
+                .expect("under base")
+                .display()
+                .to_string();
+            if p.is_dir() {
+                out.insert(format!("{rel}/"), Vec::new());
+                walk(base, &p, out);
+            } else {
+                out.insert(rel, std::fs::read(&p).expect("read"));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+fn render_to(f: &Fixture, dir: &str) -> crate::support::Run {
+    f.stamp(&["render", "--all", "--offline", "--out-dir", dir])
+}
+
+#[test]
+fn out_dir_refuses_the_repository_itself_and_deletes_nothing() {
+    let f = Fixture::example();
+    // Tenants named like the repository's own folders, as in the report.
+    f.write(
+        "tenants/templates.toml",
+        &f.read("tenants/umbrella.toml")
+            .replace("444444444444", "555555555555"),
+    );
+    f.write("src/main.rs", "fn main() {}\n");
+    f.write(
+        "tenants/src.toml",
+        &f.read("tenants/umbrella.toml")
+            .replace("444444444444", "666666666666"),
+    );
+    git(f.root(), &["init", "-q"]);
+    git(f.root(), &["add", "-A"]);
+    git(f.root(), &["commit", "-qm", "fleet"]);
+    let before = snapshot(f.root());
+    let root = f.root().display().to_string();
+    for dir in [
+        root.as_str(),
+        &format!("{root}/tenants"),
+        &format!("{root}/src"),
+    ] {
+        let run = render_to(&f, dir);
+        run.no_panic().code(2).stderr_has(&["--out-dir"]);
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+    }
+    let run = f.stamp_in(
+        "tenants",
+        &["render", "--all", "--offline", "--out-dir", ".."],
+    );
+    run.no_panic()
+        .code(2)
+        .stderr_has(&["holds the fleet repository"]);
+    let mut after = snapshot(f.root());
+    after.retain(|k, _| !k.starts_with(".git/"));
+    let mut before = before;
+    before.retain(|k, _| !k.starts_with(".git/"));
+    assert_eq!(after, before);
+}
+
+#[test]
+fn out_dir_refuses_the_file_system_root() {
+    let f = Fixture::example();
+    render_to(&f, "/")
+        .no_panic()
+        .code(2)
+        .stderr_has(&["--out-dir `/` is the file system's root"]);
+}
+
+#[test]
+fn out_dir_refuses_a_folder_holding_files_stamp_did_not_write_before_writing_anything() {
+    let f = Fixture::example();
+    let out = tempfile::tempdir().expect("temp dir");
+    let dir = out.path().display().to_string();
+    std::fs::write(out.path().join("notes.txt"), "mine").expect("write");
+    // A plain file named like a tenant: the old code replaced acme/ first, then failed on it.
+    std::fs::write(out.path().join("globex"), "also mine").expect("write");
+    let before = snapshot(out.path());
+    render_to(&f, &dir).no_panic().code(2).stderr_has(&[
+        "holds `globex` (and 1 more), which stamp did not write",
+        "hint:",
+    ]);
+    assert_eq!(snapshot(out.path()), before);
+
+    // stamp's own output is replaced, but a file put among it is not.
+    std::fs::remove_file(out.path().join("notes.txt")).expect("rm");
+    std::fs::remove_file(out.path().join("globex")).expect("rm");
+    render_to(&f, &dir).no_panic().success();
+    render_to(&f, &dir).no_panic().success();
+    std::fs::write(out.path().join("acme/mine.json"), "{}").expect("write");
+    let before = snapshot(out.path());
+    render_to(&f, &dir)
+        .no_panic()
+        .code(2)
+        .stderr_has(&["holds `acme/mine.json`"]);
+    assert_eq!(snapshot(out.path()), before);
+}
+
+#[test]
+fn out_dir_refuses_a_folder_git_tracks() {
+    let f = Fixture::example();
+    f.write(".gitignore", "");
+    render_to(&f, &f.path("rendered").display().to_string())
+        .no_panic()
+        .success();
+    git(f.root(), &["init", "-q"]);
+    git(f.root(), &["add", "-A"]);
+    git(f.root(), &["commit", "-qm", "fleet and its output"]);
+    render_to(&f, &f.path("rendered").display().to_string())
+        .no_panic()
+        .code(2)
+        .stderr_has(&["inside the repository's tracked tree"]);
+}
+
+#[test]
+fn a_failed_render_leaves_the_output_folder_as_it_was() {
+    let f = Fixture::example();
+    let out = tempfile::tempdir().expect("temp dir");
+    let dir = out.path().join("rendered");
+    let shown = dir.display().to_string();
+    render_to(&f, &shown).no_panic().success();
+    let before = snapshot(&dir);
+    assert!(before.contains_key("acme/api.json") && before.contains_key(".stamp-render.json"));
+    // One tenant's worker no longer renders: every other tenant's output must stay too.
+    f.append("tenants/umbrella.toml", "[services.worker]\ncpu = 2048\n");
+    f.replace(
+        "templates/worker.json.j2",
+        "\"stopTimeout\": 120,",
+        "\"stopTimeout\": {{ 120 if service.cpu != 2048 else '\"x\"' }},",
+    );
+    render_to(&f, &shown).no_panic().code(2);
+    assert_eq!(snapshot(&dir), before);
+    // A folder the failed run would have created is not left behind either.
+    let fresh = out.path().join("fresh");
+    render_to(&f, &fresh.display().to_string())
+        .no_panic()
+        .code(2);
+    assert!(!fresh.exists());
+}
