@@ -5,6 +5,7 @@
 //! network function, and strict undefined; the context holds only `project`, `tenant`,
 //! `service`, `release`, `image`, `env` and `secrets`. The same inputs give the same bytes.
 
+pub mod bounds;
 pub mod taskdef;
 
 use std::collections::BTreeMap;
@@ -45,6 +46,7 @@ impl Templates {
         // arbitrary text use `|tojson`.
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_keep_trailing_newline(true);
+        bounds::install(&mut env);
         let mut diags = Diagnostics::default();
         let mut sources = BTreeMap::new();
         for name in names {
@@ -86,11 +88,20 @@ fn template_diag(src: &SourceFile, e: &minijinja::Error, who: Option<(&str, &str
     {
         detail = format!("{detail}: `{}` is not defined", expr.trim());
     }
+    if e.kind() == minijinja::ErrorKind::OutOfFuel {
+        detail = format!(
+            "it ran more than {} instructions (its fuel) without finishing",
+            bounds::FUEL
+        );
+    }
     let what = match who {
         Some((t, s)) => format!("template error while rendering {t}/{s}: {detail}"),
         None => format!("template error: {detail}"),
     };
     let hint = match e.kind() {
+        minijinja::ErrorKind::OutOfFuel => {
+            Some("look for a loop that runs too often (nested `range` loops multiply)".to_owned())
+        }
         minijinja::ErrorKind::UndefinedError => Some(
             "the context has only project, tenant, service, release, image, env and secrets; give template values through `vars` in the tenant files".to_owned(),
         ),
@@ -260,11 +271,28 @@ pub fn render_service(
         )]));
     };
     let who = Some((tenant.name.as_str(), service.name.as_str()));
-    let text = templates
+    let mut out = bounds::Capped::default();
+    let rendered = templates
         .env
         .get_template(&service.template.value)
-        .and_then(|t| t.render(&ctx))
-        .map_err(|e| RenderError::Invalid(vec![template_diag(src, &e, who)]))?;
+        .and_then(|t| t.render_captured_to(&ctx, &mut out).map(drop));
+    if let Err(e) = rendered {
+        return Err(RenderError::Invalid(vec![if out.overflowed {
+            too_much_output(src, &tenant.name, &service.name)
+        } else {
+            template_diag(src, &e, who)
+        }]));
+    }
+    let text = String::from_utf8(out.bytes).map_err(|_| {
+        RenderError::Invalid(vec![Diagnostic::general(
+            Some(&src.path),
+            format!(
+                "the template rendered bytes that are not UTF-8 for {}/{}",
+                tenant.name, service.name
+            ),
+            Some("see https://docs.rs/minijinja/latest/minijinja/syntax/".into()),
+        )])
+    })?;
     let mut td = taskdef::parse(&text).map_err(|e| {
         RenderError::Invalid(vec![output_diag(
             src,
@@ -312,6 +340,20 @@ pub fn render_service(
         removed,
         imports: env.imports,
     })
+}
+
+fn too_much_output(src: &SourceFile, tenant: &str, service: &str) -> Diagnostic {
+    Diagnostic::general(
+        Some(&src.path),
+        format!(
+            "template error while rendering {tenant}/{service}: the output passed {} bytes",
+            bounds::OUTPUT_LIMIT
+        ),
+        Some(
+            "a task definition is at most 64 KiB: look for a loop or filter that repeats text"
+                .into(),
+        ),
+    )
 }
 
 /// A rendered output that is not a valid RegisterTaskDefinition input: point at the template,

@@ -419,3 +419,32 @@ fn a_failed_render_leaves_the_output_folder_as_it_was() {
         .code(2);
     assert!(!fresh.exists());
 }
+
+// ---- runaway templates stop with exit 2, naming the template and the tenant ----------------------
+
+#[test]
+fn runaway_templates_stop_with_exit_2_naming_template_and_tenant() {
+    for (runaway, says) in [
+        (
+            "{{ 'x'|indent(2000000000, true)|length }}",
+            "filter `indent`",
+        ),
+        (
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            "instructions (its fuel)",
+        ),
+        (
+            "{% for i in range(3000) %}{{ 'x' * 1000 }}{% endfor %}",
+            "the output passed 1048576 bytes",
+        ),
+    ] {
+        let f = Fixture::example();
+        let text = f.read("templates/worker.json.j2");
+        f.write("templates/worker.json.j2", &format!("{runaway}{text}"));
+        let run = stamp_within(&f, &["render", "acme", "-s", "worker", "--offline"], 60);
+        run.no_panic()
+            .code(2)
+            .stderr_has(&["templates/worker.json.j2", "acme/worker", says]);
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+    }
+}
