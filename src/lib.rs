@@ -36,7 +36,7 @@ pub fn run() -> ExitCode {
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            let shown = f.to_string();
+            let shown = output::for_stderr(&f);
             if !shown.is_empty() {
                 eprintln!("{shown}");
             }

@@ -448,3 +448,97 @@ fn runaway_templates_stop_with_exit_2_naming_template_and_tenant() {
         assert!(run.stdout.is_empty(), "{}", run.stdout);
     }
 }
+
+// ---- nothing reaches a terminal raw -----------------------------------------------------------
+
+/// No escape, bell, backspace, carriage return or C1 control in what stamp printed.
+#[track_caller]
+fn no_raw_controls(run: &crate::support::Run) {
+    for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        let bad: Vec<char> = text
+            .chars()
+            .filter(|c| c.is_control() && *c != '\n' && *c != '\t')
+            .collect();
+        assert!(bad.is_empty(), "{name} holds {bad:?}:\n{text}");
+    }
+}
+
+#[test]
+fn control_characters_in_values_reach_no_terminal_raw() {
+    let f = Fixture::example();
+    f.replace(
+        "tenants/acme.toml",
+        "\"111111111111\"",
+        "\"\\u001b[2J\\u001b]0;pwned\\u0007\"",
+    );
+    let run = f.stamp(&["validate"]);
+    run.no_panic()
+        .code(2)
+        .stderr_has(&["\\u{1b}[2J\\u{1b}]0;pwned\\u{7}"]);
+    no_raw_controls(&run);
+    let run = f.stamp(&["validate", "--output", "json"]);
+    run.no_panic().code(2);
+    no_raw_controls(&run);
+    assert!(run.stdout.contains("\\u001b[2J"), "{}", run.stdout);
+
+    let f = Fixture::example();
+    f.replace(
+        "tenants/acme.toml",
+        "NEW_CHECKOUT = \"true\"",
+        "NEW_CHECKOUT = \"\\u001b[31mred\\r\\u009b2J\\u202etxt\"",
+    )
+    .replace(
+        "tenants/acme.toml",
+        "reason = \"year-end sale\"",
+        "reason = \"sale\\u001b[2J\"",
+    );
+    for args in [
+        &["explain", "acme", "-s", "api", "--offline"][..],
+        &["explain", "acme", "-s", "api", "NEW_CHECKOUT", "--offline"],
+        &["schedule", "acme", "--at", "2026-12-02T03:00:00Z"],
+        &[
+            "explain",
+            "acme",
+            "-s",
+            "api",
+            "--offline",
+            "--output",
+            "json",
+        ],
+    ] {
+        let run = f.stamp(args);
+        run.no_panic().success();
+        no_raw_controls(&run);
+        assert!(
+            run.stdout.contains("\\u{1b}") || run.stdout.contains("\\u001b"),
+            "{args:?}:\n{}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn a_huge_line_is_cut_in_errors() {
+    let f = Fixture::example();
+    let key = "k".repeat(200_000);
+    f.replace(
+        "tenants/acme.toml",
+        "ring       = \"canary\"",
+        &format!("{key} = 1"),
+    );
+    let run = f.stamp(&["validate"]);
+    run.no_panic()
+        .code(2)
+        .stderr_has(&["characters cut]", "tenants/acme.toml:7:1"]);
+    assert!(
+        run.stderr.len() < 8_000,
+        "{} bytes of stderr",
+        run.stderr.len()
+    );
+    let run = f.stamp(&["validate", "--output", "json"]);
+    assert!(
+        run.stdout.len() < 8_000,
+        "{} bytes of stdout",
+        run.stdout.len()
+    );
+}
