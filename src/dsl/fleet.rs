@@ -675,7 +675,19 @@ fn tenant(
         &d.tenant.inspect_role,
         diags,
     );
-    let external_id = pick(&t.tenant.external_id, &d.tenant.external_id).map(|e| e.value.clone());
+    let external_id = pick(&t.tenant.external_id, &d.tenant.external_id).and_then(|e| {
+        match check_external_id(&e.value) {
+            Ok(()) => Some(e.value.clone()),
+            Err(why) => {
+                diags.push(Diagnostic::at(
+                    &e.at,
+                    format!("`external_id` is not one STS accepts: {why}"),
+                    Some("use 2 to 1224 letters, digits and `+ = , . @ : / - _`, as the role's trust policy says".into()),
+                ));
+                None
+            }
+        }
+    });
 
     let schedule = schedule(d, t, diags);
 
@@ -1087,8 +1099,35 @@ fn role_account(arn: &str) -> Option<&str> {
         && account.bytes().all(|b| b.is_ascii_digit())
         && resource
             .strip_prefix("role/")
-            .is_some_and(|n| !n.is_empty());
+            .is_some_and(is_role_path_and_name);
     ok.then_some(account)
+}
+
+/// IAM's rules: a path of printable ASCII between slashes (at most 512), then a name of 1 to
+/// 64 letters, digits and `+ = , . @ _ -`. Anything else (a newline, `:`, NUL) no role has.
+fn is_role_path_and_name(s: &str) -> bool {
+    let (path, name) = s.rsplit_once('/').map_or(("", s), |(p, n)| (p, n));
+    path.len() <= 511
+        && path.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        && !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+/// STS's rule for `ExternalId`: 2 to 1224 characters of `[\w+=,.@:/-]`.
+fn check_external_id(s: &str) -> Result<(), &'static str> {
+    if !(2..=1224).contains(&s.len()) {
+        return Err("it must have 2 to 1224 characters");
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@:/-".contains(&b))
+    {
+        return Err("only letters, digits and `+ = , . @ : / - _` are allowed");
+    }
+    Ok(())
 }
 
 fn check_accounts(tenants: &[Tenant], layers: &[FileLayer], diags: &mut Diagnostics) {
@@ -1183,6 +1222,14 @@ mod tests {
         assert_eq!(role_account("arn:aws:iam::111111111111:user/x"), None);
         assert_eq!(role_account("arn:aws:iam::1111:role/x"), None);
         assert_eq!(role_account("stamp-deploy"), None);
+        for bad in ["stamp\ndeploy", "stamp:deploy", "stamp\0", "x/", "a b"] {
+            let arn = format!("arn:aws:iam::111111111111:role/{bad}");
+            assert_eq!(role_account(&arn), None, "{arn:?}");
+        }
+        assert!(check_external_id("tenant-7:prod/x@y").is_ok());
+        for bad in ["x", "new\nline", "nul\0", "sp ace"] {
+            assert!(check_external_id(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -542,3 +542,26 @@ fn a_huge_line_is_cut_in_errors() {
         run.stdout.len()
     );
 }
+
+// ---- the example templates take values through tojson -------------------------------------------
+
+#[test]
+fn a_vars_value_cannot_add_an_element_to_the_example_health_check() {
+    let f = Fixture::example();
+    f.replace(
+        "tenants/_defaults.toml",
+        "health_path = \"/healthz\"",
+        "health_path = '/healthz || exit 1\", \"INJECTED'",
+    );
+    let run = f.stamp(&["render", "acme", "-s", "api", "--offline"]);
+    run.no_panic().success();
+    let td: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let command = &td["containerDefinitions"][0]["healthCheck"]["command"];
+    assert_eq!(
+        command,
+        &serde_json::json!([
+            "CMD-SHELL",
+            "wget -qO- http://127.0.0.1:8080/healthz || exit 1\", \"INJECTED || exit 1"
+        ])
+    );
+}
