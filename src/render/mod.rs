@@ -102,6 +102,9 @@ fn template_diag(src: &SourceFile, e: &minijinja::Error, who: Option<(&str, &str
         minijinja::ErrorKind::OutOfFuel => {
             Some("look for a loop that runs too often (nested `range` loops multiply)".to_owned())
         }
+        minijinja::ErrorKind::InvalidOperation if detail.contains("is too large (") => Some(
+            "stamp bounds what one filter may build: look for a filter given a huge number or a huge list".to_owned(),
+        ),
         minijinja::ErrorKind::UndefinedError => Some(
             "the context has only project, tenant, service, release, image, env and secrets; give template values through `vars` in the tenant files".to_owned(),
         ),
