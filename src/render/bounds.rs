@@ -15,8 +15,8 @@ use std::io::Write;
 use minijinja::value::{Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, filters};
 
-/// Instructions one render may run. The example templates need about 300; a template
-/// looping over every variable of a large service a few thousand.
+/// Instructions one render may run: a loop of 100,000 turns with a few instructions each fits,
+/// two nested loops of 100,000 turns do not.
 pub const FUEL: u64 = 1_000_000;
 /// Bytes one render may produce: ECS takes at most 64 KiB of task definition JSON, so this
 /// leaves room for whitespace and still keeps a runaway template small.
