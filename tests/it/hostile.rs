@@ -565,3 +565,117 @@ fn a_vars_value_cannot_add_an_element_to_the_example_health_check() {
         ])
     );
 }
+
+// ---- bounded-time fuzzing of the loader and the renderer ----------------------------------------
+
+mod fuzz {
+    use proptest::prelude::*;
+    use stamp::render::{RenderError, Templates, render_service};
+    use stamp::resolve::Lookups;
+
+    use crate::support::Fixture;
+
+    const TOKENS: &[&str] = &[
+        "{{",
+        "}}",
+        "{%",
+        "%}",
+        "for",
+        "in",
+        "range(",
+        ")",
+        "if",
+        "endif",
+        "endfor",
+        "set",
+        "=",
+        "~",
+        "+",
+        "*",
+        "|",
+        "indent(",
+        "replace(",
+        "join",
+        "tojson",
+        "'x'",
+        "\"",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        "10**9",
+        "2000000000",
+        "service.vars",
+        "tenant.name",
+        "env",
+        "\n",
+        " ",
+        "namespace()",
+        "loop",
+        "\u{1b}[2J",
+        "\u{0}",
+        "\u{feff}",
+    ];
+
+    fn soup() -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(TOKENS), 0..40).prop_map(|t| t.concat())
+    }
+
+    /// Loads and renders the fixture the way `validate` does; every problem must be a
+    /// diagnostic with a file and a hint, never a panic.
+    fn validate(f: &Fixture) -> Result<(), TestCaseError> {
+        let (fleet, mut diags) = stamp::dsl::load_partial(f.root());
+        if let Some(fleet) = fleet {
+            match Templates::load(&fleet) {
+                Err(d) => diags.0.extend(d.0),
+                Ok(t) => {
+                    for tenant in &fleet.tenants {
+                        for s in &tenant.services {
+                            let r =
+                                render_service(&t, &fleet, tenant, s, None, &Lookups::offline());
+                            if let Err(RenderError::Invalid(d)) = r {
+                                diags.0.extend(d);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for d in &diags.0 {
+            let shown = d.to_string();
+            prop_assert!(d.file.is_some() && d.hint.is_some(), "{}", shown);
+            prop_assert!(
+                !shown
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "{}",
+                shown
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes as a tenant file: read or reported, never a panic or a raw control.
+        #[test]
+        fn arbitrary_bytes_as_a_tenant_file(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let f = Fixture::example();
+            std::fs::write(f.path("tenants/acme.toml"), &bytes).expect("write");
+            validate(&f)?;
+        }
+
+        /// A soup of template tokens put in front of a real template: rendered, or stopped
+        /// with a diagnostic, within the limits (no panic, no abort, no hang).
+        #[test]
+        fn a_token_soup_in_a_template(prefix in soup()) {
+            let f = Fixture::example();
+            let text = f.read("templates/worker.json.j2");
+            f.write("templates/worker.json.j2", &format!("{prefix}{text}"));
+            validate(&f)?;
+        }
+    }
+}
