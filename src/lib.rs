@@ -12,6 +12,7 @@ pub mod error;
 pub mod fleet;
 pub mod http;
 pub mod infra;
+pub mod input;
 pub mod output;
 pub mod plan;
 pub mod render;
@@ -36,7 +37,7 @@ pub fn run() -> ExitCode {
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            let shown = f.to_string();
+            let shown = output::for_stderr(&f);
             if !shown.is_empty() {
                 eprintln!("{shown}");
             }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::cli::ExplainArgs;
 use crate::dsl::{Diagnostics, Layer};
 use crate::error::{Failure, Result};
+use crate::output::escape::Shown;
 use crate::output::{Report, style, table};
 use crate::render::{Templates, render_service};
 use crate::resolve::{Import, Kind, Removed, Resolved, Shadowed};
@@ -59,8 +60,8 @@ impl From<Resolved> for Variable {
 
 fn shown(value: Option<&str>, value_from: Option<&str>) -> String {
     match (value, value_from) {
-        (_, Some(arn)) => format!("(secret) {arn}"),
-        (Some(v), None) => v.to_owned(),
+        (_, Some(arn)) => format!("(secret) {}", Shown(arn)),
+        (Some(v), None) => Shown(v).to_string(),
         (None, None) => "(secret)".to_owned(),
     }
 }
@@ -93,10 +94,10 @@ impl Report for Explanation {
                     "  from  layer {} {} at {}",
                     v.layer.number(),
                     v.layer.describe(&self.service),
-                    v.source
+                    Shown(&v.source)
                 )?;
                 if let Some(r) = &v.reference {
-                    writeln!(out, "  via   {r}")?;
+                    writeln!(out, "  via   {}", Shown(r))?;
                 }
                 for o in &v.overrides {
                     writeln!(
@@ -106,7 +107,7 @@ impl Report for Explanation {
                         shown(o.value.as_deref(), None),
                         o.layer.number(),
                         o.layer.describe(&self.service),
-                        o.source,
+                        Shown(&o.source),
                         style::DIM.render_reset()
                     )?;
                 }
@@ -124,7 +125,7 @@ impl Report for Explanation {
                     "  by    `unset` in layer {} {} at {}",
                     r.layer.number(),
                     r.layer.describe(&self.service),
-                    r.source
+                    Shown(&r.source)
                 )?;
                 for o in &r.overrides {
                     writeln!(
@@ -132,7 +133,7 @@ impl Report for Explanation {
                         "  was   {} (layer {} at {})",
                         shown(o.value.as_deref(), None),
                         o.layer.number(),
-                        o.source
+                        Shown(&o.source)
                     )?;
                 }
             }
@@ -149,22 +150,22 @@ impl Report for Explanation {
             } else {
                 v.value.clone().unwrap_or_default()
             };
-            t.add_row(vec![
+            t.add_row(table::row([
                 v.name.clone(),
                 value,
                 kind,
                 format!("{} {}", v.layer.number(), v.layer.describe(&self.service)),
                 v.source.clone(),
-            ]);
+            ]));
         }
         for r in &self.removed {
-            t.add_row(vec![
+            t.add_row(table::row([
                 r.name.clone(),
                 "(removed)".to_owned(),
                 "unset".to_owned(),
                 format!("{} {}", r.layer.number(), r.layer.describe(&self.service)),
                 r.source.clone(),
-            ]);
+            ]));
         }
         out.write_all(table::render(&t).as_bytes())?;
         for i in &self.imports {
@@ -176,9 +177,9 @@ impl Report for Explanation {
             writeln!(
                 out,
                 "imports {} at layer {} ({}){state}",
-                i.ssm_path,
+                Shown(&i.ssm_path),
                 i.layer.number(),
-                i.source
+                Shown(&i.source)
             )?;
         }
         Ok(())

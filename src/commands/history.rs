@@ -3,7 +3,6 @@
 
 use std::io::{self, Write};
 
-use comfy_table::Cell;
 use serde::Serialize;
 
 use crate::audit::Audit;
@@ -59,26 +58,26 @@ impl Report for History {
             let rev = if r.current {
                 table::state(&format!("{} (running)", r.revision), Tone::Good)
             } else {
-                Cell::new(r.revision)
+                table::cell(r.revision.to_string())
             };
             t.add_row(vec![
                 rev,
-                Cell::new(dash(&r.registered_at)),
-                Cell::new(dash(&r.audit.release)),
-                Cell::new(
+                table::cell(dash(&r.registered_at)),
+                table::cell(dash(&r.audit.release)),
+                table::cell(
                     r.audit
                         .commit
                         .as_deref()
                         .map_or("-".to_owned(), |c| c.chars().take(12).collect()),
                 ),
-                Cell::new(
+                table::cell(
                     r.audit
                         .digest
                         .as_deref()
                         .map_or("-".to_owned(), |d| d.chars().take(12).collect()),
                 ),
-                Cell::new(dash(&r.audit.deployer)),
-                Cell::new(
+                table::cell(dash(&r.audit.deployer)),
+                table::cell(
                     r.audit
                         .r#override
                         .clone()

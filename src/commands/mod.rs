@@ -18,6 +18,7 @@ mod explain;
 mod history;
 mod infra;
 mod login;
+mod out_dir;
 mod params;
 mod plan;
 mod profiles;

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use comfy_table::Cell;
 use serde::Serialize;
 
 use crate::aws::TenantReader;
@@ -68,12 +67,12 @@ impl Report for Params {
                 r.used_by.join(", ")
             };
             t.add_row(vec![
-                Cell::new(&r.name),
-                Cell::new(r.r#type),
-                Cell::new(r.version.map_or_else(|| "-".to_owned(), |v| v.to_string())),
+                table::cell(&r.name),
+                table::cell(r.r#type),
+                table::cell(r.version.map_or_else(|| "-".to_owned(), |v| v.to_string())),
                 table::state(r.status, tone),
-                Cell::new(used),
-                Cell::new(&r.source),
+                table::cell(used),
+                table::cell(&r.source),
             ]);
         }
         out.write_all(table::render(&t).as_bytes())?;

@@ -2,9 +2,11 @@
 
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
+use super::out_dir::OutDir;
 use crate::cli::{OutputFormat, RenderArgs};
 use crate::dsl::{Diagnostic, Diagnostics, Fleet, Service, Tenant};
 use crate::error::{Failure, Result};
@@ -75,6 +77,9 @@ impl Done {
     }
 }
 
+/// Where workers write their files, and the flag that stops them starting another job.
+type WriteTo<'a> = (&'a Path, &'a AtomicBool);
+
 /// Renders in parallel (rendering is pure and a big fleet has thousands of services);
 /// results come back in input order. With `write_to`, each worker writes its files there.
 fn render_all(
@@ -82,7 +87,7 @@ fn render_all(
     fleet: &Fleet,
     jobs: &[Job<'_>],
     release: Option<&str>,
-    write_to: Option<&Path>,
+    write_to: Option<WriteTo<'_>>,
 ) -> Result<Vec<Done>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
@@ -91,7 +96,7 @@ fn render_all(
     let one = |t: &Tenant, svc: &Service, lookups: &Lookups| -> Result<Done, Vec<Diagnostic>> {
         let r = render_service(templates, fleet, t, svc, release, lookups)
             .map_err(|e| e.into_diagnostics(&t.name))?;
-        let Some(dir) = write_to else {
+        let Some((dir, _)) = write_to else {
             return Ok(Done::Kept(Box::new(r)));
         };
         let rel = format!("{}/{}.json", r.tenant, r.service);
@@ -111,7 +116,16 @@ fn render_all(
     let results: Vec<Vec<Result<Done, Vec<Diagnostic>>>> = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .chunks(chunk.max(1))
-            .map(|part| s.spawn(move || part.iter().map(|(t, svc, l)| one(t, svc, l)).collect()))
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .take_while(|_| {
+                            write_to.is_none_or(|(_, stop)| !stop.load(Ordering::SeqCst))
+                        })
+                        .map(|(t, svc, l)| one(t, svc, l))
+                        .collect()
+                })
+            })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
@@ -194,8 +208,8 @@ impl Report for Written {
     }
 }
 
-/// Writes every task definition under `dir`, all or nothing: files go to a staging folder
-/// first, and tenant folders move into place only when every service rendered.
+/// Writes every task definition under `dir`, all or nothing, touching nothing stamp did not
+/// write there (`out_dir` owns the rules).
 fn write_files(
     ctx: &super::Ctx,
     dir: &Path,
@@ -204,43 +218,36 @@ fn write_files(
     jobs: &[Job<'_>],
     release: Option<&str>,
 ) -> Result<()> {
-    let staging = dir.join(format!(".stamp-render-{}", std::process::id()));
-    std::fs::create_dir_all(&staging)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", staging.display()))?;
+    let out = OutDir::check(&ctx.root, dir)?;
+    let interrupted = super::out_dir::interrupted_flag();
+    let staging = out.stage()?;
     let mut tenants: Vec<&str> = jobs.iter().map(|(t, _, _)| t.name.as_str()).collect();
     tenants.dedup();
     for t in &tenants {
-        let d = staging.join(t);
+        let d = staging.path.join(t);
         std::fs::create_dir(&d)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", d.display()))?;
     }
-    let done = render_all(templates, fleet, jobs, release, Some(&staging));
-    let files = match done {
-        Ok(done) => done
-            .into_iter()
-            .filter_map(|d| {
-                if let Done::Written(f) = d {
-                    Some(f)
-                } else {
-                    None
-                }
-            })
-            .collect::<Vec<_>>(),
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-    };
-    for t in tenants {
-        let target = dir.join(t);
-        if target.exists() {
-            std::fs::remove_dir_all(&target)
-                .map_err(|e| anyhow::anyhow!("cannot replace {}: {e}", target.display()))?;
-        }
-        std::fs::rename(staging.join(t), &target)
-            .map_err(|e| anyhow::anyhow!("cannot move {} into place: {e}", target.display()))?;
+    let done = render_all(
+        templates,
+        fleet,
+        jobs,
+        release,
+        Some((&staging.path, &interrupted)),
+    )?;
+    if interrupted.load(Ordering::SeqCst) {
+        return Err(
+            anyhow::anyhow!("interrupted: nothing was written under {}", dir.display()).into(),
+        );
     }
-    let _ = std::fs::remove_dir_all(&staging);
+    let files: Vec<String> = done
+        .into_iter()
+        .filter_map(|d| match d {
+            Done::Written(f) => Some(f),
+            Done::Kept(_) => None,
+        })
+        .collect();
+    out.commit(staging, &tenants, &files)?;
     ctx.printer.data(&Written {
         out_dir: dir.display().to_string(),
         files,

@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use crate::cli::ScheduleArgs;
 use crate::error::{Failure, Result};
-use comfy_table::Cell;
 
 use crate::output::Report;
 use crate::output::table::{self, Tone};
@@ -70,11 +69,11 @@ impl Report for Rows {
                 format!("{} (until {})", f.reason, local(f.until))
             });
             t.add_row(vec![
-                Cell::new(&r.tenant),
-                Cell::new(&r.timezone),
+                table::cell(&r.tenant),
+                table::cell(&r.timezone),
                 table::state(state, tone),
-                Cell::new(when),
-                Cell::new(freeze),
+                table::cell(when),
+                table::cell(freeze),
             ]);
         }
         out.write_all(table::render(&t).as_bytes())

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use comfy_table::Cell;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -20,6 +19,7 @@ use crate::dsl::{Fleet, Service, Tenant};
 use crate::error::{Failure, Result};
 use crate::infra::template::StackTemplate;
 use crate::output::Report;
+use crate::output::escape::Shown;
 use crate::output::table::{self, Tone};
 use crate::plan::{self, Action, DesiredService};
 use crate::render::{RenderError, Templates, render_service};
@@ -211,24 +211,24 @@ impl Report for StatusReport {
                 },
             );
             t.add_row(vec![
-                Cell::new(&ten.tenant),
-                Cell::new(&s.service),
+                table::cell(&ten.tenant),
+                table::cell(&s.service),
                 table::state(s.state.as_str(), s.state.tone()),
-                Cell::new(live.and_then(|l| l.release.clone()).unwrap_or_else(dash)),
-                Cell::new(live.map_or_else(dash, |l| l.revision.to_string())),
+                table::cell(live.and_then(|l| l.release.clone()).unwrap_or_else(dash)),
+                table::cell(live.map_or_else(dash, |l| l.revision.to_string())),
                 rollout,
-                Cell::new(live.map_or_else(dash, |l| {
+                table::cell(live.map_or_else(dash, |l| {
                     let mut s = format!("{}/{}", l.running, l.desired);
                     if l.pending > 0 {
                         s.push_str(&format!(" +{}", l.pending));
                     }
                     s
                 })),
-                Cell::new(
+                table::cell(
                     live.and_then(|l| l.deployed_at.as_deref())
                         .map_or_else(dash, short_time),
                 ),
-                Cell::new(
+                table::cell(
                     live.and_then(|l| l.last_deploy.deployer.as_deref())
                         .map_or_else(dash, short_deployer),
                 ),
@@ -256,7 +256,7 @@ impl Report for StatusReport {
                 if s.drift.len() > SHOWN {
                     names.push_str(&format!(" (+{} more)", s.drift.len() - SHOWN));
                 }
-                writeln!(out, "  {}/{}: {names}", t.tenant, s.service)?;
+                writeln!(out, "  {}/{}: {}", t.tenant, s.service, Shown(&names))?;
             }
         }
         let unknown: Vec<_> = self
@@ -274,7 +274,7 @@ impl Report for StatusReport {
                             out,
                             "  {}: {}",
                             t.tenant,
-                            t.error.as_deref().unwrap_or_default()
+                            Shown(t.error.as_deref().unwrap_or_default())
                         )?;
                         last_error = Some(&t.tenant);
                     }
@@ -285,7 +285,7 @@ impl Report for StatusReport {
                     "  {}/{}: {}",
                     t.tenant,
                     s.service,
-                    s.reason.as_deref().unwrap_or_default()
+                    Shown(s.reason.as_deref().unwrap_or_default())
                 )?;
             }
         }
@@ -313,7 +313,7 @@ impl Report for StatusReport {
                 if let Some(r) = &s.reason {
                     line.push_str(&format!(": {r}"));
                 }
-                writeln!(out, "{line}")?;
+                writeln!(out, "{}", Shown(&line))?;
             }
         }
         let total: usize = self.counts.values().sum();
@@ -342,7 +342,7 @@ impl Report for StatusReport {
             self.tenants.len(),
             parts.join(", "),
             self.taken_at,
-            self.taken_by
+            Shown(&self.taken_by)
         )
     }
 }

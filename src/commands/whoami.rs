@@ -5,7 +5,6 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use comfy_table::Cell;
 use serde::Serialize;
 
 use super::access::refuse_nested;
@@ -58,14 +57,14 @@ impl Report for Whoami {
         );
         for tr in &self.tenants {
             for (i, r) in tr.roles.iter().enumerate() {
-                let first = |s: &str| Cell::new(if i == 0 { s } else { "" });
+                let first = |s: &str| table::cell(if i == 0 { s } else { "" });
                 t.add_row(vec![
                     first(&tr.tenant),
                     first(&tr.account_id),
                     first(&tr.region),
                     first(&tr.cluster),
-                    Cell::new(r.role.as_str()),
-                    Cell::new(&r.arn),
+                    table::cell(r.role.as_str()),
+                    table::cell(&r.arn),
                     if r.ok {
                         table::state("yes", Tone::Good)
                     } else {
@@ -90,7 +89,8 @@ impl Report for Whoami {
                     "  {} {}: {}",
                     t.tenant,
                     r.role.as_str(),
-                    r.error.as_deref().unwrap_or("-")
+                    // An endpoint's answer: escaped like every value a person reads.
+                    crate::output::escape::terminal(r.error.as_deref().unwrap_or("-"))
                 )?;
             }
         }

@@ -146,10 +146,34 @@ pub struct Diagnostic {
     pub file: Option<String>,
     pub line: Option<u32>,
     pub column: Option<u32>,
+    #[serde(serialize_with = "cut_text")]
     pub message: String,
+    #[serde(serialize_with = "cut_hint")]
     pub hint: Option<String>,
     #[serde(skip)]
     pub snippet: Option<Snippet>,
+}
+
+/// Messages and hints quote values; one can be a 50 MB line. Shown at most this long.
+const MESSAGE_LIMIT: usize = 1000;
+/// The source line under a diagnostic: this many characters around the caret.
+const SNIPPET_LIMIT: usize = 120;
+
+fn cut_text<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::output::escape::cut_lines(v, MESSAGE_LIMIT))
+}
+
+fn cut_hint<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(h) => cut_text(h, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Text from a file or a value, as it may be shown: escaped, long lines cut.
+fn shown(text: &str) -> String {
+    use crate::output::escape::{cut_lines, terminal_lines};
+    cut_lines(&terminal_lines(text), MESSAGE_LIMIT).into_owned()
 }
 
 impl Diagnostic {
@@ -180,30 +204,49 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
+        writeln!(f, "error: {}", shown(&self.message))?;
         let gutter = self.line.map_or(1, |l| l.to_string().len());
         let pad = " ".repeat(gutter);
         match (&self.file, self.line, self.column) {
-            (Some(file), Some(line), Some(col)) => writeln!(f, "{pad}--> {file}:{line}:{col}")?,
-            (Some(file), _, _) => writeln!(f, "{pad}--> {file}")?,
+            (Some(file), Some(line), Some(col)) => {
+                writeln!(f, "{pad}--> {}:{line}:{col}", shown(file))?;
+            }
+            (Some(file), _, _) => writeln!(f, "{pad}--> {}", shown(file))?,
             _ => {}
         }
         if let (Some(snip), Some(line), Some(col)) = (&self.snippet, self.line, self.column) {
-            let lead: String = snip
-                .text
-                .chars()
-                .take(col.saturating_sub(1) as usize)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
+            let (text, lead, width) = snippet_shown(snip, col);
             writeln!(f, "{pad} |")?;
-            writeln!(f, "{line} | {}", snip.text)?;
-            writeln!(f, "{pad} | {lead}{}", "^".repeat(snip.width as usize))?;
+            writeln!(f, "{line} | {text}")?;
+            writeln!(f, "{pad} | {lead}{}", "^".repeat(width))?;
         }
         if let Some(hint) = &self.hint {
-            writeln!(f, "{pad} = hint: {hint}")?;
+            writeln!(f, "{pad} = hint: {}", shown(hint))?;
         }
         Ok(())
     }
+}
+
+/// The source line as shown: a window around the caret, control characters escaped (tabs
+/// kept, for the caret to line up); with the caret's lead and width in that text.
+fn snippet_shown(snip: &Snippet, col: u32) -> (String, String, usize) {
+    use crate::output::escape::{terminal, window};
+    let col = col.saturating_sub(1) as usize;
+    let (text, at) = window(&snip.text, col, SNIPPET_LIMIT);
+    let esc = |s: &str| -> String {
+        s.split('\t')
+            .map(|p| terminal(p).into_owned())
+            .collect::<Vec<_>>()
+            .join("\t")
+    };
+    let before: String = text.chars().take(at).collect();
+    let marked: String = text.chars().skip(at).take(snip.width as usize).collect();
+    let lead: String = esc(&before)
+        .chars()
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    let width = esc(&marked).chars().count().clamp(1, SNIPPET_LIMIT);
+    (esc(&text), lead, width)
 }
 
 /// Every problem found in one run; reported together, then the run exits with code 2.
@@ -245,7 +288,7 @@ impl Diagnostics {
                 continue;
             };
             let src = cache.entry(file.clone()).or_insert_with(|| {
-                std::fs::read_to_string(root.join(file))
+                crate::input::read(root, file, crate::input::Kind::TenantFile)
                     .ok()
                     .map(|t| SourceFile::new(file.as_str(), t))
             });

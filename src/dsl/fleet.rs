@@ -266,7 +266,7 @@ fn load_inner(root: &Path) -> (Option<Fleet>, Diagnostics) {
                     ));
                     continue;
                 }
-                tenant_files.push((stem.to_owned(), rel, entry.path()));
+                tenant_files.push((stem.to_owned(), rel));
             }
         }
         Err(e) => {
@@ -282,7 +282,7 @@ fn load_inner(root: &Path) -> (Option<Fleet>, Diagnostics) {
 
     let defaults_rel = format!("{TENANTS_DIR}/{DEFAULTS_FILE}");
     let defaults = read_layer(
-        &root.join(TENANTS_DIR).join(DEFAULTS_FILE),
+        root,
         &defaults_rel,
         FileKind::Defaults,
         "_defaults",
@@ -291,7 +291,7 @@ fn load_inner(root: &Path) -> (Option<Fleet>, Diagnostics) {
     let template_files = list_templates(root, &mut diags);
 
     // Parsing is independent per file; the files of a large fleet are read on all cores.
-    let layers = parse_all(&tenant_files, &mut diags);
+    let layers = parse_all(root, &tenant_files, &mut diags);
 
     let Some(defaults) = defaults else {
         return (None, diags);
@@ -321,7 +321,7 @@ fn load_inner(root: &Path) -> (Option<Fleet>, Diagnostics) {
     (fleet, diags)
 }
 
-fn parse_all(files: &[(String, String, PathBuf)], diags: &mut Diagnostics) -> Vec<FileLayer> {
+fn parse_all(root: &Path, files: &[(String, String)], diags: &mut Diagnostics) -> Vec<FileLayer> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(8);
@@ -334,8 +334,8 @@ fn parse_all(files: &[(String, String, PathBuf)], diags: &mut Diagnostics) -> Ve
                     let mut d = Diagnostics::default();
                     let layers = part
                         .iter()
-                        .filter_map(|(stem, rel, path)| {
-                            read_layer(path, rel, FileKind::Tenant, stem, &mut d)
+                        .filter_map(|(stem, rel)| {
+                            read_layer(root, rel, FileKind::Tenant, stem, &mut d)
                         })
                         .collect();
                     (layers, d)
@@ -353,38 +353,27 @@ fn parse_all(files: &[(String, String, PathBuf)], diags: &mut Diagnostics) -> Ve
 }
 
 fn read_layer(
-    path: &Path,
+    root: &Path,
     rel: &str,
     kind: FileKind,
     name: &str,
     diags: &mut Diagnostics,
 ) -> Option<FileLayer> {
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => parse_file(&SourceFile::new(rel, text), kind, name, diags),
-            Err(_) => {
-                diags.push(Diagnostic::general(
+    match crate::input::read(root, rel, crate::input::Kind::TenantFile) {
+        Ok(text) => parse_file(&SourceFile::new(rel, text), kind, name, diags),
+        Err(refused) => {
+            diags.push(refused.into_diagnostic(rel, || match kind {
+                FileKind::Defaults => Diagnostic::general(
                     Some(rel),
-                    "the file is not UTF-8 text",
-                    Some("save it as UTF-8".into()),
-                ));
-                None
-            }
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && kind == FileKind::Defaults => {
-            diags.push(Diagnostic::general(
-                Some(rel),
-                "missing: every fleet needs tenants/_defaults.toml",
-                Some("create it with at least a [project] table".into()),
-            ));
-            None
-        }
-        Err(e) => {
-            diags.push(Diagnostic::general(
-                Some(rel),
-                format!("cannot read the file: {e}"),
-                None,
-            ));
+                    "missing: every fleet needs tenants/_defaults.toml",
+                    Some("create it with at least a [project] table".into()),
+                ),
+                FileKind::Tenant => Diagnostic::general(
+                    Some(rel),
+                    "the file disappeared while stamp read the folder",
+                    Some("run stamp again".into()),
+                ),
+            }));
             None
         }
     }
@@ -394,7 +383,9 @@ fn list_templates(root: &Path, diags: &mut Diagnostics) -> BTreeSet<String> {
     match std::fs::read_dir(root.join(TEMPLATES_DIR)) {
         Ok(entries) => entries
             .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            // Links are listed too: reading one that leads out of the repository is refused
+            // with its own error, rather than a misleading "not found".
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
@@ -684,7 +675,19 @@ fn tenant(
         &d.tenant.inspect_role,
         diags,
     );
-    let external_id = pick(&t.tenant.external_id, &d.tenant.external_id).map(|e| e.value.clone());
+    let external_id = pick(&t.tenant.external_id, &d.tenant.external_id).and_then(|e| {
+        match check_external_id(&e.value) {
+            Ok(()) => Some(e.value.clone()),
+            Err(why) => {
+                diags.push(Diagnostic::at(
+                    &e.at,
+                    format!("`external_id` is not one STS accepts: {why}"),
+                    Some("use 2 to 1224 letters, digits and `+ = , . @ : / - _`, as the role's trust policy says".into()),
+                ));
+                None
+            }
+        }
+    });
 
     let schedule = schedule(d, t, diags);
 
@@ -1096,8 +1099,35 @@ fn role_account(arn: &str) -> Option<&str> {
         && account.bytes().all(|b| b.is_ascii_digit())
         && resource
             .strip_prefix("role/")
-            .is_some_and(|n| !n.is_empty());
+            .is_some_and(is_role_path_and_name);
     ok.then_some(account)
+}
+
+/// IAM's rules: a path of printable ASCII between slashes (at most 512), then a name of 1 to
+/// 64 letters, digits and `+ = , . @ _ -`. Anything else (a newline, `:`, NUL) no role has.
+fn is_role_path_and_name(s: &str) -> bool {
+    let (path, name) = s.rsplit_once('/').map_or(("", s), |(p, n)| (p, n));
+    path.len() <= 511
+        && path.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        && !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+/// STS's rule for `ExternalId`: 2 to 1224 characters of `[\w+=,.@:/-]`.
+fn check_external_id(s: &str) -> Result<(), &'static str> {
+    if !(2..=1224).contains(&s.len()) {
+        return Err("it must have 2 to 1224 characters");
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@:/-".contains(&b))
+    {
+        return Err("only letters, digits and `+ = , . @ : / - _` are allowed");
+    }
+    Ok(())
 }
 
 fn check_accounts(tenants: &[Tenant], layers: &[FileLayer], diags: &mut Diagnostics) {
@@ -1192,6 +1222,14 @@ mod tests {
         assert_eq!(role_account("arn:aws:iam::111111111111:user/x"), None);
         assert_eq!(role_account("arn:aws:iam::1111:role/x"), None);
         assert_eq!(role_account("stamp-deploy"), None);
+        for bad in ["stamp\ndeploy", "stamp:deploy", "stamp\0", "x/", "a b"] {
+            let arn = format!("arn:aws:iam::111111111111:role/{bad}");
+            assert_eq!(role_account(&arn), None, "{arn:?}");
+        }
+        assert!(check_external_id("tenant-7:prod/x@y").is_ok());
+        for bad in ["x", "new\nline", "nul\0", "sp ace"] {
+            assert!(check_external_id(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

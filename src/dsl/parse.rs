@@ -530,6 +530,14 @@ impl Walker<'_> {
     /// One `env` value: a string, or an inline table in one of the value forms.
     fn value_spec(&mut self, v: &Value<'_>, name: &str) -> Option<ValueSpec> {
         match v.get_ref() {
+            DeValue::String(s) if s.contains('\0') => {
+                self.err(
+                    &v.span(),
+                    format!("`{name}` holds a NUL character, which no process environment can"),
+                    Some("remove the `\\u0000` from the value".into()),
+                );
+                None
+            }
             DeValue::String(s) => Some(ValueSpec::Literal {
                 value: s.to_string(),
             }),

@@ -153,7 +153,7 @@ impl Summary {
                 table::state(r.result.as_str(), r.result.tone()),
                 comfy_table::Cell::new(revision(r.previous_revision, r.revision)),
                 comfy_table::Cell::new(duration(r.duration_ms)),
-                comfy_table::Cell::new(detail(r)),
+                table::cell(detail(r)),
             ]);
         }
         table::render(&t)

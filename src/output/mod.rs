@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::cli::{ColorChoice, OutputFormat};
 
+pub mod escape;
 pub mod table;
 
 /// A command result: one type, two renderings.
@@ -69,7 +70,7 @@ impl Printer {
     /// The current state of a long-running item: a live line on a terminal, else one line.
     pub fn status(&self, key: &str, msg: impl std::fmt::Display) {
         match &self.live {
-            Some(live) => live.bar(key).set_message(msg.to_string()),
+            Some(live) => live.bar(key).set_message(for_stderr(&msg)),
             None => self.info(format_args!("{key}: {msg}")),
         }
     }
@@ -77,7 +78,7 @@ impl Printer {
     /// The final state of an item: its live line stops there, or one more plain line.
     pub fn status_done(&self, key: &str, msg: impl std::fmt::Display) {
         match &self.live {
-            Some(live) => live.bar(key).finish_with_message(msg.to_string()),
+            Some(live) => live.bar(key).finish_with_message(for_stderr(&msg)),
             None => self.info(format_args!("{key}: {msg}")),
         }
     }
@@ -102,9 +103,14 @@ impl Printer {
         let mut out = AutoStream::new(io::stdout().lock(), self.color);
         let r = match self.format {
             OutputFormat::Text => report.text(&mut out),
-            OutputFormat::Json => serde_json::to_writer_pretty(&mut out, report)
-                .map_err(io::Error::from)
-                .and_then(|()| writeln!(out)),
+            OutputFormat::Json => {
+                let mut ser =
+                    serde_json::Serializer::with_formatter(&mut out, escape::JsonFormatter::new());
+                report
+                    .serialize(&mut ser)
+                    .map_err(io::Error::from)
+                    .and_then(|()| writeln!(out))
+            }
         };
         ignore_broken_pipe(r.and_then(|()| out.flush()))
     }
@@ -119,12 +125,12 @@ impl Printer {
     pub fn info(&self, msg: impl std::fmt::Display) {
         if let Some(live) = &self.live {
             // Printed above the live lines so they are not torn.
-            let _ = live.multi.println(msg.to_string());
+            let _ = live.multi.println(for_stderr(&msg));
             return;
         }
         if !self.quiet {
             let mut err = AutoStream::new(io::stderr().lock(), self.color);
-            let _ = writeln!(err, "{msg}");
+            let _ = writeln!(err, "{}", for_stderr(&msg));
         }
     }
 
@@ -138,11 +144,11 @@ impl Printer {
     /// An error or warning on stderr: always shown.
     pub fn error(&self, msg: impl std::fmt::Display) {
         if let Some(live) = &self.live {
-            let _ = live.multi.println(msg.to_string());
+            let _ = live.multi.println(for_stderr(&msg));
             return;
         }
         let mut err = AutoStream::new(io::stderr().lock(), self.color);
-        let _ = writeln!(err, "{msg}");
+        let _ = writeln!(err, "{}", for_stderr(&msg));
     }
 }
 
@@ -166,6 +172,16 @@ impl Live {
             })
             .clone()
     }
+}
+
+/// Lines longer than this on stderr are cut in the middle (a 50 MB value stays one line).
+const STDERR_LINE_LIMIT: usize = 2000;
+
+/// A log or error message as it may reach a terminal: stamp writes no styling into these, so
+/// every control character in them came from a value and is escaped; lines are cut.
+pub fn for_stderr(msg: &dyn std::fmt::Display) -> String {
+    let text = msg.to_string();
+    escape::cut_lines(&escape::terminal_lines(&text), STDERR_LINE_LIMIT).into_owned()
 }
 
 fn ignore_broken_pipe(r: io::Result<()>) -> io::Result<()> {

@@ -24,9 +24,20 @@ pub fn new(header: &[&str], styled: bool) -> Table {
     t
 }
 
+/// A cell for any text: control characters are escaped (values come from files and
+/// accounts), the table's own colours are added around it.
+pub fn cell(text: impl AsRef<str>) -> Cell {
+    Cell::new(super::escape::terminal(text.as_ref()))
+}
+
+/// A row of plain cells.
+pub fn row<S: AsRef<str>>(texts: impl IntoIterator<Item = S>) -> Vec<Cell> {
+    texts.into_iter().map(cell).collect()
+}
+
 /// A cell coloured by meaning (good, bad, attention).
 pub fn state(text: &str, tone: Tone) -> Cell {
-    let c = Cell::new(text);
+    let c = cell(text);
     match tone {
         Tone::Good => c.fg(Color::Green),
         Tone::Bad => c.fg(Color::Red).add_attribute(Attribute::Bold),

@@ -5,6 +5,7 @@
 //! network function, and strict undefined; the context holds only `project`, `tenant`,
 //! `service`, `release`, `image`, `env` and `secrets`. The same inputs give the same bytes.
 
+pub mod bounds;
 pub mod taskdef;
 
 use std::collections::BTreeMap;
@@ -45,18 +46,21 @@ impl Templates {
         // arbitrary text use `|tojson`.
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_keep_trailing_newline(true);
+        bounds::install(&mut env);
         let mut diags = Diagnostics::default();
         let mut sources = BTreeMap::new();
         for name in names {
             let rel = format!("{TEMPLATES_DIR}/{name}");
-            let text = match std::fs::read_to_string(root.join(TEMPLATES_DIR).join(name)) {
+            let text = match crate::input::read(root, &rel, crate::input::Kind::TaskTemplate) {
                 Ok(t) => t,
-                Err(e) => {
-                    diags.push(Diagnostic::general(
-                        Some(&rel),
-                        format!("cannot read the template: {e}"),
-                        None,
-                    ));
+                Err(refused) => {
+                    diags.push(refused.into_diagnostic(&rel, || {
+                        Diagnostic::general(
+                            Some(&rel),
+                            "cannot read the template: it is not there",
+                            Some("create it, or name an existing template".into()),
+                        )
+                    }));
                     continue;
                 }
             };
@@ -84,11 +88,23 @@ fn template_diag(src: &SourceFile, e: &minijinja::Error, who: Option<(&str, &str
     {
         detail = format!("{detail}: `{}` is not defined", expr.trim());
     }
+    if e.kind() == minijinja::ErrorKind::OutOfFuel {
+        detail = format!(
+            "it ran more than {} instructions (its fuel) without finishing",
+            bounds::FUEL
+        );
+    }
     let what = match who {
         Some((t, s)) => format!("template error while rendering {t}/{s}: {detail}"),
         None => format!("template error: {detail}"),
     };
     let hint = match e.kind() {
+        minijinja::ErrorKind::OutOfFuel => {
+            Some("look for a loop that runs too often (nested `range` loops multiply)".to_owned())
+        }
+        minijinja::ErrorKind::InvalidOperation if detail.contains("is too large (") => Some(
+            "stamp bounds what one filter may build: look for a filter given a huge number or a huge list".to_owned(),
+        ),
         minijinja::ErrorKind::UndefinedError => Some(
             "the context has only project, tenant, service, release, image, env and secrets; give template values through `vars` in the tenant files".to_owned(),
         ),
@@ -258,11 +274,28 @@ pub fn render_service(
         )]));
     };
     let who = Some((tenant.name.as_str(), service.name.as_str()));
-    let text = templates
+    let mut out = bounds::Capped::default();
+    let rendered = templates
         .env
         .get_template(&service.template.value)
-        .and_then(|t| t.render(&ctx))
-        .map_err(|e| RenderError::Invalid(vec![template_diag(src, &e, who)]))?;
+        .and_then(|t| t.render_captured_to(&ctx, &mut out).map(drop));
+    if let Err(e) = rendered {
+        return Err(RenderError::Invalid(vec![if out.overflowed {
+            too_much_output(src, &tenant.name, &service.name)
+        } else {
+            template_diag(src, &e, who)
+        }]));
+    }
+    let text = String::from_utf8(out.bytes).map_err(|_| {
+        RenderError::Invalid(vec![Diagnostic::general(
+            Some(&src.path),
+            format!(
+                "the template rendered bytes that are not UTF-8 for {}/{}",
+                tenant.name, service.name
+            ),
+            Some("see https://docs.rs/minijinja/latest/minijinja/syntax/".into()),
+        )])
+    })?;
     let mut td = taskdef::parse(&text).map_err(|e| {
         RenderError::Invalid(vec![output_diag(
             src,
@@ -310,6 +343,20 @@ pub fn render_service(
         removed,
         imports: env.imports,
     })
+}
+
+fn too_much_output(src: &SourceFile, tenant: &str, service: &str) -> Diagnostic {
+    Diagnostic::general(
+        Some(&src.path),
+        format!(
+            "template error while rendering {tenant}/{service}: the output passed {} bytes",
+            bounds::OUTPUT_LIMIT
+        ),
+        Some(
+            "a task definition is at most 64 KiB: look for a loop or filter that repeats text"
+                .into(),
+        ),
+    )
 }
 
 /// A rendered output that is not a valid RegisterTaskDefinition input: point at the template,

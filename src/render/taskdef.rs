@@ -163,7 +163,11 @@ pub struct ContainerDefinition {
     pub interactive: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pseudo_terminal: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "unique_keys"
+    )]
     pub docker_labels: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ulimits: Option<Vec<Ulimit>>,
@@ -355,7 +359,11 @@ pub struct Ulimit {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LogConfiguration {
     pub log_driver: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "unique_keys"
+    )]
     pub options: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_options: Option<Vec<Secret>>,
@@ -422,7 +430,11 @@ pub struct NvidiaMpsAllocation {
 pub struct FirelensConfiguration {
     #[serde(rename = "type")]
     pub r#type: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "unique_keys"
+    )]
     pub options: Option<BTreeMap<String, String>>,
 }
 
@@ -470,9 +482,17 @@ pub struct DockerVolumeConfiguration {
     pub autoprovision: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "unique_keys"
+    )]
     pub driver_opts: Option<BTreeMap<String, String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "unique_keys"
+    )]
     pub labels: Option<BTreeMap<String, String>>,
 }
 
@@ -600,6 +620,40 @@ pub fn parse(json: &str) -> Result<TaskDefinition, TaskDefError> {
     de.end()
         .map_err(|e| TaskDefError::from_json(ROOT.to_owned(), e))?;
     Ok(td)
+}
+
+/// A string map in which a key written twice is an error, as a member written twice is in
+/// the typed parts of the model (serde_json would otherwise keep the last value silently).
+fn unique_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    struct Unique(BTreeMap<String, String>);
+    impl<'de> Deserialize<'de> for Unique {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Unique;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a map of strings")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut m: A,
+                ) -> Result<Unique, A::Error> {
+                    let mut out = BTreeMap::new();
+                    while let Some((k, v)) = m.next_entry::<String, String>()? {
+                        if out.contains_key(&k) {
+                            return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
+                        }
+                        out.insert(k, v);
+                    }
+                    Ok(Unique(out))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    Ok(Option::<Unique>::deserialize(d)?.map(|u| u.0))
 }
 
 /// The path of the document root, in `serde_path_to_error`'s notation.
@@ -1834,5 +1888,37 @@ mod tests {
             prop_assert_eq!(&reparsed, &td);
             prop_assert_eq!(reparsed.to_canonical_json(), canonical);
         }
+    }
+
+    #[test]
+    fn a_key_twice_in_a_string_map_is_an_error_like_a_member_twice() {
+        let doc = |inner: &str| {
+            format!(
+                r#"{{"family": "f", "containerDefinitions": [{{"name": "a", "image": "i", "memory": 8, {inner}}}]}}"#
+            )
+        };
+        for (inner, path) in [
+            (
+                r#""dockerLabels": {"team": "a", "team": "b"}"#,
+                "containerDefinitions[0].dockerLabels",
+            ),
+            (
+                r#""logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "a", "awslogs-group": "b"}}"#,
+                "containerDefinitions[0].logConfiguration.options",
+            ),
+        ] {
+            let err = parse(&doc(inner)).expect_err("a duplicate key");
+            let shown = err.to_string();
+            assert!(shown.contains("duplicate key"), "{shown}");
+            assert_eq!(err.path(), Some(path), "{shown}");
+        }
+        let fine = parse(&doc(r#""dockerLabels": {"team": "a", "tier": "b"}"#)).expect("parses");
+        assert_eq!(
+            fine.container_definitions[0]
+                .docker_labels
+                .as_ref()
+                .map(BTreeMap::len),
+            Some(2)
+        );
     }
 }

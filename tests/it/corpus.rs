@@ -50,6 +50,13 @@ struct Edit {
     #[serde(default)]
     remove: bool,
     rename: Option<String>,
+    /// Make `file` a symbolic link to this path (absolute, or relative to the link).
+    link: Option<String>,
+    /// Make `file` a named pipe (a reader that opens it waits for a writer forever).
+    #[serde(default)]
+    fifo: bool,
+    /// Repeat `append`'s or `write`'s text this many times.
+    repeat: Option<usize>,
     /// Apply after `git` and `plan` (a change made after committing, or after planning).
     #[serde(default)]
     late: bool,
@@ -100,6 +107,9 @@ struct Expect {
     /// Substring of the problem's hint (`= hint:` for stamp's own messages; anywhere after
     /// the `error:` line for the argument parser's, which writes `tip:` or possible values).
     hint: String,
+    /// Text that must appear on neither stream (a linked file's content, a raw escape).
+    #[serde(default)]
+    absent: Vec<String>,
 }
 
 fn two() -> i32 {
@@ -172,6 +182,8 @@ fn apply<'a>(f: &Fixture, edits: impl Iterator<Item = &'a Edit>) {
             e.write.is_some(),
             e.remove,
             e.rename.is_some(),
+            e.link.is_some(),
+            e.fifo,
         ];
         assert_eq!(
             actions.iter().filter(|a| **a).count(),
@@ -184,12 +196,23 @@ fn apply<'a>(f: &Fixture, edits: impl Iterator<Item = &'a Edit>) {
             e.with.is_some(),
             "`replace` needs `with`"
         );
+        let times = e.repeat.unwrap_or(1);
         if let (Some(from), Some(to)) = (&e.replace, &e.with) {
             f.replace(&e.file, from, to);
         } else if let Some(more) = &e.append {
-            f.append(&e.file, more);
+            f.append(&e.file, &more.repeat(times));
         } else if let Some(text) = &e.write {
-            f.write(&e.file, text);
+            f.write(&e.file, &text.repeat(times));
+        } else if let Some(target) = &e.link {
+            let _ = std::fs::remove_file(f.path(&e.file));
+            std::os::unix::fs::symlink(target, f.path(&e.file)).expect("symlink");
+        } else if e.fifo {
+            let _ = std::fs::remove_file(f.path(&e.file));
+            let made = std::process::Command::new("mkfifo")
+                .arg(f.path(&e.file))
+                .status()
+                .expect("mkfifo");
+            assert!(made.success(), "mkfifo {}", e.file);
         } else if e.remove {
             f.remove(&e.file);
         } else if let Some(to) = &e.rename {
@@ -297,7 +320,11 @@ fn git_commit_all(root: &Path) {
 
 fn run(f: &Fixture, args: &[String], plan: &Path, json: bool) -> Run {
     let plan = plan.to_string_lossy();
-    let mut args: Vec<String> = args.iter().map(|a| a.replace("{plan}", &plan)).collect();
+    let root = f.root().to_string_lossy();
+    let mut args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("{plan}", &plan).replace("{root}", &root))
+        .collect();
     if json {
         args.extend(["--output".to_owned(), "json".to_owned()]);
     }
@@ -374,7 +401,18 @@ fn check_text(case: &Case, run: &Run) -> Vec<String> {
     if !run.stdout.trim().is_empty() {
         bad.push("text mode printed data on stdout for a failure".to_owned());
     }
+    bad.extend(absent(case, run));
     bad
+}
+
+/// The `expect.absent` texts found on either stream.
+fn absent(case: &Case, run: &Run) -> Vec<String> {
+    case.expect
+        .absent
+        .iter()
+        .filter(|a| run.stdout.contains(a.as_str()) || run.stderr.contains(a.as_str()))
+        .map(|a| format!("printed {a:?}, which must not be shown"))
+        .collect()
 }
 
 /// The same mistake with `--output json`: the same exit code, stdout empty or one JSON
@@ -391,6 +429,7 @@ fn check_json(case: &Case, run: &Run) -> Vec<String> {
             run.code, case.expect.code
         ));
     }
+    bad.extend(absent(case, run));
     if run.stdout.trim().is_empty() {
         return bad;
     }

@@ -124,7 +124,11 @@ fn live_render_of_the_whole_fleet_has_no_secret_value_anywhere() {
     run.success().no_panic();
     assert_no_secret_value(&run);
     let mut files = 0;
+    // Tenant folders, next to stamp's record of what it wrote.
     for t in std::fs::read_dir(&out).expect("out dir").flatten() {
+        if t.file_name() == ".stamp-render.json" {
+            continue;
+        }
         for file in std::fs::read_dir(t.path()).expect("tenant dir").flatten() {
             let text = std::fs::read_to_string(file.path()).expect("read");
             assert!(

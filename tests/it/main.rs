@@ -8,6 +8,7 @@ mod deploy;
 mod deploy_primitives;
 mod emulator;
 mod faults;
+mod hostile;
 mod identity;
 mod infra;
 mod infra_dsl;
