@@ -8,9 +8,13 @@ const ABOUT: &str =
     "Deploy one containerised application into many customer AWS accounts, reproducibly.";
 
 const LONG_ABOUT: &str = "\
-stamp renders ECS task definitions for every tenant of a fleet from the tenant files in git
-(tenants/*.toml) and the templates (templates/*.json.j2), layering configuration in one fixed,
-documented order and showing where every value came from.
+stamp deploys one containerised application into many customer AWS accounts (\"tenants\", one
+account each). The fleet lives in git: one file per tenant (tenants/*.toml) over shared
+defaults, ECS task definition templates (templates/*.json.j2) and CloudFormation templates
+(templates/*.cfn.yaml). From them stamp renders every tenant's task definitions (each value
+showing where it came from), plans against what runs in each account (reading it through the
+tenant's read-only role), deploys ring by ring within each tenant's windows, with locks and
+rollbacks, builds each tenant's stacks, and shows the state of the whole fleet.
 
 The fleet root is the first folder upwards from the working directory that holds
 tenants/_defaults.toml (or --root DIR).";
@@ -18,14 +22,17 @@ tenants/_defaults.toml (or --root DIR).";
 const EXAMPLES: &str = "\
 Examples:
   stamp validate                         check every tenant file and template
-  stamp render acme -s api --offline     print acme's api task definition
   stamp explain acme -s api LOG_LEVEL    where LOG_LEVEL's value comes from
+  stamp plan --all                       what a deploy would change, tenant by tenant
+  stamp deploy --all --yes               deploy the fleet ring by ring (as CI does)
+  stamp status --all                     what runs where, and whether it drifted from git
+  stamp infra apply acme                 create or update acme's CloudFormation stacks
   stamp schedule                         which tenants may deploy now
   stamp whoami                           can I reach every tenant's account, with both roles?
   stamp login acme                       acme's AWS console, read-only, in the browser
   stamp exec acme -- aws s3 ls           a command with acme's read-only credentials
 
-Exit codes: 0 success, 1 an operation failed, 2 bad input or usage.";
+Exit codes: 0 success, 1 an operation failed, 2 bad input or usage (nothing was changed).";
 
 #[derive(Debug, Parser)]
 #[command(name = "stamp", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
@@ -37,6 +44,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Output format: `text` for people, `json` for CI (a stable schema, see README).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
@@ -53,8 +61,13 @@ pub struct GlobalArgs {
     /// When to colour output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+/// The options of commands that reach AWS (`validate` and `schedule` never do).
+#[derive(Debug, Args)]
+pub struct AwsArgs {
     /// AWS profile for the base credentials (before tenant roles are assumed); changes no result.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
 }
 
@@ -109,7 +122,19 @@ explicit keys win over them.")]
     Explain(ExplainArgs),
 
     /// Per-tenant CloudFormation stacks from `[infra.STACK]`: preview or apply via change sets.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  stamp infra plan acme                    what would change in acme's stacks
+  stamp infra plan --all --stack app       the [infra.app] stack of every tenant
+  stamp infra apply acme                   apply acme's stacks, asking y/N first
+  stamp infra apply --all --yes            the whole fleet, ring by ring (as CI does)
+
+Each [infra.STACK] table of the tenant files is one CloudFormation stack per tenant, in the
+tenant's account, with parameters from the DSL (see docs/cloudformation.md). Both commands use
+the tenant's deploy_role: a change set changes nothing, but creating one is a write API."
+    )]
     Infra(InfraCommand),
 
     /// Resolve, render and compare with what runs: create/update/unchanged, diffs, a digest.
@@ -122,7 +147,8 @@ Examples:
 
 Read-only: each tenant is read through its inspect_role. The digest is the sha256 of the
 canonical desired state: the same commit and parameter versions give the same digest whoever
-runs it, wherever. Exit code 1 if any tenant could not be planned; the others are still shown.")]
+runs it, wherever. Exit code 1 if any tenant could not be planned; the others are still shown,
+and no plan digest is given (a partial plan cannot be applied).")]
     Plan(PlanArgs),
 
     /// Apply the plan: waves by ring, windows, locks, wait for rollouts, roll back on failure.
@@ -175,20 +201,21 @@ service is not in-sync.")]
 Examples:
   stamp history acme -s api
   stamp history acme -s api --limit 5 --output json
+  stamp history --all -s api --limit 3     the api of every tenant
 
 Read-only (inspect_role). The running revision is marked; the audit columns come from the
 stamp:* tags that `stamp deploy` writes.")]
     History(HistoryArgs),
 
-    /// List every SSM parameter a tenant uses: type, version, the variables using it, missing.
+    /// List every SSM parameter tenants use: type, version, the variables using it, missing.
     #[command(after_help = "\
 Examples:
   stamp params acme
-  stamp params acme --output json
+  stamp params --all --output json
 
-Reads the tenant's account through its inspect_role. Values are never shown (secrets are never
+Reads each tenant's account through its inspect_role. Values are never shown (secrets are never
 read at all); `stamp explain` shows plain values with their provenance. Exit code 1 when a
-referenced parameter is missing or has the wrong type.")]
+referenced parameter is missing or has the wrong type, or an account could not be read.")]
     Params(ParamsArgs),
 
     /// Show deploy windows and freezes per tenant: open now, when it closes, next opening.
@@ -259,7 +286,7 @@ Examples:
   aws --profile shop-acme ecs list-services --cluster acme-shop
   AWS_PROFILE=shop-globex terraform plan
 
-Each profile runs `stamp --root <this fleet> --profile <base> creds <tenant>` and sets the
+Each profile runs `stamp --root <this fleet> creds --profile <base> <tenant>` and sets the
 tenant's region, so the AWS CLI, Terraform, the SDKs and IDEs reach any tenant by name. The
 base profile is --profile, else AWS_PROFILE, else `default`; it is written into every profile
 so that a profile selected by AWS_PROFILE does not call itself. Needs no AWS access.")]
@@ -301,6 +328,8 @@ pub struct LoginArgs {
     /// Console session length, 15m to 12h.
     #[arg(long, default_value = "1h", value_parser = session_duration)]
     pub duration: std::time::Duration,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// The role and reason of a session handed to a person (`exec`, `creds`).
@@ -323,6 +352,8 @@ pub struct ExecArgs {
     pub tenant: String,
     #[command(flatten)]
     pub session: SessionArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
     /// The command and its arguments, after `--`.
     #[arg(required = true, last = true, value_name = "CMD", value_parser = clap::value_parser!(std::ffi::OsString))]
     pub command: Vec<std::ffi::OsString>,
@@ -334,6 +365,8 @@ pub struct CredsArgs {
     pub tenant: String,
     #[command(flatten)]
     pub session: SessionArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -347,6 +380,8 @@ pub struct ProfilesArgs {
     /// The role the profiles use (deploy profiles are named `<project>-<tenant>-deploy`).
     #[arg(long, value_enum, default_value_t = AccessRole::Inspect)]
     pub role: AccessRole,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -360,6 +395,8 @@ pub struct WhoamiArgs {
     /// How many tenant accounts to check at once.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// An STS session length: 15 minutes (STS's shortest) to 12 hours (its longest).
@@ -399,6 +436,8 @@ pub struct StatusArgs {
     /// Print the AWS calls made, by operation, on stderr.
     #[arg(long)]
     pub stats: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -427,6 +466,8 @@ pub struct RenderArgs {
     /// Release for tenants that do not pin one (default: `release` in _defaults.toml).
     #[arg(long, value_parser = release)]
     pub release: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -452,6 +493,8 @@ pub struct ExplainArgs {
     /// Release for tenants that do not pin one.
     #[arg(long, value_parser = release)]
     pub release: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -477,6 +520,8 @@ pub struct PlanArgs {
     /// Print the AWS calls made, per operation, on stderr.
     #[arg(long)]
     pub stats: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -513,8 +558,8 @@ pub struct DeployArgs {
     /// How long to wait for one rollout before rolling back (e.g. 10m, 90s, 1h).
     #[arg(long, default_value = "10m", value_parser = duration, allow_hyphen_values = true)]
     pub timeout: std::time::Duration,
-    /// How often to poll a rollout.
-    #[arg(long, default_value = "5s", value_parser = duration, hide = true)]
+    /// How often to poll a rollout (e.g. 5s, 200ms).
+    #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION")]
     pub poll_interval: std::time::Duration,
     /// Deploy even outside the tenants' deploy windows (needs --reason; recorded in tags).
     #[arg(long)]
@@ -534,6 +579,8 @@ pub struct DeployArgs {
     /// Print the AWS calls made, per operation, on stderr.
     #[arg(long)]
     pub stats: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -549,29 +596,47 @@ pub struct RollbackArgs {
     /// How long to wait for the rollout.
     #[arg(long, default_value = "10m", value_parser = duration, allow_hyphen_values = true)]
     pub timeout: std::time::Duration,
-    #[arg(long, default_value = "5s", value_parser = duration, hide = true)]
+    /// How often to poll the rollout (e.g. 5s, 200ms).
+    #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION")]
     pub poll_interval: std::time::Duration,
     /// Take a live lock held by another deploy.
     #[arg(long)]
     pub force_unlock: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// Tenant (a file stem in tenants/).
-    pub tenant: String,
+    /// Tenants (file stems in tenants/).
+    #[arg(conflicts_with = "all")]
+    pub tenants: Vec<String>,
+    /// Every tenant of the fleet.
+    #[arg(long)]
+    pub all: bool,
     /// Service.
     #[arg(short, long)]
     pub service: String,
     /// How many revisions to show.
     #[arg(long, default_value_t = 20, value_name = "N", value_parser = count, allow_hyphen_values = true)]
     pub limit: usize,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ParamsArgs {
-    /// Tenant (a file stem in tenants/).
-    pub tenant: String,
+    /// Tenants (file stems in tenants/).
+    #[arg(conflicts_with = "all")]
+    pub tenants: Vec<String>,
+    /// Every tenant of the fleet.
+    #[arg(long)]
+    pub all: bool,
+    /// How many tenant accounts to read at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -587,7 +652,9 @@ pub struct ScheduleArgs {
 fn release(s: &str) -> Result<String, String> {
     crate::dsl::check_release(s)
         .map(|()| s.to_owned())
-        .map_err(|why| format!("`{s}` cannot be an image tag: {why} (write e.g. `v1.42.0`)"))
+        .map_err(|why| {
+            format!("`{s}` cannot be an image tag: {why} (a tag has letters, digits, `.`, `_` and `-`, e.g. `v1.42.0`)")
+        })
 }
 
 /// A task definition revision: ECS numbers them from 1.
@@ -595,7 +662,7 @@ fn revision(s: &str) -> Result<i32, String> {
     match s.trim().parse::<i32>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!(
-            "`{s}` is not a revision number (write e.g. `--to 41`; `stamp history` lists the revisions)"
+            "`{s}` is not a revision number (write e.g. `41`; `stamp history T -s S` lists the revisions)"
         )),
     }
 }
@@ -678,6 +745,8 @@ pub struct InfraPlanArgs {
     /// Tenant accounts read at once.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]

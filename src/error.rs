@@ -48,7 +48,10 @@ impl fmt::Display for Failure {
                 }
                 Ok(())
             }
-            Self::Failed(e) => write!(f, "error: {e:#}"),
+            Self::Failed(e) => match e.downcast_ref::<Hinted>() {
+                Some(h) => write!(f, "error: {}\n  = hint: {}", h.message, h.hint),
+                None => write!(f, "error: {e:#}"),
+            },
             Self::Reported(_) => Ok(()),
         }
     }
@@ -70,6 +73,15 @@ impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
         Self::Failed(e.into())
     }
+}
+
+/// A failure and what to do about it, carried through `anyhow` to the one place that prints
+/// it, where the hint gets its own line.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}; hint: {hint}")]
+pub struct Hinted {
+    pub message: String,
+    pub hint: String,
 }
 
 pub type Result<T, E = Failure> = std::result::Result<T, E>;

@@ -22,19 +22,22 @@ pub mod vcs;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn run() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
-        Ok(c) => c,
+    let parsed = cli::Cli::command()
+        .try_get_matches()
+        .and_then(|m| Ok((cli::Cli::from_arg_matches(&m)?, subcommand_path(&m))));
+    let (cli, path) = match parsed {
+        Ok(p) => p,
         Err(e) => {
             let _ = e.print();
             // clap's --help/--version are not errors; usage errors are exit code 2.
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match commands::run(cli) {
+    match commands::run(cli, path) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             let shown = output::for_stderr(&f);
@@ -44,4 +47,15 @@ pub fn run() -> ExitCode {
             ExitCode::from(f.exit_code())
         }
     }
+}
+
+/// `["infra", "plan"]` for `stamp infra plan …`: which command runs, as clap names it.
+fn subcommand_path(m: &clap::ArgMatches) -> Vec<String> {
+    let mut path = Vec::new();
+    let mut at = m;
+    while let Some((name, sub)) = at.subcommand() {
+        path.push(name.to_owned());
+        at = sub;
+    }
+    path
 }

@@ -29,12 +29,25 @@ impl Commit {
     /// `<sha>` or `<sha>-dirty`: what saved plans and tags record.
     pub fn label(&self) -> String {
         if self.dirty {
-            format!("{}-dirty", self.sha)
+            format!("{}{DIRTY}", self.sha)
         } else {
             self.sha.clone()
         }
     }
 }
+
+/// A commit label as a table shows it: the sha cut to 12 characters, keeping `-dirty`, which
+/// says the deploy did not come from that commit alone.
+pub fn short_label(label: &str) -> String {
+    let (sha, dirty) = match label.strip_suffix(DIRTY) {
+        Some(sha) => (sha, DIRTY),
+        None => (label, ""),
+    };
+    let cut = sha.char_indices().nth(12).map_or(sha.len(), |(i, _)| i);
+    format!("{}{dirty}", &sha[..cut])
+}
+
+const DIRTY: &str = "-dirty";
 
 /// What saved plans and tags record when the fleet is not committed anywhere.
 pub const UNCOMMITTED: &str = "uncommitted";
@@ -45,6 +58,29 @@ pub fn label(root: &Path) -> String {
 }
 
 pub fn commit(root: &Path) -> Option<Commit> {
+    let (files, sha) = changed(root)?;
+    Some(Commit {
+        sha,
+        dirty: !files.is_empty(),
+    })
+}
+
+/// The files under `dir` (relative to the root, `/`-separated) that are new or changed since
+/// the last commit; `None` when git cannot tell (no repository, the fleet not tracked).
+pub fn changed_files(root: &Path, dir: &str) -> Option<std::collections::BTreeSet<String>> {
+    let prefix = format!("{}/", dir.trim_end_matches('/'));
+    let (files, _) = changed(root)?;
+    Some(
+        files
+            .into_iter()
+            .filter(|f| f.starts_with(&prefix))
+            .collect(),
+    )
+}
+
+/// HEAD's sha and the input files that are new, changed or gone since HEAD; `None` when git
+/// cannot tell (no repository, or git does not track the fleet).
+fn changed(root: &Path) -> Option<(Vec<String>, String)> {
     // A fleet that git does not track (a copy inside an ignored folder of another repository,
     // say) has no commit of its own: HEAD would name some other tree.
     git(
@@ -63,17 +99,21 @@ pub fn commit(root: &Path) -> Option<Commit> {
         root,
         &over_inputs(&["ls-files", "-z", "--cached", "--"]),
     )?);
-    let untracked = paths(git(
+    let mut files = paths(git(
         root,
         &over_inputs(&["ls-files", "-z", "--others", "--exclude-standard", "--"]),
     )?);
-    let dirty = !untracked.is_empty()
-        || index.len() != head.len()
-        || index.iter().any(|p| !head.contains_key(p))
-        || head
-            .iter()
-            .any(|(path, (mode, oid))| !same_blob(&root.join(path), mode, oid, &format));
-    Some(Commit { sha, dirty })
+    files.extend(index.iter().filter(|p| !head.contains_key(*p)).cloned());
+    // Staged for removal but still on disk: the next commit will differ from what is read.
+    files.extend(head.keys().filter(|p| !index.contains(p)).cloned());
+    files.extend(
+        head.iter()
+            .filter(|(path, (mode, oid))| !same_blob(&root.join(path), mode, oid, &format))
+            .map(|(path, _)| path.clone()),
+    );
+    files.sort();
+    files.dedup();
+    Some((files, sha))
 }
 
 /// Whether git tracks `dir` or anything under it (false outside any repository).
@@ -254,6 +294,15 @@ mod tests {
         std::fs::write(root.join("templates/t.json.j2"), "{}").expect("write");
         run_git(root, &["add", "."]);
         run_git(root, &["commit", "-qm", "x"]);
+    }
+
+    #[test]
+    fn a_short_commit_keeps_dirty() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(short_label(sha), "0123456789ab");
+        assert_eq!(short_label(&format!("{sha}-dirty")), "0123456789ab-dirty");
+        assert_eq!(short_label(UNCOMMITTED), UNCOMMITTED);
+        assert_eq!(short_label("abc-dirty"), "abc-dirty");
     }
 
     #[test]

@@ -12,7 +12,8 @@
   JSON body {"account_id", "region", "cluster", "service", "reason"?, "times"?}: the next
   `times` rollouts (default 1) of that service fail or hang.
 * Counts every AWS request by operation ("ecs:DescribeServices"), whoever sends it:
-  GET /stamp-control/requests answers {"operations": {...}, "total": n};
+  GET /stamp-control/requests answers {"operations": {...}, "total": n, "waiting_max": n}
+  (waiting_max: the most requests that waited out the simulated latency at the same time);
   POST /stamp-control/requests/reset starts the count again. Benchmarks use it to count the
   calls of tools that do not count their own (ecs-deploy, the AWS CLI).
 * Simulated network latency (benchmarks only): every AWS request waits
@@ -85,6 +86,10 @@ class StampControl:
         self.latency_ms = latency_ms
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
+        # Requests waiting out the simulated latency at once, and the most seen since the last
+        # reset: tests check the server is threaded by this count, not by a wall clock.
+        self._waiting = 0
+        self._waiting_max = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -106,7 +111,14 @@ class StampControl:
             self._counts[op] += 1
         if self.latency_ms > 0:
             # In this request's own thread: concurrent requests wait side by side.
-            time.sleep(self.latency_ms / 1000)
+            with self._counts_lock:
+                self._waiting += 1
+                self._waiting_max = max(self._waiting_max, self._waiting)
+            try:
+                time.sleep(self.latency_ms / 1000)
+            finally:
+                with self._counts_lock:
+                    self._waiting -= 1
         return self.moto_app(environ, start_response)
 
     def _control(self, path: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -114,7 +126,9 @@ class StampControl:
         if path == "/stamp-control/requests" and method == "GET":
             with self._counts_lock:
                 ops = dict(sorted(self._counts.items()))
-            return _json_response(start_response, "200 OK", {"operations": ops, "total": sum(ops.values())})
+                waiting_max = self._waiting_max
+            body = {"operations": ops, "total": sum(ops.values()), "waiting_max": waiting_max}
+            return _json_response(start_response, "200 OK", body)
         if path == "/stamp-control/signins" and method == "GET":
             return _json_response(start_response, "200 OK", {"signins": signin.recorded()})
         if method != "POST":
@@ -122,6 +136,7 @@ class StampControl:
         if path == "/stamp-control/requests/reset":
             with self._counts_lock:
                 self._counts.clear()
+                self._waiting_max = 0
             return _json_response(start_response, "200 OK", {"reset": True})
         if path == "/stamp-control/latency":
             try:

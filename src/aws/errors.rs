@@ -34,7 +34,7 @@ where
             // The request was never sent: the role's credentials could not be had (AssumeRole
             // refused, say). That reason, not the endpoint, is what the user must fix.
             format!(
-                "{operation} as {role}: no credentials for the role: {}",
+                "{operation} as {role}: no credentials to send it with: {}",
                 credentials_error(err).unwrap_or_default()
             )
         }
@@ -85,7 +85,19 @@ fn denied(operation: &str, role: &str, message: &str) -> String {
     } else {
         format!(" ({message})")
     };
-    format!("{operation} as {role}: access denied{message}; hint: {hint}")
+    format!("{operation} as {role}: access denied{message}{HINT}{hint}")
+}
+
+/// Where a one-line error (`describe`'s, an account's) gives way to what to do about it; a
+/// report that shows hints apart splits there ([`split_hint`]).
+pub const HINT: &str = "; hint: ";
+
+/// A one-line error and its hint, apart.
+pub fn split_hint(line: &str) -> (&str, Option<&str>) {
+    match line.split_once(HINT) {
+        Some((what, hint)) => (what, Some(hint)),
+        None => (line, None),
+    }
 }
 
 /// The reason credentials could not be loaded, when that is why a request failed before it was

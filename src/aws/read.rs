@@ -45,14 +45,12 @@ use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
 use super::errors::describe;
 use super::session::Session;
 use crate::dsl::Tenant;
-use crate::resolve::{Lookups, Missing, Param, PathParam, References};
+use crate::resolve::{Lookups, Missing, Param, PathParam, References, Unmet};
 
-/// Why a tenant's account could not be used. Each names the tenant.
-#[derive(Debug, thiserror::Error)]
+/// Why a tenant's account could not be used. Each names the tenant; the wording lives in
+/// [`TenantError::message`] and [`TenantError::hint`].
+#[derive(Debug)]
 pub enum TenantError {
-    #[error(
-        "tenant `{tenant}`: the role landed in account {actual}, but the tenant's account_id is {expected}; refusing to act (hint: check `account_id` and the role ARN in tenants/{tenant}.toml)"
-    )]
     WrongAccount {
         tenant: String,
         expected: String,
@@ -60,9 +58,6 @@ pub enum TenantError {
     },
     /// The account answered with a resource of another account: an endpoint (or proxy)
     /// that does not serve the account the role is in.
-    #[error(
-        "tenant `{tenant}`: {operation} answered with {arn}, which is in account {actual}, but the tenant's account_id is {expected}; refusing to act (hint: the endpoint answers for another account: check AWS_ENDPOINT_URL and any proxy in between)"
-    )]
     ForeignResource {
         tenant: String,
         operation: &'static str,
@@ -70,7 +65,7 @@ pub enum TenantError {
         expected: String,
         actual: String,
     },
-    #[error("tenant `{tenant}`: {detail}")]
+    /// A call failed; `detail` is [`describe`]'s line (with its hint, if any).
     Call { tenant: String, detail: String },
 }
 
@@ -85,6 +80,68 @@ pub(super) fn guard(tenant: &Tenant, actual: String) -> Result<(), TenantError> 
         actual,
     })
 }
+
+impl TenantError {
+    pub fn tenant(&self) -> &str {
+        match self {
+            Self::WrongAccount { tenant, .. }
+            | Self::ForeignResource { tenant, .. }
+            | Self::Call { tenant, .. } => tenant,
+        }
+    }
+
+    /// What went wrong, without the tenant (a report shows it apart) and without the hint.
+    pub fn message(&self) -> String {
+        match self {
+            Self::WrongAccount {
+                expected, actual, ..
+            } => format!(
+                "the role landed in account {actual}, but the tenant's account_id is {expected}; refusing to act"
+            ),
+            Self::ForeignResource {
+                operation,
+                arn,
+                expected,
+                actual,
+                ..
+            } => format!(
+                "{operation} answered with {arn}, which is in account {actual}, but the tenant's account_id is {expected}; refusing to act"
+            ),
+            Self::Call { detail, .. } => super::errors::split_hint(detail).0.to_owned(),
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::WrongAccount { tenant, .. } => Some(format!(
+                "check `account_id` and the role ARN in tenants/{tenant}.toml"
+            )),
+            Self::ForeignResource { .. } => Some(
+                "the endpoint answers for another account: check AWS_ENDPOINT_URL and any proxy in between".to_owned(),
+            ),
+            Self::Call { detail, .. } => super::errors::split_hint(detail).1.map(str::to_owned),
+        }
+    }
+
+    /// The problem as reported: no file, in the tenant's account.
+    pub fn diagnostic(&self, tenant: &Tenant) -> crate::dsl::Diagnostic {
+        crate::dsl::Diagnostic::general(None, self.message(), self.hint())
+            .account(&tenant.name, &tenant.account_id)
+    }
+}
+
+impl std::fmt::Display for TenantError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tenant `{}`: {}", self.tenant(), self.message())?;
+        match self.hint() {
+            Some(h) => write!(f, "{}{h}", super::errors::HINT),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for TenantError {}
 
 /// A stack as it exists now.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -272,7 +329,10 @@ impl TenantReader {
                     // The value (encrypted) is dropped here, unread: a secret never lands in
                     // plaintext `environment`.
                     if let Some(at) = refs.ssm.get(&key) {
-                        missing.push(Missing { what: format!("`{name}` is a SecureString; write `{{ secret = \"{name}\" }}` so ECS reads it at task start"), at: at.clone() });
+                        missing.push(Missing {
+                            unmet: Unmet::SecretAsPlain { name: name.clone() },
+                            at: at.clone(),
+                        });
                     }
                     continue;
                 }
@@ -282,6 +342,7 @@ impl TenantReader {
                         name,
                         value: p.value.unwrap_or_default(),
                         version,
+                        list: p.r#type == Some(ParameterType::StringList),
                     },
                 );
             }
@@ -290,12 +351,9 @@ impl TenantReader {
                     Some((n, v)) if v.parse::<u64>().is_ok() => (n.to_owned(), v.parse().ok()),
                     _ => (bad.clone(), None),
                 };
-                if let Some(at) = refs.ssm.get(&(name, version)) {
+                if let Some(at) = refs.ssm.get(&(name.clone(), version)) {
                     missing.push(Missing {
-                        what: format!(
-                            "SSM parameter `{bad}` does not exist in account {}",
-                            "the tenant's"
-                        ),
+                        unmet: Unmet::Parameter { name, version },
                         at: at.clone(),
                     });
                 }
@@ -333,7 +391,7 @@ impl TenantReader {
             }
             if found.is_empty() {
                 missing.push(Missing {
-                    what: format!("no parameters exist under `{path}`"),
+                    unmet: Unmet::EmptyPath { path: path.clone() },
                     at: at.clone(),
                 });
             }
@@ -372,10 +430,17 @@ impl TenantReader {
                         l.secret_versions.insert((*name).clone(), *v);
                     }
                     Some(_) => missing.push(Missing {
-                        what: format!("`{name}` is not a SecureString; a plain parameter is written `{{ ssm = \"{name}\" }}`"),
+                        unmet: Unmet::PlainAsSecret {
+                            name: (*name).clone(),
+                        },
                         at: (*at).clone(),
                     }),
-                    None => missing.push(Missing { what: format!("secret `{name}` does not exist"), at: (*at).clone() }),
+                    None => missing.push(Missing {
+                        unmet: Unmet::Secret {
+                            name: (*name).clone(),
+                        },
+                        at: (*at).clone(),
+                    }),
                 }
             }
         }
@@ -399,10 +464,9 @@ impl TenantReader {
                         == Some("ValidationError") =>
                 {
                     missing.push(Missing {
-                        what: if real == stack {
-                            format!("stack `{stack}` does not exist")
-                        } else {
-                            format!("stack `{real}` ([infra.{stack}]) does not exist; `stamp infra apply` creates it")
+                        unmet: Unmet::Stack {
+                            name: real.to_owned(),
+                            infra: (real != stack).then(|| stack.clone()),
                         },
                         at: at.clone(),
                     });

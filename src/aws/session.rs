@@ -111,6 +111,13 @@ impl fmt::Debug for Session {
     }
 }
 
+/// The base credentials could not be loaded, or STS does not know them.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot identify the base credentials: {detail}")]
+pub struct NoBaseIdentity {
+    pub detail: String,
+}
+
 impl Session {
     /// Loads base credentials from the standard chain (environment, profile, SSO, web
     /// identity) and asks STS who they belong to.
@@ -134,12 +141,14 @@ impl Session {
                 .interceptor(calls.clone())
                 .build(),
         );
-        let who = sts.get_caller_identity().send().await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot identify the base credentials: {}\n  = hint: configure AWS credentials (AWS_PROFILE, SSO login, or AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE in CI), or pass --offline to use placeholders",
-                describe("sts:GetCallerIdentity", "the base credentials", &e)
-            )
-        })?;
+        // The hint is the command's to give: only it knows which of its flags could help.
+        let who = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| NoBaseIdentity {
+                detail: describe("sts:GetCallerIdentity", "the base credentials", &e),
+            })?;
         let arn = who.arn.unwrap_or_default();
         let caller = Caller {
             account: who.account.unwrap_or_default(),

@@ -4,7 +4,6 @@
 //! The only command (with `rollback`) that builds the deploying client set.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -182,40 +181,38 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
         ));
     }
     if !args.yes {
-        // CI systems may run steps under a pseudo-terminal; CI=true means nobody will answer.
-        let interactive = std::io::stdin().is_terminal()
-            && std::io::stderr().is_terminal()
-            && std::env::var_os("CI").is_none();
-        if interactive {
-            // Show what would change (the same read-only plan as `stamp plan`, diffs and
-            // digests) before asking. A tenant that cannot be planned stops here.
-            let plan_args = crate::cli::PlanArgs {
-                tenants: tenants.iter().map(|t| t.name.clone()).collect(),
-                all: false,
-                service: None,
-                release: args.release.clone(),
-                concurrency: args.concurrency,
-                out: None,
-                stats: false,
-            };
-            if args.plan.is_none() {
-                super::plan::run(ctx, &plan_args)?;
-            }
-            eprint!(
-                "\ndeploy {} tenant(s) as planned above? [y/N] ",
-                tenants.len()
-            );
-            let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer)?;
-            if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                ctx.printer.info("nothing deployed");
-                return Ok(());
-            }
-        } else {
+        if let Err(why) = crate::output::confirm::can_confirm() {
             return Err(Failure::usage(
-                "not a terminal, so no confirmation can be asked",
+                why.to_string(),
                 Some("pass --yes to deploy without confirmation (as CI does)".to_owned()),
             ));
+        }
+        // Show what would change (the same read-only plan as `stamp plan`, diffs and
+        // digests) before asking. A tenant that cannot be planned stops here.
+        let plan_args = crate::cli::PlanArgs {
+            tenants: tenants.iter().map(|t| t.name.clone()).collect(),
+            all: false,
+            service: None,
+            release: args.release.clone(),
+            concurrency: args.concurrency,
+            out: None,
+            stats: false,
+            aws: crate::cli::AwsArgs {
+                profile: args.aws.profile.clone(),
+            },
+        };
+        if args.plan.is_none() {
+            super::plan::run(ctx, &plan_args)?;
+        }
+        eprint!(
+            "\ndeploy {} tenant(s) as planned above? [y/N] ",
+            tenants.len()
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            ctx.printer.info("nothing deployed");
+            return Ok(());
         }
     }
 
@@ -601,7 +598,7 @@ async fn deploy_tenant_services(
         return fail_all(
             missing
                 .iter()
-                .map(|m| format!("{} ({})", m.what, m.at))
+                .map(|m| format!("{m} ({})", m.at))
                 .collect::<Vec<_>>()
                 .join("; "),
         );

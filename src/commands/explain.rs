@@ -209,23 +209,31 @@ pub(super) fn run(ctx: &super::Ctx, args: &ExplainArgs) -> Result<()> {
     ) {
         Ok(r) => r,
         Err(e) => {
-            return Err(Failure::Input(Diagnostics(
-                e.into_diagnostics(&tenant.name),
-            )));
+            return Err(Failure::Input(Diagnostics(e.into_diagnostics(tenant))));
         }
     };
     let mut variables: Vec<Variable> = rendered.variables.into_iter().map(Variable::from).collect();
     let mut removed = rendered.removed;
     if let Some(var) = &args.var {
+        let all: Vec<String> = variables
+            .iter()
+            .map(|v| v.name.clone())
+            .chain(removed.iter().map(|r| r.name.clone()))
+            .collect();
         variables.retain(|v| &v.name == var);
         removed.retain(|r| &r.name == var);
         if variables.is_empty() && removed.is_empty() {
+            let names = all.iter().map(String::as_str);
+            let hint = match crate::dsl::diag::did_you_mean(var, names) {
+                Some(m) => format!("did you mean `{m}`?"),
+                None => format!(
+                    "`stamp explain {} -s {}` lists them all",
+                    tenant.name, service.name
+                ),
+            };
             return Err(Failure::usage(
                 format!("{}/{} has no variable `{var}`", tenant.name, service.name),
-                Some(format!(
-                    "`stamp explain {} -s {} --offline` lists them all",
-                    tenant.name, service.name
-                )),
+                Some(hint),
             ));
         }
     }

@@ -47,7 +47,7 @@ fn stack_lookups(
         anyhow::Ok(reader.lookups(&refs).await?)
     })?;
     if !missing.is_empty() {
-        let mut d = Diagnostics(super::missing_diagnostics(tenant, missing).collect());
+        let mut d = Diagnostics(missing.iter().map(|m| m.diagnostic(tenant)).collect());
         d.attach_snippets(&ctx.root);
         return Err(Failure::Input(d.sorted()));
     }
@@ -321,7 +321,7 @@ async fn plan_stack(
             .lookups(&references(tenant, &[s]))
             .await?;
         if let Some(m) = missing.first() {
-            return Err(anyhow::anyhow!("{} (at {})", m.what, m.at));
+            return Err(anyhow::anyhow!("{m} (at {})", m.at));
         }
         let mut ignored = Vec::new();
         let params = parameters(s, &lookups, &mut ignored);
@@ -678,7 +678,6 @@ fn shared_retries_on_first(rows: &mut [Row], mut all: BTreeMap<String, u64>) {
 
 /// `stamp infra apply`.
 pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
-    use std::io::IsTerminal;
     let fleet = ctx.load_fleet()?;
     let tenants = selected(&fleet, &a.select)?;
     let templates = load_templates(ctx, &fleet)?;
@@ -691,12 +690,9 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
         ));
     }
     if !a.yes {
-        let interactive = std::io::stdin().is_terminal()
-            && std::io::stderr().is_terminal()
-            && std::env::var_os("CI").is_none();
-        if !interactive {
+        if let Err(why) = crate::output::confirm::can_confirm() {
             return Err(Failure::usage(
-                "infra apply changes stacks; not on a terminal, nobody can confirm",
+                why.to_string(),
                 Some("pass --yes to apply without confirmation (as CI does)".to_owned()),
             ));
         }
@@ -767,6 +763,9 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
                 all: false,
                 stack: a.select.stack.clone(),
                 concurrency: a.select.concurrency,
+                aws: crate::cli::AwsArgs {
+                    profile: a.select.aws.profile.clone(),
+                },
             },
             yes: true,
             ring: None,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::aws::{Session, read_tenants};
 use crate::cli::{Cli, Command};
-use crate::dsl::{self, Diagnostic, Diagnostics, Fleet, Service, Tenant, diag::did_you_mean};
+use crate::dsl::{self, Diagnostics, Fleet, Service, Tenant, diag::did_you_mean};
 use crate::error::{Failure, Result};
 use crate::output::Printer;
 use crate::resolve::Lookups;
@@ -34,6 +34,9 @@ pub struct Ctx {
     pub root: PathBuf,
     /// Selects base credentials only; changes no result.
     pub profile: Option<String>,
+    /// The running command as clap names it (`["infra", "plan"]`): a hint names only flags
+    /// this command has.
+    pub command: Vec<String>,
 }
 
 impl Ctx {
@@ -41,14 +44,75 @@ impl Ctx {
         Ok(dsl::load(&self.root)?)
     }
 
+    /// Problems of tenants and their accounts, on stderr: each cause once, with the source
+    /// line it points at, sorted. Nothing when there are none.
+    pub fn report(&self, mut problems: Diagnostics) {
+        if problems.is_empty() {
+            return;
+        }
+        problems.attach_snippets(&self.root);
+        for p in problems.sorted().0 {
+            self.printer.error(p);
+        }
+    }
+
+    /// `--LONG` if the running command has that flag: what a hint may suggest passing.
+    pub fn flag(&self, long: &str) -> Option<String> {
+        let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+        for name in &self.command {
+            cmd = cmd.find_subcommand(name)?.clone();
+        }
+        cmd.get_arguments()
+            .any(|a| a.get_long() == Some(long))
+            .then(|| format!("--{long}"))
+    }
+
+    /// The end of a read-only report: its problems on stderr, then the report on stdout; exit 1
+    /// if there were problems (the report still shows everything that could be read).
+    pub fn conclude<R: crate::output::Report>(
+        &self,
+        problems: Diagnostics,
+        report: &R,
+    ) -> Result<()> {
+        let failed = !problems.is_empty();
+        self.report(problems);
+        self.printer.data(report)?;
+        if failed {
+            Err(Failure::Reported(1))
+        } else {
+            Ok(())
+        }
+    }
+
     /// The base session every command that reads or writes tenant accounts starts from.
     pub async fn session(&self) -> anyhow::Result<Session> {
-        let session = Session::connect(self.profile.as_deref()).await?;
+        let session = Session::connect(self.profile.as_deref())
+            .await
+            .map_err(
+                |e| match e.downcast::<crate::aws::session::NoBaseIdentity>() {
+                    Ok(e) => anyhow::Error::new(crate::error::Hinted {
+                        message: e.to_string(),
+                        hint: self.credentials_hint(),
+                    }),
+                    Err(e) => e,
+                },
+            )?;
         self.printer.debug(format_args!(
             "base identity {} (session name {})",
             session.caller.arn, session.session_name
         ));
         Ok(session)
+    }
+}
+
+impl Ctx {
+    /// Where base credentials come from; `--offline` only for a command that has it.
+    fn credentials_hint(&self) -> String {
+        let mut hint = "configure AWS credentials: AWS_PROFILE or --profile NAME, an SSO login, or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE in CI".to_owned();
+        if let Some(offline) = self.flag("offline") {
+            hint.push_str(&format!("; or pass {offline} to use placeholders"));
+        }
+        hint
     }
 }
 
@@ -59,7 +123,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-pub fn run(cli: Cli) -> Result<()> {
+/// Runs `cli`; `command` is the subcommand path clap matched (`["infra", "plan"]`).
+pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
     let g = &cli.global;
     let printer = Printer::new(g.output, g.color, g.quiet, g.verbose);
     let cwd = std::env::current_dir()?;
@@ -68,7 +133,8 @@ pub fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx {
         printer,
         root,
-        profile: g.profile.clone(),
+        profile: aws_args(&cli.command).and_then(|a| a.profile.clone()),
+        command,
     };
     match cli.command {
         Command::Validate(a) => validate::run(&ctx, &a),
@@ -88,6 +154,29 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Creds(a) => creds::run(&ctx, &a),
         Command::Profiles(a) => profiles::run(&ctx, &a),
         Command::Whoami(a) => whoami::run(&ctx, &a),
+    }
+}
+
+/// The AWS options of a command that reaches AWS.
+fn aws_args(c: &Command) -> Option<&crate::cli::AwsArgs> {
+    use crate::cli::InfraCommand;
+    match c {
+        Command::Validate(_) | Command::Schedule(_) => None,
+        Command::Render(a) => Some(&a.aws),
+        Command::Explain(a) => Some(&a.aws),
+        Command::Infra(InfraCommand::Plan(a)) => Some(&a.aws),
+        Command::Infra(InfraCommand::Apply(a)) => Some(&a.select.aws),
+        Command::Plan(a) => Some(&a.aws),
+        Command::Deploy(a) => Some(&a.aws),
+        Command::Rollback(a) => Some(&a.aws),
+        Command::Status(a) => Some(&a.aws),
+        Command::History(a) => Some(&a.aws),
+        Command::Params(a) => Some(&a.aws),
+        Command::Login(a) => Some(&a.aws),
+        Command::Exec(a) => Some(&a.aws),
+        Command::Creds(a) => Some(&a.aws),
+        Command::Profiles(a) => Some(&a.aws),
+        Command::Whoami(a) => Some(&a.aws),
     }
 }
 
@@ -130,8 +219,9 @@ pub fn service<'t>(tenant: &'t Tenant, name: &str) -> Result<&'t Service> {
 }
 
 /// Per tenant, the values its files reference: placeholders with `--offline`, otherwise read
-/// from its account through the read-only role. Tenants whose account could not be read are
-/// reported on stderr and left out; the returned flag says whether any was.
+/// from its account through the read-only role. The problems of tenants whose account could
+/// not be read, or lacks what they reference, are reported on stderr (once, each with its
+/// tenant and account) and those tenants left out; the returned flag says whether any was.
 pub fn tenant_lookups<'f>(
     ctx: &Ctx,
     tenants: &[&'f Tenant],
@@ -150,37 +240,19 @@ pub fn tenant_lookups<'f>(
         anyhow::Ok(read_tenants(&session, tenants, concurrency, false, false).await)
     })?;
     let mut ok = Vec::with_capacity(tenants.len());
-    let mut diags = Diagnostics::default();
-    let mut failed = false;
+    let mut problems = Diagnostics::default();
     for (t, r) in tenants.iter().zip(results) {
         match r {
             Ok(read) if read.missing.is_empty() => ok.push((*t, read.lookups)),
-            Ok(read) => {
-                diags.0.extend(missing_diagnostics(t, read.missing));
-                failed = true;
-            }
-            Err(e) => {
-                ctx.printer.error(format_args!("error: {e}"));
-                failed = true;
-            }
+            Ok(read) => problems
+                .0
+                .extend(read.missing.iter().map(|m| m.diagnostic(t))),
+            Err(e) => problems.push(e.diagnostic(t)),
         }
     }
-    if !diags.is_empty() {
-        let mut diags = diags;
-        diags.attach_snippets(&ctx.root);
-        ctx.printer.error(diags.sorted());
-    }
+    let failed = !problems.is_empty();
+    ctx.report(problems);
     Ok((ok, failed))
-}
-
-/// Bad references of a tenant as diagnostics at the lines that wrote them.
-pub fn missing_diagnostics(
-    t: &Tenant,
-    missing: Vec<crate::resolve::Missing>,
-) -> impl Iterator<Item = Diagnostic> + '_ {
-    missing
-        .into_iter()
-        .map(move |m| Diagnostic::at(&m.at, format!("tenant `{}`: {}", t.name, m.what), None))
 }
 
 /// The live side of a comparison, one rule for `plan` and `deploy`: the release is the one

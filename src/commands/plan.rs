@@ -8,18 +8,19 @@ use serde::Serialize;
 
 use crate::aws::{Counts, TenantRead, read_tenants};
 use crate::cli::PlanArgs;
-use crate::dsl::{Diagnostics, Fleet, Tenant};
+use crate::dsl::{Diagnostic, Diagnostics, Fleet, Tenant};
 use crate::error::{Failure, Result};
-use crate::output::{Report, style};
+use crate::output::{Report, count, style};
 use crate::plan::{
     self, Action, DesiredService, Inputs, SavedPlan, SavedService, SavedTenant, ServicePlan,
 };
-use crate::render::{RenderError, Templates, render_service};
+use crate::render::{Templates, render_service};
 
 /// The documented JSON shape: `{"digest", "tenants": [...], "api_calls": {...}}`.
 #[derive(Serialize)]
 struct PlanReport {
-    digest: String,
+    /// Null when a tenant could not be planned: a partial plan cannot be applied.
+    digest: Option<String>,
     commit: Option<String>,
     tenants: Vec<TenantPlan>,
     api_calls: Counts,
@@ -32,8 +33,11 @@ struct TenantPlan {
     tenant: String,
     account_id: String,
     services: Vec<ServicePlan>,
-    /// Why the tenant could not be planned (access denied, missing parameters, guard).
+    /// Why the tenant could not be planned, in one line (access denied, missing parameters,
+    /// guard); null when it was planned.
     error: Option<String>,
+    /// Every problem that stopped it, in full: where, what, the hint.
+    problems: Vec<Diagnostic>,
 }
 
 impl Report for PlanReport {
@@ -49,7 +53,12 @@ impl Report for PlanReport {
                 t.account_id
             )?;
             if let Some(e) = &t.error {
-                writeln!(out, "  {}error{}: {e}", bad.render(), bad.render_reset())?;
+                writeln!(
+                    out,
+                    "  {}not planned{}: {e}",
+                    bad.render(),
+                    bad.render_reset()
+                )?;
                 continue;
             }
             for s in &t.services {
@@ -107,19 +116,22 @@ impl Report for PlanReport {
             },
         );
         let failed = self.tenants.iter().filter(|t| t.error.is_some()).count();
-        let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-        writeln!(
-            out,
-            "\n{} service(s): {}{}",
-            counts.values().sum::<usize>(),
-            summary.join(", "),
-            if failed > 0 {
-                format!("; {failed} tenant(s) failed")
-            } else {
-                String::new()
-            }
-        )?;
-        writeln!(out, "plan digest {}", self.digest)
+        let mut summary = vec![count(counts.values().sum(), "service")];
+        if !counts.is_empty() {
+            let by_action: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            summary[0] = format!("{}: {}", summary[0], by_action.join(", "));
+        }
+        if failed > 0 {
+            summary.push(format!("{} not planned", count(failed, "tenant")));
+        }
+        writeln!(out, "\n{}", summary.join("; "))?;
+        match &self.digest {
+            Some(d) => writeln!(out, "plan digest {d}"),
+            None => writeln!(
+                out,
+                "no plan digest: a plan without every selected tenant cannot be applied"
+            ),
+        }
     }
 }
 
@@ -152,59 +164,18 @@ pub(super) fn run(ctx: &super::Ctx, args: &PlanArgs) -> Result<()> {
     let mut report_tenants = Vec::with_capacity(tenants.len());
     let mut saved_tenants = Vec::new();
     let mut digests: Vec<(String, String, String)> = Vec::new();
-    let mut diags = Diagnostics::default();
+    let mut all_problems = Diagnostics::default();
     for (t, read) in tenants.iter().zip(reads) {
-        let result = read.map_err(|e| e.to_string()).and_then(|read| {
-            if read.missing.is_empty() {
-                plan_tenant(&fleet, &templates, t, &read, args).map_err(|e| match e {
-                    TenantFailure::Message(m) => m,
-                    TenantFailure::Diagnostics(d) => {
-                        diags.0.extend(d);
-                        format!("tenant `{}` could not be rendered (see above)", t.name)
-                    }
-                })
-            } else {
-                let n = read.missing.len();
-                diags.0.extend(super::missing_diagnostics(t, read.missing));
-                Err(format!(
-                    "{n} referenced parameter(s) missing or of the wrong type (see above)"
-                ))
-            }
-        });
-        match result {
-            Ok((services, saved)) => {
-                for s in &services {
-                    digests.push((t.name.clone(), s.service.clone(), s.digest.clone()));
-                }
-                saved_tenants.push(saved);
-                report_tenants.push(TenantPlan {
-                    tenant: t.name.clone(),
-                    account_id: t.account_id.clone(),
-                    services,
-                    error: None,
-                });
-            }
-            Err(e) => {
-                // Errors from the account already name the tenant; the others do not.
-                if e.starts_with(&format!("tenant `{}`", t.name)) {
-                    ctx.printer.error(format_args!("error: {e}"));
-                } else {
-                    ctx.printer
-                        .error(format_args!("error: tenant `{}`: {e}", t.name));
-                }
-                report_tenants.push(TenantPlan {
-                    tenant: t.name.clone(),
-                    account_id: t.account_id.clone(),
-                    services: Vec::new(),
-                    error: Some(e),
-                });
-            }
+        let (entry, saved) = tenant_entry(ctx, &fleet, &templates, t, read, args);
+        for s in &entry.services {
+            digests.push((t.name.clone(), s.service.clone(), s.digest.clone()));
         }
+        saved_tenants.extend(saved);
+        all_problems.0.extend(entry.problems.iter().cloned());
+        report_tenants.push(entry);
     }
-    if !diags.is_empty() {
-        diags.attach_snippets(&ctx.root);
-        ctx.printer.error(diags.sorted());
-    }
+    // Each problem once, in full, before the report that sums it up.
+    ctx.report(all_problems);
     let refs: Vec<(&str, &str, &str)> = digests
         .iter()
         .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
@@ -238,7 +209,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &PlanArgs) -> Result<()> {
         ctx.printer.info(&calls);
     }
     ctx.printer.data(&PlanReport {
-        digest,
+        digest: (!failed).then_some(digest),
         commit: commit.map(|c| c.label()),
         tenants: report_tenants,
         api_calls: calls,
@@ -251,9 +222,48 @@ pub(super) fn run(ctx: &super::Ctx, args: &PlanArgs) -> Result<()> {
     }
 }
 
-enum TenantFailure {
-    Message(String),
-    Diagnostics(Vec<crate::dsl::Diagnostic>),
+/// One tenant's entry of the report, and what a saved plan keeps of it: planned, or why not
+/// (one line, and every problem in full).
+fn tenant_entry(
+    ctx: &super::Ctx,
+    fleet: &Fleet,
+    templates: &Templates,
+    t: &Tenant,
+    read: std::result::Result<TenantRead, crate::aws::TenantError>,
+    args: &PlanArgs,
+) -> (TenantPlan, Option<SavedTenant>) {
+    let planned = match read {
+        Err(e) => Err((e.message(), vec![e.diagnostic(t)])),
+        Ok(read) if !read.missing.is_empty() => Err((
+            format!(
+                "{} the tenant's account does not satisfy",
+                count(read.missing.len(), "reference")
+            ),
+            read.missing.iter().map(|m| m.diagnostic(t)).collect(),
+        )),
+        Ok(read) => plan_tenant(fleet, templates, t, &read, args)
+            .map_err(|p| (format!("does not render: {}", count(p.len(), "problem")), p)),
+    };
+    let mut entry = TenantPlan {
+        tenant: t.name.clone(),
+        account_id: t.account_id.clone(),
+        services: Vec::new(),
+        error: None,
+        problems: Vec::new(),
+    };
+    match planned {
+        Ok((services, saved)) => {
+            entry.services = services;
+            (entry, Some(saved))
+        }
+        Err((error, problems)) => {
+            let mut problems = Diagnostics(problems);
+            problems.attach_snippets(&ctx.root);
+            entry.error = Some(error);
+            entry.problems = problems.sorted().0;
+            (entry, None)
+        }
+    }
 }
 
 fn plan_tenant(
@@ -262,7 +272,7 @@ fn plan_tenant(
     t: &Tenant,
     read: &TenantRead,
     args: &PlanArgs,
-) -> Result<(Vec<ServicePlan>, SavedTenant), TenantFailure> {
+) -> Result<(Vec<ServicePlan>, SavedTenant), Vec<Diagnostic>> {
     let mut services = Vec::new();
     let mut saved = Vec::new();
     for s in t
@@ -278,10 +288,7 @@ fn plan_tenant(
             args.release.as_deref(),
             &read.lookups,
         )
-        .map_err(|e| match e {
-            RenderError::Invalid(d) => TenantFailure::Diagnostics(d),
-            other => TenantFailure::Message(other.summary()),
-        })?;
+        .map_err(|e| e.into_diagnostics(t))?;
         let desired = DesiredService::from_rendered(&r, &t.account_id, &t.region);
         let live = super::live_service(
             &fleet.project.image,

@@ -81,7 +81,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &ProfilesArgs) -> Result<()> {
             role: if deploy { "deploy" } else { "inspect" },
             region: t.region.clone(),
             credential_process: format!(
-                "{stamp} --root {} --profile {} creds {}{role}",
+                "{stamp} --root {} creds --profile {} {}{role}",
                 shell_word(&root.to_string_lossy()),
                 shell_word(&base),
                 t.name

@@ -95,7 +95,7 @@ fn render_all(
     let chunk = jobs.len().div_ceil(workers).max(32);
     let one = |t: &Tenant, svc: &Service, lookups: &Lookups| -> Result<Done, Vec<Diagnostic>> {
         let r = render_service(templates, fleet, t, svc, release, lookups)
-            .map_err(|e| e.into_diagnostics(&t.name))?;
+            .map_err(|e| e.into_diagnostics(t))?;
         let Some((dir, _)) = write_to else {
             return Ok(Done::Kept(Box::new(r)));
         };

@@ -18,9 +18,9 @@ use crate::cli::StatusArgs;
 use crate::dsl::{Fleet, Service, Tenant};
 use crate::error::{Failure, Result};
 use crate::infra::template::StackTemplate;
-use crate::output::Report;
 use crate::output::escape::Shown;
 use crate::output::table::{self, Tone};
+use crate::output::{Report, count};
 use crate::plan::{self, Action, DesiredService};
 use crate::render::{RenderError, Templates, render_service};
 
@@ -52,8 +52,10 @@ pub(super) struct TenantStatus {
     pub(super) region: String,
     pub(super) ring: String,
     pub(super) window: WindowStatus,
-    /// Why the account could not be read; every service is then `unknown`.
+    /// Why the account could not be read, in one line; every service is then `unknown`.
     pub(super) error: Option<String>,
+    /// That problem in full (where, what, the hint), as every command reports problems.
+    pub(super) problems: Vec<crate::dsl::Diagnostic>,
     pub(super) services: Vec<ServiceStatus>,
     /// The tenant's `[infra.KEY]` stacks against the repo (none when it declares none).
     pub(super) stacks: Vec<StackStatus>,
@@ -331,15 +333,16 @@ impl Report for StatusReport {
             String::new()
         } else {
             format!(
-                "; {} stack(s): {}",
-                self.stack_counts.values().sum::<usize>(),
+                "; {}: {}",
+                count(self.stack_counts.values().sum::<usize>(), "stack"),
                 stack_parts.join(", ")
             )
         };
         writeln!(
             out,
-            "\n{total} service(s) in {} tenant(s): {}{stack_summary}; read {} by {}",
-            self.tenants.len(),
+            "\n{} in {}: {}{stack_summary}; read {} by {}",
+            count(total, "service"),
+            count(self.tenants.len(), "tenant"),
             parts.join(", "),
             self.taken_at,
             Shown(&self.taken_by)
@@ -386,7 +389,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
     let progress = ctx.printer.clone().with_live_status();
     progress.status(
         "status",
-        format_args!("reading {} tenant account(s)…", tenants.len()),
+        format_args!("reading {}…", count(tenants.len(), "tenant account")),
     );
     let (reads, calls, taken_by) = rt.block_on(async {
         let session = ctx.session().await?;
@@ -397,10 +400,14 @@ pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
             session.caller.arn.clone(),
         ))
     })?;
-    progress.status_done("status", format_args!("read {} account(s)", tenants.len()));
+    progress.status_done(
+        "status",
+        format_args!("read {}", count(tenants.len(), "account")),
+    );
     let taken_at = Timestamp::now();
 
     let mut report_tenants = Vec::with_capacity(tenants.len());
+    let mut all_problems = crate::dsl::Diagnostics::default();
     // Each stack template read once for the whole fleet.
     let mut stack_templates = BTreeMap::new();
     for (t, read) in tenants.iter().zip(reads) {
@@ -409,6 +416,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
             .iter()
             .filter(|s| args.service.as_ref().is_none_or(|n| &s.name == n))
             .collect();
+        let mut problems = Vec::new();
         let (error, rows, stacks) = match read {
             Ok(read) => (
                 None,
@@ -422,8 +430,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
                     .collect(),
             ),
             Err(e) => {
-                let e = e.to_string();
-                ctx.printer.error(format_args!("error: {e}"));
+                problems.push(e.diagnostic(t));
                 let rows = services
                     .iter()
                     .map(|s| ServiceStatus {
@@ -449,9 +456,10 @@ pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
                         reason: Some("the account could not be read".to_owned()),
                     })
                     .collect();
-                (Some(e), rows, stacks)
+                (Some(e.message()), rows, stacks)
             }
         };
+        all_problems.0.extend(problems.iter().cloned());
         report_tenants.push(TenantStatus {
             tenant: t.name.clone(),
             account_id: t.account_id.clone(),
@@ -459,6 +467,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
             ring: t.ring.clone(),
             window: window(t, taken_at),
             error,
+            problems,
             services: rows,
             stacks,
         });
@@ -472,6 +481,8 @@ pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
     for s in report_tenants.iter().flat_map(|t| &t.stacks) {
         *stack_counts.entry(s.state).or_default() += 1;
     }
+    // An unreadable account is data (state `unknown`, exit 0 without --check); why, once.
+    ctx.report(all_problems);
     if args.stats {
         ctx.printer.info(&calls);
     }
@@ -573,8 +584,8 @@ fn service_status(
     };
     if !read.missing.is_empty() {
         row.reason = Some(format!(
-            "{} referenced parameter(s) missing or of the wrong type (see `stamp params {}`)",
-            read.missing.len(),
+            "{} the tenant's account does not satisfy (see `stamp params {}`)",
+            count(read.missing.len(), "reference"),
             t.name
         ));
         return row;
@@ -595,8 +606,8 @@ fn service_status(
                 }
                 e @ RenderError::Missing(_) => e.summary(),
                 RenderError::Invalid(d) => format!(
-                    "does not render at this commit ({} problem(s); see `stamp validate`)",
-                    d.len()
+                    "does not render at this commit ({}; see `stamp validate`)",
+                    count(d.len(), "problem")
                 ),
             });
             return row;
@@ -664,8 +675,8 @@ fn stack_status(
     };
     if !read.stack_missing.is_empty() {
         row.reason = Some(format!(
-            "{} value(s) its parameters reference are missing (see `stamp explain {} --stack {}`)",
-            read.stack_missing.len(),
+            "{} its parameters reference the tenant's account does not satisfy (see `stamp explain {} --stack {}`)",
+            count(read.stack_missing.len(), "value"),
             t.name,
             s.key
         ));

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::cli::ValidateArgs;
+use crate::dsl::fleet::{DEFAULTS_FILE, TENANTS_DIR};
 use crate::dsl::{self, Diagnostic, Diagnostics};
 use crate::error::{Failure, Result};
 use crate::output::{Report, style};
@@ -58,11 +59,11 @@ pub(super) fn run(ctx: &super::Ctx, _args: &ValidateArgs) -> Result<()> {
                         match render_service(&templates, &fleet, t, s, None, &lookups) {
                             Ok(_) => services += 1,
                             Err(RenderError::Invalid(d)) => diags.0.extend(d),
-                            Err(RenderError::NoRelease) => diags.push(Diagnostic::at(
-                                &s.template.at,
-                                format!("tenant `{}` has no release: it is not pinned and _defaults.toml gives none", t.name),
+                            Err(RenderError::NoRelease) => diags.push(Diagnostic::general(
+                                Some(&format!("{TENANTS_DIR}/{DEFAULTS_FILE}")),
+                                "no release: the tenant pins none and _defaults.toml has no `release`",
                                 Some("add `release = \"v1.0.0\"` under [tenant] in _defaults.toml, or pin one in the tenant file".into()),
-                            )),
+                            ).tenant(&t.name)),
                             // Offline lookups never miss: every reference is a placeholder.
                             Err(RenderError::Missing(_)) => {}
                         }

@@ -23,6 +23,11 @@ pub const TENANTS_DIR: &str = "tenants";
 pub const TEMPLATES_DIR: &str = "templates";
 pub const DEFAULTS_FILE: &str = "_defaults.toml";
 
+/// How to write an account id. No example number: a plausible one is copied as is, and in
+/// the example fleet every plausible one is already some tenant's.
+const ACCOUNT_ID_HINT: &str = "write the customer's own 12-digit AWS account number as a quoted string: `account_id = \"<12 digits>\"`";
+const ACCOUNT_ID_MISSING_HINT: &str = "add `account_id = \"<12 digits>\"` under [tenant]: the customer's own AWS account number, which no other tenant has";
+
 /// Everything in `tenants/`, checked: what every command starts from.
 #[derive(Debug)]
 pub struct Fleet {
@@ -300,6 +305,7 @@ fn load_inner(root: &Path) -> (Option<Fleet>, Diagnostics) {
     let shared = SharedDefaults::new(&defaults);
     let mut tenants = Vec::with_capacity(layers.len());
     for layer in &layers {
+        let before = diags.len();
         if let Some(t) = tenant(
             &defaults,
             &shared,
@@ -310,8 +316,15 @@ fn load_inner(root: &Path) -> (Option<Fleet>, Diagnostics) {
         ) {
             tenants.push(t);
         }
+        // Whatever combining this tenant found stops it: a mistake in _defaults.toml is then
+        // one problem naming every tenant it stops.
+        for d in &mut diags.0[before..] {
+            if d.tenants.is_empty() {
+                d.add_tenant(&layer.name);
+            }
+        }
     }
-    check_accounts(&tenants, &layers, &mut diags);
+    check_accounts(root, &layers, &mut diags);
     let fleet = project.map(|project| Fleet {
         root: root.to_path_buf(),
         project,
@@ -410,6 +423,9 @@ fn project(defaults: &FileLayer, diags: &mut Diagnostics) -> Option<Project> {
         return None;
     };
     let mut missing = |key: &str, example: &str| {
+        if p.misspelt.contains(key) {
+            return;
+        }
         diags.push(Diagnostic::at(
             &defaults.top,
             format!("[project] has no `{key}`"),
@@ -530,11 +546,13 @@ fn tenant(
         ));
     };
     let account_id = match &t.tenant.account_id {
-        Some(a) if a.value.len() == 12 && a.value.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(a.value.clone())
-        }
+        Some(a) if is_account_id(&a.value) => Some(a.value.clone()),
         Some(a) => {
-            diags.push(Diagnostic::at(&a.at, format!("`account_id` must be 12 digits, found `{}`", a.value), Some("write the AWS account number as a quoted string, e.g. `account_id = \"111111111111\"`".into())));
+            diags.push(Diagnostic::at(
+                &a.at,
+                format!("`account_id` must be 12 digits, found `{}`", a.value),
+                Some(ACCOUNT_ID_HINT.into()),
+            ));
             None
         }
         // Written but invalid (unquoted, say): already reported where it is written.
@@ -543,7 +561,7 @@ fn tenant(
             let hint = if d.tenant.account_id.is_some() {
                 "every tenant has its own account: set `account_id` in the tenant's file, not in _defaults.toml"
             } else {
-                "add `account_id = \"111111111111\"` under [tenant]"
+                ACCOUNT_ID_MISSING_HINT
             };
             diags.push(Diagnostic::at(
                 &t.top,
@@ -596,11 +614,15 @@ fn tenant(
     };
     for r in [&t.tenant.release, &d.tenant.release].into_iter().flatten() {
         if let Err(why) = check_release(&r.value) {
-            diags.push(Diagnostic::at(
+            let d = Diagnostic::at(
                 &r.at,
                 format!("release `{}` cannot be an image tag: {why}", r.value),
-                Some("use letters, digits, `.`, `_` and `-`, e.g. `v1.42.0`".into()),
-            ));
+                Some("a tag has letters, digits, `.`, `_` and `-` only, starting with a letter, digit or `_`: e.g. `v1.43.0-beta`".into()),
+            );
+            diags.push(match tag_char_not_allowed(&r.value) {
+                Some(c) => d.focus(c.to_string()),
+                None => d,
+            });
         }
     }
 
@@ -616,10 +638,18 @@ fn tenant(
             match super::parse::check_ecs_name(&name) {
                 Ok(()) => Some(name),
                 Err(why) => {
+                    // Worded with what is written, not what it expands to: a pattern in
+                    // _defaults.toml is one mistake, however many tenants expand it.
                     diags.push(Diagnostic::at(
                         &c.at,
-                        format!("cluster `{name}` of tenant `{}` is not a valid ECS cluster name: {why}", t.name),
-                        Some("use letters, digits, `-` and `_`, e.g. `cluster = \"{tenant}-shop\"`".into()),
+                        format!(
+                            "cluster `{}` is not a valid ECS cluster name: {why}",
+                            c.value
+                        ),
+                        Some(
+                            "use letters, digits, `-` and `_`, e.g. `cluster = \"{tenant}-shop\"`"
+                                .into(),
+                        ),
                     ));
                     None
                 }
@@ -655,9 +685,9 @@ fn tenant(
             Some(acct) if account_id.as_deref().is_some_and(|a| a != acct) => {
                 diags.push(Diagnostic::at(
                     &r.at,
-                    format!("`{key}` for tenant `{}` is in account {acct}, but the tenant's account_id is {}", t.name, account_id.as_deref().unwrap_or("?")),
+                    format!("`{key}` is in account {acct}, not in the tenant's own"),
                     Some("a tenant's roles live in its own account: use `{account_id}` in the ARN".into()),
-                ));
+                ).account(&t.name, account_id.as_deref().unwrap_or("?")));
                 None
             }
             Some(_) => Some(arn),
@@ -714,9 +744,11 @@ fn tenant(
             Some("declare services in _defaults.toml as `[services.api]`".into()),
         ));
     }
-    if diags.len() > before {
-        return None;
-    }
+    // A tenant with problems is still built when what rendering needs is there, so `validate`
+    // also renders it and reports every problem of the fleet in one run; `load` refuses the
+    // fleet all the same. A schedule or release with problems is left out of it.
+    let valid_release =
+        |r: &Option<Located<String>>| r.clone().filter(|r| check_release(&r.value).is_ok());
     Some(Tenant {
         name: t.name.clone(),
         file: t.path.clone(),
@@ -727,12 +759,12 @@ fn tenant(
         inspect_role: inspect_role?,
         external_id,
         ring: ring?,
-        pinned_release: t.tenant.release.clone(),
-        default_release: d.tenant.release.clone(),
-        schedule: schedule?,
+        pinned_release: valid_release(&t.tenant.release),
+        default_release: valid_release(&d.tenant.release),
+        schedule: schedule.unwrap_or_else(Schedule::always_open),
         vars: vec![shared.tenant_vars.clone(), Arc::new(t.tenant.vars.clone())],
         services,
-        infra: infra?,
+        infra,
     })
 }
 
@@ -835,8 +867,7 @@ fn stacks(
     vars: &Vars<'_>,
     templates: &BTreeSet<String>,
     diags: &mut Diagnostics,
-) -> Option<Vec<Stack>> {
-    let before = diags.len();
+) -> Vec<Stack> {
     let keys: BTreeSet<&String> = d.infra.keys().chain(t.infra.keys()).collect();
     let mut out: Vec<Stack> = Vec::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
@@ -897,7 +928,7 @@ fn stacks(
         if let Some(other) = names.insert(stack_name.clone(), key.clone()) {
             diags.push(Diagnostic::at(
                 &pattern.at,
-                format!("stacks `{other}` and `{key}` of tenant `{}` would both be named `{stack_name}`", t.name),
+                format!("stacks `{other}` and `{key}` would both be named `{stack_name}`"),
                 Some("give each stack its own name; `{stack}` in the pattern does that".into()),
             ));
             continue;
@@ -930,7 +961,7 @@ fn stacks(
             at: anchor,
         });
     }
-    (diags.len() == before).then_some(out)
+    out
 }
 
 /// CloudFormation's rule for stack names.
@@ -958,11 +989,12 @@ fn schedule(d: &FileLayer, t: &FileLayer, diags: &mut Diagnostics) -> Option<Sch
         match w.value.parse::<Window>() {
             Ok(win) => parsed.push(win),
             Err(e) => {
-                diags.push(Diagnostic::at(
-                    &w.at,
-                    format!("deploy window `{}`: {e}", w.value),
-                    e.hint(),
-                ));
+                let d =
+                    Diagnostic::at(&w.at, format!("deploy window `{}`: {e}", w.value), e.hint());
+                diags.push(match e.token() {
+                    Some(token) => d.focus(token),
+                    None => d,
+                });
                 ok = false;
             }
         }
@@ -985,13 +1017,17 @@ fn schedule(d: &FileLayer, t: &FileLayer, diags: &mut Diagnostics) -> Option<Sch
                     (to.err(), &f.value.to.at, &f.value.to.value),
                 ] {
                     if let Some(e) = r {
-                        diags.push(Diagnostic::at(
+                        let d = Diagnostic::at(
                             at,
                             format!("freeze time `{raw}`: {e}"),
                             e.hint().or_else(|| {
                                 Some("write a local date-time such as `2026-12-01T00:00`".into())
                             }),
-                        ));
+                        );
+                        diags.push(match e.token() {
+                            Some(token) => d.focus(token),
+                            None => d,
+                        });
                     }
                 }
                 ok = false;
@@ -1004,11 +1040,8 @@ fn schedule(d: &FileLayer, t: &FileLayer, diags: &mut Diagnostics) -> Option<Sch
         Ok(_) => None,
         Err(e) => {
             let at = tz.map_or_else(|| t.top.clone(), |z| z.at.clone());
-            diags.push(Diagnostic::at(
-                &at,
-                format!("timezone `{tz_name}`: {e}"),
-                e.hint(),
-            ));
+            // The error names the zone already ("unknown timezone `X`").
+            diags.push(Diagnostic::at(&at, e.to_string(), e.hint()));
             None
         }
     }
@@ -1130,27 +1163,62 @@ fn check_external_id(s: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn check_accounts(tenants: &[Tenant], layers: &[FileLayer], diags: &mut Diagnostics) {
-    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-    for t in tenants {
-        if let Some(first) = seen.insert(&t.account_id, &t.name) {
-            let at = layers
-                .iter()
-                .find(|l| l.name == t.name)
-                .and_then(|l| l.tenant.account_id.as_ref())
-                .map(|a| a.at.clone());
-            let msg = format!(
-                "tenants `{first}` and `{}` both use account {}",
-                t.name, t.account_id
-            );
-            let hint =
-                Some("each tenant has its own account; one customer is one tenant file".into());
-            diags.push(match at {
-                Some(at) => Diagnostic::at(&at, msg, hint),
-                None => Diagnostic::general(Some(&t.file), msg, hint),
-            });
+/// One customer is one tenant file: an account in two files is reported at the file that
+/// introduced it (new or changed since the last commit; without git, the one modified last),
+/// naming the tenant that had it first. Read from the files as written, so the duplicate shows
+/// up in the same run as any other problem of those files.
+fn check_accounts(root: &Path, layers: &[FileLayer], diags: &mut Diagnostics) {
+    let mut by_account: BTreeMap<&str, Vec<(&FileLayer, &Located<String>)>> = BTreeMap::new();
+    for l in layers {
+        if let Some(a) = l
+            .tenant
+            .account_id
+            .as_ref()
+            .filter(|a| is_account_id(&a.value))
+        {
+            by_account.entry(&a.value).or_default().push((l, a));
         }
     }
+    by_account.retain(|_, files| files.len() > 1);
+    if by_account.is_empty() {
+        return;
+    }
+    let changed = crate::vcs::changed_files(root, TENANTS_DIR);
+    let newness = |l: &FileLayer| match &changed {
+        Some(changed) => (changed.contains(&*l.path), None),
+        None => (
+            false,
+            std::fs::metadata(root.join(&*l.path))
+                .and_then(|m| m.modified())
+                .ok(),
+        ),
+    };
+    for (account, mut files) in by_account {
+        // Oldest first, then by name: the first keeps the account.
+        files.sort_by_cached_key(|(l, _)| (newness(l), l.name.clone()));
+        let (first, first_at) = files[0];
+        for (l, at) in &files[1..] {
+            diags.push(
+                Diagnostic::at(
+                    &at.at,
+                    format!(
+                        "account {account} is already tenant `{}`'s ({first_at})",
+                        first.name,
+                        first_at = first_at.at
+                    ),
+                    Some(format!(
+                        "one customer is one tenant file with its own account: correct the account id, or merge this file into {}",
+                        first.path
+                    )),
+                )
+                .tenant(&l.name),
+            );
+        }
+    }
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn is_region(s: &str) -> bool {
@@ -1166,18 +1234,34 @@ fn is_region(s: &str) -> bool {
             .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-pub fn check_release(s: &str) -> Result<(), &'static str> {
+pub fn check_release(s: &str) -> Result<(), String> {
     let mut chars = s.chars();
     match chars.next() {
-        None => Err("it is empty"),
+        None => Err("it is empty".to_owned()),
         Some(c) if !(c.is_ascii_alphanumeric() || c == '_') => {
-            Err("it must start with a letter, digit or `_`")
+            Err(format!("it starts with {}", describe_char(c)))
         }
-        _ if s.len() > 128 => Err("it is longer than 128 characters"),
-        _ if !chars.all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) => {
-            Err("it has a character other than letters, digits, `.`, `_` and `-`")
-        }
-        _ => Ok(()),
+        _ if s.len() > 128 => Err("it is longer than 128 characters".to_owned()),
+        _ => match tag_char_not_allowed(s) {
+            Some(c) => Err(format!("it has {}", describe_char(c))),
+            None => Ok(()),
+        },
+    }
+}
+
+/// The first character an image tag may not hold (after its first).
+fn tag_char_not_allowed(s: &str) -> Option<char> {
+    s.chars()
+        .skip(1)
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
+}
+
+/// A character named so it is seen: a space is not visible between backticks.
+fn describe_char(c: char) -> String {
+    match c {
+        ' ' => "a space".to_owned(),
+        '\t' => "a tab".to_owned(),
+        c => format!("`{c}`"),
     }
 }
 

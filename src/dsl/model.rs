@@ -41,6 +41,8 @@ pub struct ProjectSection {
     pub name: Option<Located<String>>,
     pub image: Option<Located<String>>,
     pub rings: Option<Located<Vec<String>>>,
+    /// Keys an unknown key most likely misspells: reported as unknown, never again as missing.
+    pub misspelt: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Default)]

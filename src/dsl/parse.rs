@@ -102,14 +102,18 @@ impl Walker<'_> {
         self.src.loc(span)
     }
 
+    /// Reports an unknown key; returns the key it most likely misspells. A table's checks for
+    /// missing keys count that one as written: a misspelt key is one mistake, reported once as
+    /// unknown, not again as the missing key it was meant to be.
     fn unknown_key(
         &mut self,
         key: &Spanned<std::borrow::Cow<'_, str>>,
         table: &str,
         allowed: &[&str],
-    ) {
+    ) -> Option<String> {
         let k = key.get_ref();
-        let hint = match did_you_mean(k, allowed.iter().copied()) {
+        let meant = did_you_mean(k, allowed.iter().copied()).map(str::to_owned);
+        let hint = match &meant {
             Some(m) => format!("did you mean `{m}`?"),
             None => format!("the keys allowed here are: {}", allowed.join(", ")),
         };
@@ -118,6 +122,7 @@ impl Walker<'_> {
             format!("unknown key `{k}` in {table}"),
             Some(hint),
         );
+        meant
     }
 
     fn file(&mut self, root: &Table<'_>, kind: FileKind, name: &str) -> FileLayer {
@@ -131,11 +136,7 @@ impl Walker<'_> {
             env: EnvBlock::default(),
             services: BTreeMap::new(),
             infra: BTreeMap::new(),
-            top: Loc {
-                file: self.src.path.clone(),
-                line: 1,
-                column: 1,
-            },
+            top: Loc::top(self.src.path.clone()),
         };
         let allowed = match kind {
             FileKind::Defaults => TOP_KEYS_DEFAULTS,
@@ -180,7 +181,7 @@ impl Walker<'_> {
                         layer.infra = self.infra(t);
                     }
                 }
-                _ => self.unknown_key(key, "the top level", allowed),
+                _ => drop(self.unknown_key(key, "the top level", allowed)),
             }
         }
         layer.env.import = env_from;
@@ -328,7 +329,11 @@ impl Walker<'_> {
                         Located::new(l.value.into_iter().map(|s| s.value).collect(), l.at)
                     });
                 }
-                _ => self.unknown_key(key, "[project]", PROJECT_KEYS),
+                _ => {
+                    if let Some(meant) = self.unknown_key(key, "[project]", PROJECT_KEYS) {
+                        p.misspelt.insert(meant);
+                    }
+                }
             }
         }
         p
@@ -353,7 +358,8 @@ impl Walker<'_> {
                     continue;
                 }
                 _ => {
-                    self.unknown_key(key, "[tenant]", TENANT_KEYS);
+                    s.written
+                        .extend(self.unknown_key(key, "[tenant]", TENANT_KEYS));
                     continue;
                 }
             };
@@ -369,7 +375,7 @@ impl Walker<'_> {
                 "timezone" => s.timezone = self.nonempty_string(v, "timezone"),
                 "windows" => s.windows = self.string_list(v, "windows").map(|l| l.value),
                 "freeze" => s.freezes = self.freezes(v),
-                _ => self.unknown_key(key, "[schedule]", SCHEDULE_KEYS),
+                _ => drop(self.unknown_key(key, "[schedule]", SCHEDULE_KEYS)),
             }
         }
         s
@@ -402,12 +408,13 @@ impl Walker<'_> {
                 continue;
             };
             let (mut from, mut to, mut reason) = (None, None, None);
+            let mut misspelt = Vec::new();
             for (key, fv) in t.iter() {
                 match key.get_ref().as_ref() {
                     "from" => from = self.freeze_time(fv, "from"),
                     "to" => to = self.freeze_time(fv, "to"),
                     "reason" => reason = self.nonempty_string(fv, "reason"),
-                    _ => self.unknown_key(key, "a freeze", FREEZE_KEYS),
+                    _ => misspelt.extend(self.unknown_key(key, "a freeze", FREEZE_KEYS)),
                 }
             }
             let missing: Vec<&str> = [
@@ -418,11 +425,13 @@ impl Walker<'_> {
             .into_iter()
             .filter_map(|(k, m)| m.then_some(k))
             .collect();
-            // Keys that were present but invalid were reported already; report only absent ones.
+            // Keys that were present but invalid, or misspelt, were reported already; report
+            // only absent ones.
             let absent: Vec<&str> = missing
                 .iter()
                 .copied()
                 .filter(|k| !t.iter().any(|(key, _)| key.get_ref() == k))
+                .filter(|k| !misspelt.iter().any(|m| m == k))
                 .collect();
             if !absent.is_empty() {
                 self.err(
@@ -467,15 +476,16 @@ impl Walker<'_> {
             return None;
         };
         let mut path = None;
+        let mut misspelt = false;
         for (key, pv) in t.iter() {
             if key.get_ref() == "ssm_path" {
                 path = self.string(pv, "ssm_path");
             } else {
-                self.unknown_key(key, "`env_from`", &["ssm_path"]);
+                misspelt |= self.unknown_key(key, "`env_from`", &["ssm_path"]).is_some();
             }
         }
         let Some(path) = path else {
-            if !t.iter().any(|(k, _)| k.get_ref() == "ssm_path") {
+            if !misspelt && !t.iter().any(|(k, _)| k.get_ref() == "ssm_path") {
                 self.err(
                     &v.span(),
                     "`env_from` needs an `ssm_path`",
@@ -837,7 +847,7 @@ impl Walker<'_> {
                             s.env.vars = self.env_table(et, &label);
                         }
                     }
-                    _ => self.unknown_key(k, &where_, SERVICE_KEYS),
+                    _ => drop(self.unknown_key(k, &where_, SERVICE_KEYS)),
                 }
             }
             out.insert(name, s);
@@ -902,7 +912,7 @@ impl Walker<'_> {
                         }
                     }
                     "capabilities" => s.capabilities = self.capabilities(sv),
-                    _ => self.unknown_key(k, &where_, INFRA_KEYS),
+                    _ => drop(self.unknown_key(k, &where_, INFRA_KEYS)),
                 }
             }
             out.insert(name, s);

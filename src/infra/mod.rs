@@ -156,18 +156,10 @@ pub fn check(fleet: &Fleet) -> Diagnostics {
 fn check_root(root: &Path, tenants: &[Tenant]) -> Diagnostics {
     let mut diags = Diagnostics::default();
     let mut templates: BTreeMap<String, Option<template::StackTemplate>> = BTreeMap::new();
-    let mut seen: BTreeSet<(String, u32, String)> = BTreeSet::new();
-    let mut push = |diags: &mut Diagnostics, d: Diagnostic| {
-        let key = (
-            d.file.clone().unwrap_or_default(),
-            d.line.unwrap_or(0),
-            d.message.clone(),
-        );
-        if seen.insert(key) {
-            diags.push(d);
-        }
-    };
     for t in tenants {
+        // Every tenant inheriting a mistake adds itself to it: `Diagnostics::sorted` makes it
+        // one problem naming them all.
+        let push = |diags: &mut Diagnostics, d: Diagnostic| diags.push(d.tenant(&t.name));
         for s in &t.infra {
             let tpl = templates
                 .entry(s.template.value.clone())
@@ -224,8 +216,8 @@ fn check_root(root: &Path, tenants: &[Tenant]) -> Diagnostics {
                         Diagnostic::at(
                             &s.at,
                             format!(
-                                "tenant `{}`: stack `{}` does not give parameter `{name}`, which templates/{} declares without a Default",
-                                t.name, s.key, s.template.value
+                                "stack `{}` does not give parameter `{name}`, which templates/{} declares without a Default",
+                                s.key, s.template.value
                             ),
                             Some(format!(
                                 "add `{name} = \"...\"` under [infra.{}.parameters] (in _defaults.toml for every tenant)",

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::cli::{ColorChoice, OutputFormat};
 
+pub mod confirm;
 pub mod escape;
 pub mod table;
 
@@ -182,6 +183,15 @@ const STDERR_LINE_LIMIT: usize = 2000;
 pub fn for_stderr(msg: &dyn std::fmt::Display) -> String {
     let text = msg.to_string();
     escape::cut_lines(&escape::terminal_lines(&text), STDERR_LINE_LIMIT).into_owned()
+}
+
+/// `1 service`, `3 services`: a count and its noun, in the plural it needs.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 fn ignore_broken_pipe(r: io::Result<()>) -> io::Result<()> {

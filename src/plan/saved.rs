@@ -287,7 +287,7 @@ impl SavedPlan {
         }
         if Self::digest_of(&self.tenants) != self.digest {
             return Err(PlanFileError::DigestMismatch {
-                what: "the plan".to_owned(),
+                what: "the plan digest".to_owned(),
             });
         }
         Ok(())
@@ -343,7 +343,7 @@ impl fmt::Display for PlanFileError {
             Self::Empty => f.write_str("the plan file is empty"),
             Self::Truncated { line, column } => write!(
                 f,
-                "the plan file ends too early (line {line}, column {column}): it is truncated; write it again with `stamp plan --out`"
+                "the plan file ends too early (line {line}, column {column}): it is truncated"
             ),
             Self::NotJson {
                 line,
@@ -361,14 +361,14 @@ impl fmt::Display for PlanFileError {
             ),
             Self::UnsupportedFormat { found } => write!(
                 f,
-                "the plan file has format {found}, but this stamp reads format {SAVED_PLAN_FORMAT}; make the plan again with this stamp"
+                "the plan file has format {found}, but this stamp reads format {SAVED_PLAN_FORMAT}"
             ),
             Self::Invalid { path, message } => {
                 write!(f, "the plan file is invalid at `{path}`: {message}")
             }
             Self::DigestMismatch { what } => write!(
                 f,
-                "the plan file does not match its digests: {what} was changed after the plan was made; make the plan again"
+                "the plan file does not match its digests: {what} was changed after the plan was made"
             ),
         }
     }
@@ -587,7 +587,7 @@ mod tests {
         assert_eq!(
             err,
             PlanFileError::DigestMismatch {
-                what: "the plan".to_owned()
+                what: "the plan digest".to_owned()
             }
         );
     }

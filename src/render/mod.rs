@@ -78,41 +78,42 @@ impl Templates {
     }
 }
 
-fn template_diag(src: &SourceFile, e: &minijinja::Error, who: Option<(&str, &str)>) -> Diagnostic {
+/// A template problem at its place in the template. `ctx` is the render context when the
+/// problem came up rendering (for an undefined name, what was meant); `None` at load time.
+fn template_diag(
+    src: &SourceFile,
+    e: &minijinja::Error,
+    ctx: Option<&serde_json::Value>,
+) -> Diagnostic {
+    if e.kind() == minijinja::ErrorKind::UndefinedError
+        && let Some(range) = e.range()
+    {
+        let range = expression(&src.text, range);
+        let expr = &src.text[range.clone()];
+        return src.diag(
+            &range,
+            format!("template error: `{expr}` is undefined"),
+            Some(undefined_hint(expr, ctx)),
+        );
+    }
     let mut detail = e
         .detail()
         .map_or_else(|| e.kind().to_string(), str::to_owned);
-    // "undefined value" alone does not say which; the expression is in the source span.
-    if e.kind() == minijinja::ErrorKind::UndefinedError
-        && let Some(expr) = e.range().and_then(|r| src.text.get(r))
-    {
-        detail = format!("{detail}: `{}` is not defined", expr.trim());
-    }
     if e.kind() == minijinja::ErrorKind::OutOfFuel {
         detail = format!(
             "it ran more than {} instructions (its fuel) without finishing",
             bounds::FUEL
         );
     }
-    let what = match who {
-        Some((t, s)) => format!("template error while rendering {t}/{s}: {detail}"),
-        None => format!("template error: {detail}"),
-    };
-    let hint = match e.kind() {
-        minijinja::ErrorKind::OutOfFuel => {
-            Some("look for a loop that runs too often (nested `range` loops multiply)".to_owned())
-        }
-        minijinja::ErrorKind::InvalidOperation if detail.contains("is too large (") => Some(
-            "stamp bounds what one filter may build: look for a filter given a huge number or a huge list".to_owned(),
-        ),
-        minijinja::ErrorKind::UndefinedError => Some(
-            "the context has only project, tenant, service, release, image, env and secrets; give template values through `vars` in the tenant files".to_owned(),
-        ),
-        minijinja::ErrorKind::UnknownFilter => Some("the filters are minijinja's built-ins: https://docs.rs/minijinja/latest/minijinja/filters/".to_owned()),
-        minijinja::ErrorKind::UnknownTest => Some("the tests are minijinja's built-ins: https://docs.rs/minijinja/latest/minijinja/tests/".to_owned()),
-        minijinja::ErrorKind::UnknownFunction => Some("the functions are minijinja's built-ins: https://docs.rs/minijinja/latest/minijinja/functions/".to_owned()),
-        _ => Some("see https://docs.rs/minijinja/latest/minijinja/syntax/".to_owned()),
-    };
+    let what = format!("template error: {detail}");
+    let hint = Some(match e.kind() {
+        minijinja::ErrorKind::OutOfFuel => "look for a loop that runs too often (nested `range` loops multiply)",
+        minijinja::ErrorKind::InvalidOperation if detail.contains("is too large (") => "stamp bounds what one filter may build: look for a filter given a huge number or a huge list",
+        minijinja::ErrorKind::UnknownFilter => "the filters are minijinja's built-ins: https://docs.rs/minijinja/latest/minijinja/filters/",
+        minijinja::ErrorKind::UnknownTest => "the tests are minijinja's built-ins: https://docs.rs/minijinja/latest/minijinja/tests/",
+        minijinja::ErrorKind::UnknownFunction => "the functions are minijinja's built-ins: https://docs.rs/minijinja/latest/minijinja/functions/",
+        _ => "see https://docs.rs/minijinja/latest/minijinja/syntax/",
+    }.to_owned());
     match e.range() {
         Some(r) => src.diag(&r, what, hint),
         None => match e.line() {
@@ -132,6 +133,66 @@ fn template_diag(src: &SourceFile, e: &minijinja::Error, who: Option<(&str, &str
             None => Diagnostic::general(Some(&src.path), what, hint),
         },
     }
+}
+
+/// The whole dotted expression around minijinja's span of an undefined attribute, which
+/// covers only its tail (`.vars.queu` of `service.vars.queu`).
+fn expression(text: &str, range: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let part = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    let start = text[..range.start]
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| part(*c))
+        .last()
+        .map_or(range.start, |(i, _)| i);
+    start..range.end.min(text.len())
+}
+
+/// For `service.vars.queu`: the closest name that exists where the expression went wrong
+/// (`service.vars.queue`), or the names that do, or what the context holds at all.
+fn undefined_hint(expr: &str, ctx: Option<&serde_json::Value>) -> String {
+    const CONTEXT: &str = "the context has only project, tenant, service, release, image, env and secrets; give template values through `vars` in the tenant files";
+    let path: Vec<&str> = expr
+        .split(['.', '[', ']', '\'', '"'])
+        .filter(|p| !p.is_empty())
+        .collect();
+    let Some(mut here) = ctx else {
+        return CONTEXT.to_owned();
+    };
+    for (i, name) in path.iter().enumerate() {
+        let Some(map) = here.as_object() else {
+            break;
+        };
+        match map.get(*name) {
+            Some(next) => here = next,
+            None => {
+                let parent = path[..i].join(".");
+                let full = |key: &str| {
+                    if parent.is_empty() {
+                        key.to_owned()
+                    } else {
+                        format!("{parent}.{key}")
+                    }
+                };
+                if let Some(m) =
+                    crate::dsl::diag::did_you_mean(name, map.keys().map(String::as_str))
+                {
+                    return format!("did you mean `{}`?", full(m));
+                }
+                if parent.is_empty() {
+                    return CONTEXT.to_owned();
+                }
+                let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                return match keys.as_slice() {
+                    [] => format!(
+                        "`{parent}` is empty; give template values through `vars` in the tenant files"
+                    ),
+                    keys => format!("`{parent}` has: {}", keys.join(", ")),
+                };
+            }
+        }
+    }
+    CONTEXT.to_owned()
 }
 
 /// A service rendered for a tenant: the task definition and how every variable got there.
@@ -167,22 +228,22 @@ pub enum RenderError {
 
 impl RenderError {
     /// Every problem as a diagnostic at the line that caused it, for commands that stop on
-    /// bad input (`render`, `explain`).
-    pub fn into_diagnostics(self, tenant: &str) -> Vec<Diagnostic> {
+    /// bad input (`render`, `explain`) or report a tenant's problems in full (`plan`).
+    pub fn into_diagnostics(self, tenant: &Tenant) -> Vec<Diagnostic> {
         match self {
             RenderError::Invalid(d) => d,
-            RenderError::NoRelease => vec![Diagnostic::general(
-                None,
-                format!("tenant `{tenant}` has no release"),
-                Some(
-                    "pass --release X, pin `release` in the tenant file, or set it in _defaults.toml"
-                        .into(),
-                ),
-            )],
-            RenderError::Missing(m) => m
-                .into_iter()
-                .map(|m| Diagnostic::at(&m.at, m.what, None))
-                .collect(),
+            RenderError::NoRelease => vec![
+                Diagnostic::general(
+                    None,
+                    "no release: the tenant pins none, none is given on the command line, and _defaults.toml has none",
+                    Some(
+                        "pass --release X, pin `release` in the tenant file, or set it in _defaults.toml"
+                            .into(),
+                    ),
+                )
+                .tenant(&tenant.name),
+            ],
+            RenderError::Missing(m) => m.iter().map(|m| m.diagnostic(tenant)).collect(),
         }
     }
 
@@ -196,7 +257,7 @@ impl RenderError {
             }
             RenderError::Missing(m) => m
                 .iter()
-                .map(|m| format!("{} ({})", m.what, m.at))
+                .map(|m| format!("{m} ({})", m.at))
                 .collect::<Vec<_>>()
                 .join("; "),
             RenderError::Invalid(d) => d
@@ -267,69 +328,18 @@ pub fn render_service(
             .collect(),
     };
     let Some(src) = templates.sources.get(&service.template.value) else {
-        return Err(RenderError::Invalid(vec![Diagnostic::at(
-            &service.template.at,
-            format!("template `{}` is not loaded", service.template.value),
-            None,
-        )]));
+        return Err(RenderError::Invalid(vec![
+            Diagnostic::at(
+                &service.template.at,
+                format!("template `{}` is not loaded", service.template.value),
+                None,
+            )
+            .tenant(&tenant.name),
+        ]));
     };
-    let who = Some((tenant.name.as_str(), service.name.as_str()));
-    let mut out = bounds::Capped::default();
-    let rendered = templates
-        .env
-        .get_template(&service.template.value)
-        .and_then(|t| t.render_captured_to(&ctx, &mut out).map(drop));
-    if let Err(e) = rendered {
-        return Err(RenderError::Invalid(vec![if out.overflowed {
-            too_much_output(src, &tenant.name, &service.name)
-        } else {
-            template_diag(src, &e, who)
-        }]));
-    }
-    let text = String::from_utf8(out.bytes).map_err(|_| {
-        RenderError::Invalid(vec![Diagnostic::general(
-            Some(&src.path),
-            format!(
-                "the template rendered bytes that are not UTF-8 for {}/{}",
-                tenant.name, service.name
-            ),
-            Some("see https://docs.rs/minijinja/latest/minijinja/syntax/".into()),
-        )])
-    })?;
-    let mut td = taskdef::parse(&text).map_err(|e| {
-        RenderError::Invalid(vec![output_diag(
-            src,
-            &text,
-            &e,
-            &tenant.name,
-            &service.name,
-        )])
-    })?;
-    let limit_diags = |violations: Vec<taskdef::LimitViolation>| {
-        violations
-            .into_iter()
-            .map(|v| {
-                let what = format!(
-                    "the task definition for {}/{} breaks an ECS limit: {v}",
-                    tenant.name, service.name
-                );
-                let hint = Some(v.hint);
-                match template_key(src, &v.path) {
-                    Some(at) => src.diag(&at, what, hint),
-                    None => Diagnostic::general(Some(&src.path), what, hint),
-                }
-            })
-            .collect::<Vec<_>>()
-    };
-    let twice = td.duplicate_variables();
-    if !twice.is_empty() {
-        return Err(RenderError::Invalid(limit_diags(twice)));
-    }
-    let (variables, removed) = inject(&mut td, service, &env, src).map_err(RenderError::Invalid)?;
-    if let Err(violations) = td.check_limits() {
-        return Err(RenderError::Invalid(limit_diags(violations)));
-    }
-    let json = td.to_canonical_json();
+    let (td, json, variables, removed) =
+        render_checked(templates, &ctx, service, &env, src, &tenant.name)
+            .map_err(RenderError::Invalid)?;
     Ok(Rendered {
         tenant: tenant.name.clone(),
         service: service.name.clone(),
@@ -345,11 +355,11 @@ pub fn render_service(
     })
 }
 
-fn too_much_output(src: &SourceFile, tenant: &str, service: &str) -> Diagnostic {
+fn too_much_output(src: &SourceFile) -> Diagnostic {
     Diagnostic::general(
         Some(&src.path),
         format!(
-            "template error while rendering {tenant}/{service}: the output passed {} bytes",
+            "template error: the output passed {} bytes",
             bounds::OUTPUT_LIMIT
         ),
         Some(
@@ -359,32 +369,104 @@ fn too_much_output(src: &SourceFile, tenant: &str, service: &str) -> Diagnostic 
     )
 }
 
+type Checked = (TaskDefinition, String, Vec<Resolved>, Vec<Removed>);
+
+/// The template rendered with `ctx`, parsed, injected and checked against ECS limits. The
+/// wording names no tenant (the same template line is the same problem in every tenant that
+/// renders it); the tenant is data of each diagnostic.
+fn render_checked(
+    templates: &Templates,
+    ctx: &Context<'_>,
+    service: &Service,
+    env: &ServiceEnv,
+    src: &SourceFile,
+    tenant: &str,
+) -> Result<Checked, Vec<Diagnostic>> {
+    let one = |d: Diagnostic| vec![d.tenant(tenant)];
+    let mut out = bounds::Capped::default();
+    let rendered = templates
+        .env
+        .get_template(&service.template.value)
+        .and_then(|t| t.render_captured_to(ctx, &mut out).map(drop));
+    if let Err(e) = rendered {
+        return Err(one(if out.overflowed {
+            too_much_output(src)
+        } else {
+            let ctx = serde_json::to_value(ctx).ok();
+            template_diag(src, &e, ctx.as_ref())
+        }));
+    }
+    let text = String::from_utf8(out.bytes).map_err(|_| {
+        one(Diagnostic::general(
+            Some(&src.path),
+            "the template rendered bytes that are not UTF-8",
+            Some("see https://docs.rs/minijinja/latest/minijinja/syntax/".into()),
+        ))
+    })?;
+    let mut td = taskdef::parse(&text).map_err(|e| one(output_diag(src, &text, &e)))?;
+    let limit_diags = |violations: Vec<taskdef::LimitViolation>| {
+        violations
+            .into_iter()
+            .map(|v| {
+                let what = format!("the task definition breaks an ECS limit: {v}");
+                let hint = Some(v.hint);
+                let d = match template_key(src, &v.path) {
+                    Some(at) => src.diag(&at, what, hint),
+                    None => Diagnostic::general(Some(&src.path), what, hint),
+                };
+                d.tenant_detail(tenant, v.measured)
+            })
+            .collect::<Vec<_>>()
+    };
+    let twice = td.duplicate_variables();
+    if !twice.is_empty() {
+        return Err(limit_diags(twice));
+    }
+    let (variables, removed) = inject(&mut td, service, env, src)
+        .map_err(|d| d.into_iter().map(|d| d.tenant(tenant)).collect::<Vec<_>>())?;
+    if let Err(violations) = td.check_limits() {
+        return Err(limit_diags(violations));
+    }
+    let json = td.to_canonical_json();
+    Ok((td, json, variables, removed))
+}
+
 /// A rendered output that is not a valid RegisterTaskDefinition input: point at the template,
 /// show the offending rendered line.
-fn output_diag(
-    src: &SourceFile,
-    text: &str,
-    e: &taskdef::TaskDefError,
-    tenant: &str,
-    service: &str,
-) -> Diagnostic {
-    let mut msg = format!("the rendered task definition for {tenant}/{service} is not valid: {e}");
-    if let Some(line) = e.line()
-        && let Some(l) = text.lines().nth(line.saturating_sub(1))
-    {
-        msg.push_str(&format!("\n  rendered line {line}: {}", l.trim()));
+fn output_diag(src: &SourceFile, text: &str, e: &taskdef::TaskDefError) -> Diagnostic {
+    let at = e
+        .line()
+        .and_then(|l| template_line(src, text, l))
+        .or_else(|| e.path().and_then(|p| template_key(src, p)));
+    // Where the template line is known, the rendered line only helps when rendering changed
+    // it (a value with a quote); where it is not, it is all there is to go by.
+    let rendered = e
+        .line()
+        .and_then(|line| Some((line, text.lines().nth(line.checked_sub(1)?)?.trim())))
+        .filter(|(_, l)| {
+            at.as_ref()
+                .is_none_or(|at| src.text.get(at.clone()) != Some(*l))
+        });
+    let mut msg = format!(
+        "the rendered task definition is not valid: {}",
+        if at.is_some() {
+            e.without_position()
+        } else {
+            e.to_string()
+        }
+    );
+    if let Some((line, l)) = rendered {
+        msg.push_str(&format!("\n  rendered line {line}: {l}"));
     }
     let hint = e.hint().map(|h| format!("did you mean `{h}`?")).or_else(|| {
         Some(match e {
             taskdef::TaskDefError::Syntax { message, .. } if message.contains("trailing comma") => "JSON has no comma after the last item of a list or object".to_owned(),
             taskdef::TaskDefError::Syntax { .. } => "values with quotes or newlines need `{{ value|tojson }}` instead of `\"{{ value }}\"`".to_owned(),
+            e if e.describe_only() => "remove it: a template started from `aws ecs describe-task-definition` output keeps fields RegisterTaskDefinition does not accept".to_owned(),
+            taskdef::TaskDefError::UnknownField { expected, .. } if !expected.is_empty() => format!("the fields allowed here are: {}", expected.join(", ")),
             _ => "the template must render a RegisterTaskDefinition input: see https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html".to_owned(),
         })
     });
-    let at = e
-        .line()
-        .and_then(|l| template_line(src, text, l))
-        .or_else(|| e.path().and_then(|p| template_key(src, p)));
     match at {
         Some(at) => src.diag(&at, msg, hint),
         None => Diagnostic::general(Some(&src.path), msg, hint),
@@ -662,6 +744,26 @@ mod tests {
         let at = |n: usize| line_of(&src, template_line(&src, &rendered, n));
         assert_eq!(at(4), Some(4));
         assert_eq!(at(7), Some(7));
+    }
+
+    #[test]
+    fn an_undefined_attribute_is_shown_whole_with_the_name_it_misspells() {
+        let text = "x {{ service.vars.queu }} y";
+        // minijinja's span of an undefined attribute covers only its tail.
+        assert_eq!(&text[expression(text, 12..22)], "service.vars.queu");
+        let ctx = serde_json::json!({
+            "service": {"name": "worker", "vars": {"queue": "orders", "port": 80}},
+            "tenant": {"name": "acme"},
+        });
+        let hint = |expr: &str| undefined_hint(expr, Some(&ctx));
+        assert_eq!(
+            hint("service.vars.queu"),
+            "did you mean `service.vars.queue`?"
+        );
+        assert_eq!(hint("servce.name"), "did you mean `service`?");
+        assert_eq!(hint("service.vars.zzz"), "`service.vars` has: queue, port");
+        assert!(hint("nothing.here").starts_with("the context has only"));
+        assert!(undefined_hint("service.vars.queu", None).starts_with("the context has only"));
     }
 
     #[test]

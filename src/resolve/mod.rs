@@ -83,6 +83,8 @@ pub struct Param {
     pub name: String,
     pub value: String,
     pub version: u64,
+    /// A StringList rather than a String (what `stamp params` shows as its type).
+    pub list: bool,
 }
 
 /// One parameter found under an `env_from` path.
@@ -197,11 +199,130 @@ pub fn references(tenant: &Tenant) -> References {
     r
 }
 
-/// A reference the account could not satisfy.
+/// A reference the account could not satisfy, and the tenant file line that wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Missing {
-    pub what: String,
+    pub unmet: Unmet,
     pub at: Loc,
+}
+
+/// What an account lacks. The wording (what, and what to do) lives in [`Missing`]'s `Display`
+/// and [`Missing::hint`], and nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unmet {
+    /// `{ ssm = NAME }`, pinned to `version` or not: no such parameter (or version).
+    Parameter { name: String, version: Option<u64> },
+    /// `{ ssm = NAME }` naming a SecureString, whose value would land in plain text.
+    SecretAsPlain { name: String },
+    /// `{ secret = NAME }` naming a plain parameter.
+    PlainAsSecret { name: String },
+    /// `{ secret = NAME }`: no such parameter.
+    Secret { name: String },
+    /// `env_from = { ssm_path = PATH }`: nothing under the path.
+    EmptyPath { path: String },
+    /// `cfn_output = "STACK.Key"`: no such stack; `infra` when STACK is an `[infra.KEY]`.
+    Stack { name: String, infra: Option<String> },
+    /// `cfn_output = "STACK.Key"`: the stack has no such output.
+    Output { stack: String, output: String },
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.unmet {
+            Unmet::Parameter {
+                name,
+                version: None,
+            } => write!(
+                f,
+                "SSM parameter `{name}` does not exist in the tenant's account"
+            ),
+            Unmet::Parameter {
+                name,
+                version: Some(v),
+            } => write!(
+                f,
+                "SSM parameter `{name}` has no version {v} in the tenant's account"
+            ),
+            Unmet::SecretAsPlain { name } => write!(
+                f,
+                "`{name}` is a SecureString, but `ssm` would put its value in plain text"
+            ),
+            Unmet::PlainAsSecret { name } => write!(f, "`{name}` is not a SecureString"),
+            Unmet::Secret { name } => {
+                write!(f, "secret `{name}` does not exist in the tenant's account")
+            }
+            Unmet::EmptyPath { path } => write!(
+                f,
+                "no parameters exist under `{path}` in the tenant's account"
+            ),
+            Unmet::Stack { name, infra: None } => {
+                write!(f, "stack `{name}` does not exist in the tenant's account")
+            }
+            Unmet::Stack {
+                name,
+                infra: Some(key),
+            } => write!(
+                f,
+                "stack `{name}` ([infra.{key}]) does not exist in the tenant's account"
+            ),
+            Unmet::Output { stack, output } => {
+                write!(f, "stack `{stack}` has no output `{output}`")
+            }
+        }
+    }
+}
+
+impl Missing {
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match &self.unmet {
+            Unmet::Parameter { version: None, .. } | Unmet::Secret { .. } => {
+                "create it in the tenant's account, or correct the name".to_owned()
+            }
+            Unmet::Parameter {
+                name,
+                version: Some(_),
+            } => format!("pin a version that exists (`aws ssm get-parameter-history --name {name}` lists them), or drop `version`"),
+            Unmet::SecretAsPlain { name } => {
+                format!("write `{{ secret = \"{name}\" }}` so ECS reads it at task start")
+            }
+            Unmet::PlainAsSecret { name } => format!(
+                "a plain parameter is written `{{ ssm = \"{name}\" }}`; a secret must be stored as a SecureString"
+            ),
+            Unmet::EmptyPath { .. } => {
+                "create parameters under the path in the tenant's account, or remove this `env_from`".to_owned()
+            }
+            Unmet::Stack { infra: Some(_), .. } => {
+                "`stamp infra apply` creates it".to_owned()
+            }
+            Unmet::Stack { infra: None, .. } => {
+                "create the stack in the tenant's account, or correct the name".to_owned()
+            }
+            Unmet::Output { .. } => {
+                "a stack's outputs are the `Outputs` of its template; add it there, or correct the name".to_owned()
+            }
+        }
+    }
+
+    /// The written text the problem is about: where the caret goes.
+    fn focus(&self) -> &str {
+        match &self.unmet {
+            Unmet::Parameter { name, .. }
+            | Unmet::SecretAsPlain { name }
+            | Unmet::PlainAsSecret { name }
+            | Unmet::Secret { name } => name,
+            Unmet::EmptyPath { path } => path,
+            Unmet::Stack { name, infra } => infra.as_deref().unwrap_or(name),
+            Unmet::Output { output, .. } => output,
+        }
+    }
+
+    /// The problem as reported: at the line that wrote the reference, in the tenant's account.
+    pub fn diagnostic(&self, tenant: &Tenant) -> crate::dsl::Diagnostic {
+        crate::dsl::Diagnostic::at(&self.at, self.to_string(), Some(self.hint()))
+            .focus(self.focus())
+            .account(&tenant.name, &tenant.account_id)
+    }
 }
 
 /// The DSL side of a service's environment (layers 2..=5), merged, before the template's own
@@ -332,7 +453,9 @@ pub fn service_env(
                 }
             } else if !lookups.offline {
                 missing.push(Missing {
-                    what: format!("no parameters were read under `{}`", path.value),
+                    unmet: Unmet::EmptyPath {
+                        path: path.value.clone(),
+                    },
                     at: path.at.clone(),
                 });
             }
@@ -442,7 +565,10 @@ pub(crate) fn ssm_value(
         Some(p) => (p.value.clone(), format!("ssm:{}@{}", p.name, p.version)),
         None => {
             missing.push(Missing {
-                what: format!("SSM parameter `{selector}` was not found"),
+                unmet: Unmet::Parameter {
+                    name: name.to_owned(),
+                    version,
+                },
                 at: at.clone(),
             });
             (String::new(), format!("ssm:{selector}"))
@@ -464,7 +590,10 @@ pub(crate) fn cfn_value(
         Some(v) => v.clone(),
         None => {
             missing.push(Missing {
-                what: format!("stack output `{stack}.{output}` was not found"),
+                unmet: Unmet::Output {
+                    stack: stack.to_owned(),
+                    output: output.to_owned(),
+                },
                 at: at.clone(),
             });
             String::new()

@@ -167,10 +167,10 @@ fn exec_runs_a_command_as_the_tenants_inspect_role_and_exits_with_its_code() {
     .stderr_has(&["inside `stamp exec acme`"]);
 }
 
-/// The profiles as `stamp --profile base profiles` writes them, after a `base` profile holding
+/// The profiles as `stamp profiles --profile base` writes them, after a `base` profile holding
 /// the emulator's base keys: what a person's ~/.aws/config would look like.
 fn aws_config(emu: &Emulator, f: &Fleet, dir: &Path) -> std::path::PathBuf {
-    let run = stamp(emu, f, &[], &["--profile", "base", "profiles"]);
+    let run = stamp(emu, f, &[], &["profiles", "--profile", "base"]);
     run.success();
     let base = emu.base_credentials();
     let path = dir.join("config");
@@ -237,7 +237,7 @@ fn creds_prints_the_credential_process_document_and_boto3_reaches_tenants_throug
     let me = std::fs::canonicalize(env!("CARGO_BIN_EXE_stamp")).expect("stamp path");
     let root = std::fs::canonicalize(f.root()).expect("root");
     let line = format!(
-        "credential_process = {} --root {} --profile base creds acme",
+        "credential_process = {} --root {} creds --profile base acme",
         me.display(),
         root.display()
     );

@@ -76,7 +76,11 @@ fn validate_json(f: &Fixture) -> Vec<serde_json::Value> {
             .map(String::as_str)
             .collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["column", "file", "hint", "line", "message"], "{d}");
+        assert_eq!(
+            keys,
+            ["column", "file", "hint", "line", "message", "tenants"],
+            "{d}"
+        );
     }
     diags
 }
@@ -138,6 +142,7 @@ fn validate_json_gives_file_line_column_message_hint() {
             "column": 1,
             "message": "unknown key `rign` in [tenant]",
             "hint": "did you mean `ring`?",
+            "tenants": [],
         })]
     );
 }
@@ -152,7 +157,7 @@ fn validate_json_for_a_cross_file_check() {
     assert!(
         d["message"]
             .as_str()
-            .is_some_and(|m| m.contains("both use account 111111111111")),
+            .is_some_and(|m| m.contains("account 111111111111 is already tenant `acme`'s")),
         "{d}"
     );
     assert!(d["hint"].is_string(), "{d}");

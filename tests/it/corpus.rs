@@ -4,12 +4,17 @@
 //! the argument) and give a hint; it is run again with `--output json`, which must agree.
 //!
 //! Set `STAMP_CORPUS=<substring>` to run only the cases whose path contains it.
+//!
+//! The stderr of every case (its refusal or its diagnostics) is an insta snapshot in
+//! `tests/corpus/snapshots/`, so a change of wording shows up in review.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::support::{Fixture, Run, repo_root};
+use crate::support::emulator::{Emulator, example_fleet};
+use crate::support::{Fixture, Run, repo_root, run_command, stamp_command};
 
 /// The issue asks for at least this many; fewer means cases were lost, not merged.
 const MIN_CASES: usize = 50;
@@ -25,6 +30,20 @@ struct Case {
     /// Make the fixture a git repository with everything committed (after the edits).
     #[serde(default)]
     git: bool,
+    /// Seed the fixture into fresh accounts of the test emulator and run against it (the
+    /// account ids in the copy are new ones: edits must not name the example's).
+    #[serde(default)]
+    emulator: bool,
+    /// Environment variables for every run of the case.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    /// Run `args` on a pseudo-terminal (stdin and stderr are terminals; the two output
+    /// streams arrive merged, and are checked as stderr).
+    #[serde(default)]
+    tty: bool,
+    /// Commands run before `args` (after the edits and `git`), each of which must succeed.
+    #[serde(default)]
+    before: Vec<Vec<String>>,
     #[serde(default)]
     edit: Vec<Edit>,
     plan: Option<PlanFile>,
@@ -103,13 +122,22 @@ struct Expect {
     /// value).
     argument: Option<String>,
     /// Substrings of the problem's text.
+    #[serde(default)]
     message: Vec<String>,
     /// Substring of the problem's hint (`= hint:` for stamp's own messages; anywhere after
     /// the `error:` line for the argument parser's, which writes `tip:` or possible values).
+    /// Required unless the case exits 0.
+    #[serde(default)]
     hint: String,
-    /// Text that must appear on neither stream (a linked file's content, a raw escape).
+    /// Text that must appear in neither stream: what stamp wrongly said before, a linked
+    /// file's content, a raw escape.
     #[serde(default)]
     absent: Vec<String>,
+    /// How many `error:` lines stderr holds: a cause reported once, not once per tenant.
+    errors: Option<usize>,
+    /// Substrings of stdout, for cases whose truth is data (then stdout need not be empty).
+    #[serde(default)]
+    stdout: Vec<String>,
 }
 
 fn two() -> i32 {
@@ -146,35 +174,116 @@ fn load_cases() -> Vec<(String, Case)> {
             let text = std::fs::read_to_string(&p).expect("read case");
             let case: Case =
                 toml::from_str(&text).unwrap_or_else(|e| panic!("tests/corpus/{name}: {e}"));
+            let e = &case.expect;
+            if e.code == 0 {
+                assert!(
+                    e.at.is_none() && e.argument.is_none() && !e.stdout.is_empty(),
+                    "tests/corpus/{name}: a case that exits 0 says what stdout must hold, no `at`"
+                );
+            } else {
+                assert!(
+                    e.at.is_some() != e.argument.is_some(),
+                    "tests/corpus/{name}: give exactly one of expect.at and expect.argument"
+                );
+                assert!(
+                    !e.hint.trim().is_empty(),
+                    "tests/corpus/{name}: `expect.hint` must say something"
+                );
+            }
             assert!(
-                case.expect.at.is_some() != case.expect.argument.is_some(),
-                "tests/corpus/{name}: give exactly one of expect.at and expect.argument"
-            );
-            assert!(
-                !case.about.trim().is_empty() && !case.expect.hint.trim().is_empty(),
-                "tests/corpus/{name}: `about` and `expect.hint` must say something"
+                !case.about.trim().is_empty(),
+                "tests/corpus/{name}: `about` must say something"
             );
             (name, case)
         })
         .collect()
 }
 
-/// Builds the case's fixture; returns it with the plan file's path.
-fn fixture(case: &Case) -> (Fixture, PathBuf) {
-    let f = Fixture::example();
-    apply(&f, case.edit.iter().filter(|e| !e.late));
-    if case.git {
-        git_commit_all(f.root());
-    }
-    let plan = f.path("plan.json");
-    if let Some(p) = &case.plan {
-        write_plan(&f, p, &plan);
-    }
-    apply(&f, case.edit.iter().filter(|e| e.late));
-    (f, plan)
+/// Where a case runs: a copy of the example fleet, or one seeded into the emulator.
+enum Site {
+    Offline(Fixture),
+    Emulator(crate::support::emulator::Fleet),
 }
 
-fn apply<'a>(f: &Fixture, edits: impl Iterator<Item = &'a Edit>) {
+impl Site {
+    fn root(&self) -> &Path {
+        match self {
+            Site::Offline(f) => f.root(),
+            Site::Emulator(f) => f.root(),
+        }
+    }
+
+    /// The fixture's root, commit and accounts, as a snapshot shows them.
+    fn filters(&self) -> Vec<(String, String)> {
+        let mut out = vec![(self.root().display().to_string(), "[ROOT]".to_owned())];
+        if let Some(head) = head(self.root()) {
+            out.push((head[..12].to_owned(), "[HEAD:12]".to_owned()));
+            out.insert(0, (head, "[HEAD]".to_owned()));
+        }
+        if let Site::Emulator(f) = self {
+            out.push((
+                Emulator::shared().endpoint().to_owned(),
+                "[ENDPOINT]".to_owned(),
+            ));
+            for (tenant, account) in &f.accounts {
+                out.push((account.clone(), format!("[{tenant}'s account]")));
+            }
+        }
+        out
+    }
+
+    fn command(&self) -> std::process::Command {
+        match self {
+            Site::Offline(_) => stamp_command(),
+            Site::Emulator(_) => Emulator::shared().command(env!("CARGO_BIN_EXE_stamp")),
+        }
+    }
+}
+
+/// Builds the case's fixture; returns it with the plan file's path.
+fn fixture(case: &Case) -> (Site, PathBuf) {
+    let site = if case.emulator {
+        let (root, params) = example_fleet();
+        Site::Emulator(Emulator::shared().fresh_fleet(&root, &params))
+    } else {
+        Site::Offline(Fixture::example())
+    };
+    let f = site.root();
+    apply(f, case.edit.iter().filter(|e| !e.late));
+    if case.git {
+        git_commit_all(f);
+    }
+    let plan = f.join("plan.json");
+    if let Some(p) = &case.plan {
+        write_plan(f, p, &plan);
+    }
+    apply(f, case.edit.iter().filter(|e| e.late));
+    for args in &case.before {
+        let run = run(&site, case, args, &plan, false);
+        assert_eq!(
+            run.code, 0,
+            "{args:?} before the case\n--- stdout\n{}\n--- stderr\n{}",
+            run.stdout, run.stderr
+        );
+    }
+    (site, plan)
+}
+
+fn apply<'a>(root: &Path, edits: impl Iterator<Item = &'a Edit>) {
+    let path = |rel: &str| root.join(rel);
+    let read = |rel: &str| {
+        std::fs::read_to_string(path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    };
+    let write = |rel: &str, text: &str| {
+        let p = path(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {rel}: {e}"));
+    };
+    let remove = |rel: &str| {
+        std::fs::remove_file(path(rel)).unwrap_or_else(|e| panic!("remove {rel}: {e}"));
+    };
     for e in edits {
         let actions = [
             e.replace.is_some(),
@@ -198,34 +307,44 @@ fn apply<'a>(f: &Fixture, edits: impl Iterator<Item = &'a Edit>) {
         );
         let times = e.repeat.unwrap_or(1);
         if let (Some(from), Some(to)) = (&e.replace, &e.with) {
-            f.replace(&e.file, from, to);
+            let text = read(&e.file);
+            assert!(
+                text.contains(from.as_str()),
+                "{} does not contain {from:?}",
+                e.file
+            );
+            write(&e.file, &text.replacen(from.as_str(), to, 1));
         } else if let Some(more) = &e.append {
-            f.append(&e.file, &more.repeat(times));
+            write(
+                &e.file,
+                &format!("{}\n{}", read(&e.file), more.repeat(times)),
+            );
         } else if let Some(text) = &e.write {
-            f.write(&e.file, &text.repeat(times));
+            write(&e.file, &text.repeat(times));
         } else if let Some(target) = &e.link {
-            let _ = std::fs::remove_file(f.path(&e.file));
-            std::os::unix::fs::symlink(target, f.path(&e.file)).expect("symlink");
+            let _ = std::fs::remove_file(path(&e.file));
+            std::os::unix::fs::symlink(target, path(&e.file)).expect("symlink");
         } else if e.fifo {
-            let _ = std::fs::remove_file(f.path(&e.file));
+            let _ = std::fs::remove_file(path(&e.file));
             let made = std::process::Command::new("mkfifo")
-                .arg(f.path(&e.file))
+                .arg(path(&e.file))
                 .status()
                 .expect("mkfifo");
             assert!(made.success(), "mkfifo {}", e.file);
         } else if e.remove {
-            f.remove(&e.file);
+            remove(&e.file);
         } else if let Some(to) = &e.rename {
-            let text = f.read(&e.file);
-            f.remove(&e.file).write(to, &text);
+            let text = read(&e.file);
+            remove(&e.file);
+            write(to, &text);
         }
     }
 }
 
-fn write_plan(f: &Fixture, p: &PlanFile, plan: &Path) {
+fn write_plan(root: &Path, p: &PlanFile, plan: &Path) {
     let mut text = match &p.write {
         Some(t) => t.clone(),
-        None => offline_plan(f.root(), &p.commit).to_json(),
+        None => offline_plan(root, &p.commit).to_json(),
     };
     let boundary = |text: &str, mut end: usize| {
         while !text.is_char_boundary(end) {
@@ -290,6 +409,18 @@ pub(crate) fn offline_plan(root: &Path, commit: &str) -> stamp::plan::SavedPlan 
     SavedPlan::new(commit, tenants)
 }
 
+/// The fixture's commit, if `git` made one.
+fn head(root: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "--verify", "-q", "HEAD"])
+        .output()
+        .ok()?;
+    let sha = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && sha.len() == 40 && root.join(".git").exists()).then_some(sha)
+}
+
 fn git_commit_all(root: &Path) {
     for args in [
         &["init", "-q"][..],
@@ -318,9 +449,9 @@ fn git_commit_all(root: &Path) {
     }
 }
 
-fn run(f: &Fixture, args: &[String], plan: &Path, json: bool) -> Run {
+fn run(site: &Site, case: &Case, args: &[String], plan: &Path, json: bool) -> Run {
     let plan = plan.to_string_lossy();
-    let root = f.root().to_string_lossy();
+    let root = site.root().to_string_lossy();
     let mut args: Vec<String> = args
         .iter()
         .map(|a| a.replace("{plan}", &plan).replace("{root}", &root))
@@ -328,8 +459,15 @@ fn run(f: &Fixture, args: &[String], plan: &Path, json: bool) -> Run {
     if json {
         args.extend(["--output".to_owned(), "json".to_owned()]);
     }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    f.stamp(&args)
+    let mut cmd = site.command();
+    // Only a case that sets CI runs as in CI, whatever the test runner's own environment says.
+    cmd.env_remove("CI").envs(&case.env);
+    cmd.arg("--root").arg(site.root()).args(&args);
+    if case.tty && !json {
+        crate::support::on_a_terminal(cmd)
+    } else {
+        run_command(cmd)
+    }
 }
 
 /// The text of the problem reported at `at`: from its `error:` line to the next one.
@@ -360,12 +498,46 @@ fn check_text(case: &Case, run: &Run) -> Vec<String> {
     if run.code != e.code {
         bad.push(format!("exit code {} (want {})", run.code, e.code));
     }
-    let first_error = run
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or("");
-    if first_error.is_empty() {
+    bad.extend(check_streams(e, run));
+    if e.code != 0 {
+        bad.extend(check_problem(e, run));
+    }
+    if e.stdout.is_empty() && !run.stdout.trim().is_empty() {
+        bad.push("text mode printed data on stdout for a failure".to_owned());
+    }
+    bad
+}
+
+/// What must be on stdout, what must be nowhere, how many errors.
+fn check_streams(e: &Expect, run: &Run) -> Vec<String> {
+    let mut bad = Vec::new();
+    for a in &e.absent {
+        if run.stderr.contains(a.as_str()) || run.stdout.contains(a.as_str()) {
+            bad.push(format!("says {a:?}, which it must not"));
+        }
+    }
+    for want in &e.stdout {
+        if !run.stdout.contains(want.as_str()) {
+            bad.push(format!("stdout does not say {want:?}"));
+        }
+    }
+    if let Some(n) = e.errors {
+        let errors = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .count();
+        if errors != n {
+            bad.push(format!("{errors} `error:` lines on stderr (want {n})"));
+        }
+    }
+    bad
+}
+
+/// The reported problem: where, what, and the hint.
+fn check_problem(e: &Expect, run: &Run) -> Vec<String> {
+    let mut bad = Vec::new();
+    if !run.stderr.lines().any(|l| l.starts_with("error:")) {
         bad.push("no `error:` line on stderr".to_owned());
     }
     let (block, hint_text) = if let Some(at) = &e.at {
@@ -398,10 +570,6 @@ fn check_text(case: &Case, run: &Run) -> Vec<String> {
     if !hint_text.contains(e.hint.as_str()) {
         bad.push(format!("the hint does not say {:?}", e.hint));
     }
-    if !run.stdout.trim().is_empty() {
-        bad.push("text mode printed data on stdout for a failure".to_owned());
-    }
-    bad.extend(absent(case, run));
     bad
 }
 
@@ -483,6 +651,7 @@ fn every_corpus_case_exits_2_says_where_and_hints() {
     // Each case runs the binary twice; a few threads keep the corpus quick on two cores.
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::Mutex::new(Vec::new());
+    let shown = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..3 {
             s.spawn(|| {
@@ -491,12 +660,16 @@ fn every_corpus_case_exits_2_says_where_and_hints() {
                     let Some((name, case)) = selected.get(i) else {
                         break;
                     };
-                    let (f, plan) = fixture(case);
-                    let text = run(&f, &case.args, &plan, false);
+                    let (site, plan) = fixture(case);
+                    let text = run(&site, case, &case.args, &plan, false);
                     let mut bad = check_text(case, &text);
                     if !case.args.iter().any(|a| a == "--output") {
-                        bad.extend(check_json(case, &run(&f, &case.args, &plan, true)));
+                        bad.extend(check_json(case, &run(&site, case, &case.args, &plan, true)));
                     }
+                    shown
+                        .lock()
+                        .expect("snapshots")
+                        .push((name.clone(), as_shown(case, &text, &site.filters())));
                     if !bad.is_empty() {
                         failures.lock().expect("failures").push(format!(
                             "tests/corpus/{name} ({}):\n  - {}\n--- stderr\n{}--- stdout\n{}",
@@ -519,4 +692,54 @@ fn every_corpus_case_exits_2_says_where_and_hints() {
         selected.len(),
         failures.join("\n\n")
     );
+    let mut shown = shown.into_inner().expect("snapshots");
+    shown.sort();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../corpus/snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    // What no run gives twice: times, commits, digests, run ids.
+    settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[TIME]");
+    settings.add_filter(r"\b[0-9a-f]{64}\b", "[DIGEST]");
+    settings.add_filter(r"\b[0-9a-f]{40}\b", "[COMMIT]");
+    // Why the SDK found no credentials depends on the machine (instance metadata or not).
+    settings.add_filter(
+        r"no credentials to send it with: [^\n]*",
+        "no credentials to send it with: [the SDK's reason]",
+    );
+    settings.bind(|| {
+        for (name, text) in shown {
+            let snapshot = name.trim_end_matches(".toml").replace('/', "__");
+            insta::assert_snapshot!(snapshot, text);
+        }
+    });
+}
+
+/// What a person running the case sees: the exit code and stderr (and stdout, for a case
+/// whose truth is data), with the fixture's root and accounts named.
+fn as_shown(case: &Case, run: &Run, filters: &[(String, String)]) -> String {
+    let mut text = format!("exit {}\n--- stderr\n{}", run.code, run.stderr);
+    if !case.expect.stdout.is_empty() {
+        text.push_str(&format!("--- stdout\n{}", short_digests(&run.stdout)));
+    }
+    for (from, to) in filters {
+        text = text.replace(from.as_str(), to);
+    }
+    text
+}
+
+/// Digests cut to 12 hex digits (tables show them so) as `[DIGEST:12]`: they hash the fresh
+/// account ids of an emulator case. Twelve decimal digits are an account id, not a digest.
+fn short_digests(text: &str) -> String {
+    text.split_inclusive(char::is_whitespace)
+        .map(|word| {
+            let token = word.trim_end();
+            let hex = token.len() == 12 && token.bytes().all(|b| b.is_ascii_hexdigit());
+            if hex && token.bytes().any(|b| b.is_ascii_alphabetic()) {
+                word.replacen(token, "[DIGEST:12]", 1)
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect()
 }

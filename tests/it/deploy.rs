@@ -1118,7 +1118,11 @@ fn refusals_come_before_any_write() {
     };
     let cases: Vec<(&str, Vec<String>, &str)> = vec![
         ("dirty tree", with(&["--yes"]), "uncommitted changes"),
-        ("no terminal", with(&["--allow-dirty"]), "not a terminal"),
+        (
+            "no terminal",
+            with(&["--allow-dirty"]),
+            "no confirmation can be asked",
+        ),
         (
             "override without a reason",
             with(&["--yes", "--allow-dirty", "--ignore-window"]),

@@ -150,7 +150,7 @@ fn plan_and_deploy_refuse_a_tenant_whose_role_lands_in_another_account() {
         &["plan", "--all", "--output", "json"],
     );
     plan.code(1).stderr_has(&[
-        "tenant `acme`",
+        &format!("affects tenant acme (account {acme})"),
         &format!("the role landed in account {WRONG}"),
         &format!("the tenant's account_id is {acme}"),
         "refusing to act",
@@ -218,7 +218,8 @@ fn plan_and_deploy_refuse_every_tenant_when_every_identity_the_endpoint_reports_
     plan.code(1);
     for (tenant, account) in &f.accounts {
         plan.stderr_has(&[
-            &format!("tenant `{tenant}`: the role landed in account {WRONG}, but the tenant's account_id is {account}; refusing to act"),
+            &format!("error: the role landed in account {WRONG}, but the tenant's account_id is {account}; refusing to act"),
+            &format!("affects tenant {tenant} (account {account})"),
         ]);
     }
     let run = stamp(
@@ -281,10 +282,13 @@ fn with_iam_enforced_no_assume_and_a_read_only_deploy_role_are_refused_before_an
         let run = as_no_assume(args);
         run.code(1);
         for (tenant, t) in &f.tenants {
-            run.stderr_has(&[&format!(
-                "tenant `{tenant}`: sts:GetCallerIdentity as arn:aws:iam::{0}:role/stamp-readonly: no credentials for the role: sts:AssumeRole as arn:aws:iam::{0}:role/stamp-readonly: access denied",
-                t.account_id
-            )]);
+            run.stderr_has(&[
+                &format!(
+                    "error: sts:GetCallerIdentity as arn:aws:iam::{0}:role/stamp-readonly: no credentials to send it with: sts:AssumeRole as arn:aws:iam::{0}:role/stamp-readonly: access denied",
+                    t.account_id
+                ),
+                &format!("affects tenant {tenant} (account {})", t.account_id),
+            ]);
         }
         run.stderr_has(&["the base identity must be allowed `sts:AssumeRole`"]);
         seen.run(&args.join(" "), &run);
@@ -392,8 +396,9 @@ fn plan_and_deploy_refuse_a_tenant_whose_endpoint_answers_with_another_accounts_
 
     let plan = stamp(emu, &f, Some(&proxy.endpoint()), &["plan", "--all"]);
     plan.code(1).stderr_has(&[
-        "tenant `acme`: ecs:DescribeServices answered with arn:aws:ecs:",
+        "error: ecs:DescribeServices answered with arn:aws:ecs:",
         &refusal,
+        &format!("affects tenant acme (account {acme})"),
     ]);
     let run = stamp(
         emu,

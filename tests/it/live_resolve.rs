@@ -238,27 +238,45 @@ fn params_lists_every_parameter_with_version_and_users_but_no_value() {
     run.success().no_panic();
     assert_no_secret_value(&run);
     let j = run.json();
-    let rows = j["parameters"].as_array().cloned().unwrap_or_default();
+    let rows = j["tenants"][0]["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let row = |name: &str| {
         rows.iter()
             .find(|r| r["name"] == name)
             .cloned()
             .unwrap_or_else(|| panic!("no {name}: {rows:?}"))
     };
-    assert_eq!(row("/shop/globex/api_base:2")["version"], 2);
+    let used_by = |pairs: &[(&str, &str)]| -> serde_json::Value {
+        pairs
+            .iter()
+            .map(|(s, v)| serde_json::json!({"service": s, "variable": v}))
+            .collect()
+    };
+    // Each field holds one kind of value (issue 13, item 8): the name without the pin, the
+    // version read, the pin, the type as stored, how the files reference it.
+    let api_base = row("/shop/globex/api_base");
+    assert_eq!(api_base["version"], 2);
+    assert_eq!(api_base["pinned_version"], 2);
+    assert_eq!(api_base["type"], "String");
+    assert_eq!(api_base["reference"], "ssm");
+    assert_eq!(api_base["source"], "tenants/globex.toml:15");
     assert_eq!(
-        row("/shop/globex/api_base:2")["used_by"],
-        serde_json::json!(["api:API_BASE", "worker:API_BASE"])
+        api_base["used_by"],
+        used_by(&[("api", "API_BASE"), ("worker", "API_BASE")])
     );
     assert_eq!(row("/shop/globex/database_url")["type"], "SecureString");
+    assert_eq!(row("/shop/globex/database_url")["reference"], "secret");
     assert_eq!(
         row("/shop/globex/worker/batch-size")["used_by"],
-        serde_json::json!(["worker:BATCH_SIZE"])
+        used_by(&[("worker", "BATCH_SIZE")])
     );
-    assert_eq!(
-        row("/shop/api/jwt-signing-key")["type"],
-        "SecureString (env_from)"
-    );
+    let jwt = row("/shop/api/jwt-signing-key");
+    assert_eq!(jwt["type"], "SecureString");
+    assert_eq!(jwt["reference"], "env_from");
+    assert_eq!(jwt["ssm_path"], "/shop/api/");
+    assert_eq!(jwt["pinned_version"], serde_json::Value::Null);
     assert!(
         rows.iter().all(|r| r.get("value").is_none()),
         "params must not carry values"
@@ -281,7 +299,8 @@ fn params_reports_a_missing_parameter_and_exits_1() {
     let run = stamp(&f, &["params", "umbrella", "--output", "json"]);
     run.code(1).no_panic();
     let j = run.json();
-    let missing: Vec<_> = j["parameters"]
+    let t = &j["tenants"][0];
+    let missing: Vec<_> = t["parameters"]
         .as_array()
         .into_iter()
         .flatten()
@@ -289,10 +308,13 @@ fn params_reports_a_missing_parameter_and_exits_1() {
         .collect();
     assert_eq!(missing.len(), 1, "{j}");
     assert_eq!(missing[0]["name"], "/shop/umbrella/gone");
-    assert!(
-        j["problems"][0]["at"]
-            .as_str()
-            .is_some_and(|a| a.starts_with("tenants/umbrella.toml:")),
+    assert_eq!(missing[0]["type"], serde_json::Value::Null);
+    let problem = &t["problems"][0];
+    assert_eq!(problem["file"], "tenants/umbrella.toml", "{j}");
+    assert_eq!(problem["line"], 13, "{j}");
+    assert_eq!(
+        problem["tenants"][0]["account_id"],
+        f.account("umbrella"),
         "{j}"
     );
 }
@@ -337,7 +359,7 @@ fn a_tenant_whose_role_lands_in_another_account_is_refused() {
     ]);
     let run = run_command(cmd);
     run.code(1).no_panic().stderr_has(&[
-        "tenant `acme`",
+        &format!("affects tenant acme (account {acme})"),
         &format!("account {wrong}"),
         &format!("account_id is {acme}"),
         "refusing",

@@ -7,6 +7,7 @@ mod corpus;
 mod deploy;
 mod deploy_primitives;
 mod emulator;
+mod errors;
 mod faults;
 mod hostile;
 mod identity;

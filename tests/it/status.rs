@@ -457,7 +457,18 @@ fn inspection_needs_only_the_read_only_role_and_an_unreadable_account_is_unknown
     assert!(err.contains("access denied"), "{err}");
     assert!(err.contains("stamp-blind"), "names the role: {err}");
     assert!(err.contains("ssm:"), "names the operation: {err}");
-    assert!(err.contains("hint"), "{err}");
+    let problem = &um["problems"][0];
+    assert_eq!(problem["message"], err, "{um}");
+    assert!(
+        problem["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("the role's policy must allow")),
+        "the hint apart: {um}"
+    );
+    run.stderr_has(&[
+        "= affects tenant umbrella (account",
+        "= hint: the role's policy must allow",
+    ]);
     for s in um["services"].as_array().expect("services") {
         assert_eq!(s["state"], "unknown");
     }

@@ -153,9 +153,9 @@ fn page(report: &StatusReport) -> Page<'_> {
         .collect();
     Page {
         title: format!(
-            "stamp status — {} tenant(s) × {} service(s)",
-            report.tenants.len(),
-            columns.len()
+            "stamp status — {} × {}",
+            crate::output::count(report.tenants.len(), "tenant"),
+            crate::output::count(columns.len(), "service")
         ),
         report,
         counts: report

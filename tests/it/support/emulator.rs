@@ -658,6 +658,16 @@ impl Emulator {
             .collect()
     }
 
+    /// The most AWS requests that waited out the simulated latency at once since the last
+    /// reset: 2 or more shows the server handles requests side by side.
+    pub fn waiting_max(&self) -> u64 {
+        let (status, text) = self.http("GET", "/stamp-control/requests", "application/json", "");
+        assert_eq!(status, 200, "GET /stamp-control/requests: {text}");
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(body).expect("request counts are JSON");
+        v["waiting_max"].as_u64().expect("waiting_max")
+    }
+
     pub fn reset_request_counts(&self) {
         let (status, text) =
             self.http_post("/stamp-control/requests/reset", "application/json", "{}");
@@ -681,7 +691,8 @@ impl Emulator {
 
     fn http(&self, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to emulator");
-        s.set_read_timeout(Some(Duration::from_secs(30)))
+        // Generous: a loaded 2-core CI machine can starve the server's threads for a while.
+        s.set_read_timeout(Some(Duration::from_secs(120)))
             .expect("set timeout");
         write!(
             s,
@@ -690,8 +701,8 @@ impl Emulator {
             body.len()
         )
         .expect("write request");
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).expect("read response");
+        let resp = read_response(&mut s)
+            .unwrap_or_else(|e| panic!("{method} {path}: no answer from the emulator: {e}"));
         let status = resp
             .split_whitespace()
             .nth(1)
@@ -981,4 +992,30 @@ fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Reads one HTTP response: the head, then the body by Content-Length when the server sends
+/// one (so a server that keeps the connection open does not hold us until the timeout), else
+/// to the end of the stream.
+fn read_response(s: &mut TcpStream) -> std::io::Result<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if length.is_some_and(|len| buf.len() >= head_end + 4 + len) {
+                break;
+            }
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }

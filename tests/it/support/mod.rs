@@ -54,6 +54,19 @@ impl Run {
         self
     }
 
+    /// Asserts that stderr contains none of the needles: what stamp must not say.
+    #[track_caller]
+    pub fn stderr_lacks(&self, needles: &[&str]) -> &Self {
+        for n in needles {
+            assert!(
+                !self.stderr.contains(n),
+                "stderr says {n:?}\n--- stderr\n{}",
+                self.stderr
+            );
+        }
+        self
+    }
+
     #[track_caller]
     pub fn stdout_has(&self, needles: &[&str]) -> &Self {
         for n in needles {
@@ -109,6 +122,32 @@ pub fn run_command(mut cmd: Command) -> Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `cmd` under `script`, which gives it a pseudo-terminal: what a person at a terminal
+/// (or a CI runner that allocates one) sees. Both streams come back as stderr.
+pub fn on_a_terminal(cmd: std::process::Command) -> Run {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect();
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .stdin(std::process::Stdio::null());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    let run = run_command(script);
+    Run {
+        code: run.code,
+        stdout: String::new(),
+        stderr: run.stdout.replace("\r\n", "\n"),
     }
 }
 
