@@ -11,6 +11,7 @@ use crate::output::Printer;
 use crate::resolve::Lookups;
 
 mod access;
+mod completions;
 mod creds;
 mod deploy;
 mod exec;
@@ -18,12 +19,14 @@ mod explain;
 mod history;
 mod infra;
 mod login;
+mod man;
 mod out_dir;
 mod params;
 mod plan;
 mod profiles;
 mod render;
 mod schedule;
+mod schema;
 mod status;
 mod validate;
 mod whoami;
@@ -127,6 +130,13 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
     let g = &cli.global;
     let printer = Printer::new(g.output, g.color, g.quiet, g.verbose);
+    // Commands about stamp itself need no fleet.
+    match &cli.command {
+        Command::Schema(a) => return schema::run(&printer, a),
+        Command::Completions(a) => return completions::run(&printer, a),
+        Command::Man(a) => return man::run(&printer, a),
+        _ => {}
+    }
     let cwd = std::env::current_dir()?;
     let root = dsl::find_root(g.root.as_deref(), &cwd)
         .map_err(|d| Failure::Input(dsl::Diagnostics(vec![d])))?;
@@ -154,6 +164,7 @@ pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
         Command::Creds(a) => creds::run(&ctx, &a),
         Command::Profiles(a) => profiles::run(&ctx, &a),
         Command::Whoami(a) => whoami::run(&ctx, &a),
+        Command::Schema(_) | Command::Completions(_) | Command::Man(_) => unreachable!("run above"),
     }
 }
 
@@ -161,7 +172,11 @@ pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
 fn aws_args(c: &Command) -> Option<&crate::cli::AwsArgs> {
     use crate::cli::InfraCommand;
     match c {
-        Command::Validate(_) | Command::Schedule(_) => None,
+        Command::Validate(_)
+        | Command::Schedule(_)
+        | Command::Schema(_)
+        | Command::Completions(_)
+        | Command::Man(_) => None,
         Command::Render(a) => Some(&a.aws),
         Command::Explain(a) => Some(&a.aws),
         Command::Infra(InfraCommand::Plan(a)) => Some(&a.aws),
