@@ -6,6 +6,7 @@ mod cli;
 mod corpus;
 mod deploy;
 mod deploy_primitives;
+mod editor;
 mod emulator;
 mod errors;
 mod faults;
