@@ -17,6 +17,7 @@ mod infra_dsl;
 mod live_resolve;
 mod plan;
 mod properties;
+mod release;
 mod secrets;
 mod snapshots_offline;
 mod status;
