@@ -86,6 +86,9 @@ const PRINTED_BY: &[(&str, &str, &[&str])] = &[
     ("src/commands/access.rs", "*", &["exec", "creds"]),
     ("src/commands/profiles.rs", "*", &["profiles"]),
     ("src/commands/out_dir.rs", "*", &["render"]),
+    // Completes every command's line; names only the global --root.
+    ("src/complete.rs", "*", &["(all)"]),
+    ("src/commands/man.rs", "*", &["man"]),
 ];
 
 /// Every runnable command as a path (`infra plan`), from the clap definition.

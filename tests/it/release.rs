@@ -35,7 +35,10 @@ fn the_circleci_example_pins_this_version_everywhere_it_is_documented() {
     );
     let archive = format!("stamp-{version}-{target}.tar.gz");
     assert!(
-        sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        sha.len() == 64
+            && sha
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
             || sha.starts_with("REPLACE-") && sha.contains(&archive),
         "the pinned sha256 is neither 64 lowercase hex digits nor the placeholder naming {archive}: {sha}"
     );
@@ -43,13 +46,18 @@ fn the_circleci_example_pins_this_version_everywhere_it_is_documented() {
     let (_, pin) = docs
         .split_once("<!-- pinned stamp release: begin -->")
         .expect("docs/ci.md has the pinned release table");
-    let (pin, _) = pin.split_once("<!-- pinned stamp release: end -->").expect("end marker");
+    let (pin, _) = pin
+        .split_once("<!-- pinned stamp release: end -->")
+        .expect("end marker");
     for needle in [
         format!("`{version}`"),
         format!("`{target}`"),
         format!("stamp-{version}-sha256sums.txt"),
     ] {
-        assert!(pin.contains(&needle), "docs/ci.md's pinned table lacks {needle}:\n{pin}");
+        assert!(
+            pin.contains(&needle),
+            "docs/ci.md's pinned table lacks {needle}:\n{pin}"
+        );
     }
     let readme = read("README.md");
     assert!(
@@ -61,9 +69,10 @@ fn the_circleci_example_pins_this_version_everywhere_it_is_documented() {
 #[test]
 fn the_example_downloads_the_archive_the_release_script_writes() {
     let config = read("examples/circleci/config.yml");
-    assert!(config.contains(
-        "archive=\"stamp-<< parameters.version >>-<< parameters.target >>.tar.gz\""
-    ));
+    assert!(
+        config
+            .contains("archive=\"stamp-<< parameters.version >>-<< parameters.target >>.tar.gz\"")
+    );
     assert!(config.contains("/v<< parameters.version >>/$archive"));
     let script = read("scripts/release-build");
     assert!(script.contains("name=\"stamp-$version-$target\""));
@@ -76,7 +85,10 @@ fn the_example_downloads_the_archive_the_release_script_writes() {
         "x86_64-apple-darwin",
         "aarch64-apple-darwin",
     ] {
-        assert!(workflow.contains(target), "release.yml does not build {target}");
+        assert!(
+            workflow.contains(target),
+            "release.yml does not build {target}"
+        );
     }
 }
 
@@ -92,22 +104,34 @@ fn the_examples_checksum_line_is_one_sha256sum_checks() {
         .output()
         .expect("sha256sum (coreutils) is on every Linux CI image");
     let real = String::from_utf8_lossy(&sum.stdout);
-    let real = real.split_whitespace().next().expect("a checksum").to_owned();
+    let real = real
+        .split_whitespace()
+        .next()
+        .expect("a checksum")
+        .to_owned();
     // The example's own check, as it runs in the job.
     let check = |sha: &str| {
         Command::new("bash")
             .current_dir(dir.path())
             .arg("-c")
-            .arg(format!("echo \"{sha}  {archive}\" | sha256sum --check --strict"))
+            .arg(format!(
+                "echo \"{sha}  {archive}\" | sha256sum --check --strict"
+            ))
             .output()
             .expect("bash")
             .status
             .success()
     };
-    assert!(check(&real), "the example's checksum line does not verify a good archive");
+    assert!(
+        check(&real),
+        "the example's checksum line does not verify a good archive"
+    );
     let mut bad = real.clone();
     bad.replace_range(63.., if real.ends_with('0') { "1" } else { "0" });
-    assert!(!check(&bad), "the example's checksum line accepts a wrong checksum");
+    assert!(
+        !check(&bad),
+        "the example's checksum line accepts a wrong checksum"
+    );
     let config = read("examples/circleci/config.yml");
     assert!(config.contains("echo \"$sha  $archive\" | sha256sum --check --strict"));
 }
