@@ -5,7 +5,18 @@ use crate::support::{Fixture, repo_root, run_command, stamp_command};
 #[test]
 fn every_command_has_help_with_an_example() {
     for cmd in [
-        "validate", "render", "explain", "schedule", "login", "exec", "creds", "profiles", "whoami",
+        "validate",
+        "render",
+        "explain",
+        "schedule",
+        "login",
+        "exec",
+        "creds",
+        "profiles",
+        "whoami",
+        "schema",
+        "completions",
+        "man",
     ] {
         let mut c = stamp_command();
         c.args([cmd, "--help"]);
