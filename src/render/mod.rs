@@ -378,9 +378,10 @@ fn too_much_output(src: &SourceFile) -> Diagnostic {
 /// worded before it starts (see `budget`).
 fn out_of_memory(src: &SourceFile, tenant: Option<&str>) -> String {
     let mib = budget::MEMORY_LIMIT / (1024 * 1024);
-    let what = match tenant {
-        Some(t) => format!("rendering it for tenant {t}"),
-        None => "compiling it".to_owned(),
+    let what = if tenant.is_some() {
+        "rendering it"
+    } else {
+        "compiling it"
     };
     let mut d = Diagnostic::general(
         Some(&src.path),

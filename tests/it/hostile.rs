@@ -457,22 +457,22 @@ const GREEDY_OPERATORS: [(&str, &str); 5] = [
     // `~` of three 40 MB strings.
     (
         "{% set s = tenant.name * 10000000 %}{% set t = s ~ s ~ s %}",
-        "rendering it for tenant acme",
+        "affects tenant acme",
     ),
     // `~` doubling a string in a loop: 40 turns are well within the fuel.
     (
         "{% set ns = namespace(s=tenant.name) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
-        "rendering it for tenant acme",
+        "affects tenant acme",
     ),
     // `+` doubling a list in a loop.
     (
         "{% set ns = namespace(l=[tenant.name]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l|length }}",
-        "rendering it for tenant acme",
+        "affects tenant acme",
     ),
     // `*` making a lazy list of a billion items, which `~` then writes out whole.
     (
         "{% set x = ([tenant.name] * 10**9) ~ '' %}",
-        "rendering it for tenant acme",
+        "affects tenant acme",
     ),
     // A constant expression is folded when the template is compiled, before any tenant.
     (
