@@ -616,6 +616,38 @@ fn control_characters_in_values_reach_no_terminal_raw() {
     }
 }
 
+/// `plan`'s text output against the emulator: its change lines and diff lines carry values
+/// from the tenant files, and the JSON of the diff leaves DEL, C1 controls and bidirectional
+/// overrides raw (JSON allows them).
+#[test]
+fn control_characters_in_a_planned_value_reach_no_terminal_raw() {
+    use crate::support::emulator::{Emulator, example_fleet};
+    let (root, params) = example_fleet();
+    let f = Emulator::shared().fresh_fleet(&root, &params);
+    let acme = f.root().join("tenants/acme.toml");
+    let text = std::fs::read_to_string(&acme).expect("read acme");
+    assert!(text.contains("NEW_CHECKOUT = \"true\""));
+    std::fs::write(
+        &acme,
+        text.replacen(
+            "NEW_CHECKOUT = \"true\"",
+            "NEW_CHECKOUT = \"\\u009b2J\\u007f\\u202etxt\"",
+            1,
+        ),
+    )
+    .expect("write acme");
+    let mut cmd = Emulator::shared().command(env!("CARGO_BIN_EXE_stamp"));
+    cmd.arg("--root").arg(f.root()).args(["plan", "acme"]);
+    let run = crate::support::run_command(cmd);
+    run.no_panic().success();
+    no_raw_controls(&run);
+    assert!(
+        run.stdout.contains("\\u{9b}2J\\u{7f}\\u{202e}txt"),
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn a_huge_line_is_cut_in_errors() {
     let f = Fixture::example();
