@@ -162,6 +162,10 @@ pub struct TenantReader {
     ssm: aws_sdk_ssm::Client,
     ecs: aws_sdk_ecs::Client,
     cfn: aws_sdk_cloudformation::Client,
+    /// The role's configuration and the run's call counter, for the clients built on demand
+    /// (ECR in the registry's region, IAM, CloudWatch Logs: `aws::preflight`).
+    pub(super) cfg: aws_config::SdkConfig,
+    pub(super) calls: super::CallCounter,
 }
 
 /// An ECS service as it runs now.
@@ -250,9 +254,11 @@ impl TenantReader {
             ),
             cfn: aws_sdk_cloudformation::Client::from_conf(
                 aws_sdk_cloudformation::config::Builder::from(&cfg)
-                    .interceptor(calls)
+                    .interceptor(calls.clone())
                     .build(),
             ),
+            cfg: cfg.clone(),
+            calls,
         };
         Ok((reader, cfg))
     }
@@ -263,6 +269,11 @@ impl TenantReader {
 
     pub fn role(&self) -> &str {
         &self.role
+    }
+
+    /// The account the guard checked.
+    pub fn account_id(&self) -> &str {
+        &self.account_id
     }
 
     /// Refuses an ARN of another account (an ARN without an account, or not an ARN, passes).
@@ -283,7 +294,7 @@ impl TenantReader {
         }
     }
 
-    fn fail(&self, detail: String) -> TenantError {
+    pub(super) fn fail(&self, detail: String) -> TenantError {
         TenantError::Call {
             tenant: self.tenant.clone(),
             detail,

@@ -329,6 +329,9 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 .collect();
             verify_saved_plan(&run, &eligible).await?;
         }
+        // The last refusal before the first write in any tenant (the rollout engine's refusal
+        // phase, once deploy runs on it).
+        preflight_gate(&run, &eligible_names, args.concurrency).await?;
         let mut out = rows;
         for (ring, names) in waves {
             run.printer
@@ -374,7 +377,10 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     })
     .map_err(|e| match e.downcast::<StalePlan>() {
         Ok(stale) => Failure::usage(stale.0, Some("make a new plan with `stamp plan --out FILE`".to_owned())),
-        Err(e) => Failure::Failed(e),
+        Err(e) => match e.downcast::<PreflightFailed>() {
+            Ok(p) => Failure::usage(p.0, Some("push the image, or create what is missing (`stamp infra apply`); `stamp verify` checks again without deploying".to_owned())),
+            Err(e) => Failure::Failed(e),
+        },
     })?;
     let (summary, calls) = summary;
     if args.stats {
@@ -536,6 +542,63 @@ async fn verify_saved_plan(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()>
         ))
         .into())
     }
+}
+
+/// A preflight problem in any tenant about to deploy: a refusal before any write (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct PreflightFailed(String);
+
+/// `stamp verify`'s checks for every tenant about to deploy, with the release each deploys;
+/// any problem anywhere refuses the whole run, every problem listed per tenant.
+async fn preflight_gate(run: &Run, names: &[String], concurrency: usize) -> anyhow::Result<()> {
+    let tenants: Vec<&Tenant> = run
+        .fleet
+        .tenants
+        .iter()
+        .filter(|t| names.contains(&t.name))
+        .collect();
+    // A saved plan carries the release of each tenant's services; they share one.
+    let release_for = |t: &Tenant| match &run.saved {
+        Some(p) => p
+            .tenants
+            .iter()
+            .find(|st| st.tenant == t.name)
+            .and_then(|st| st.services.first())
+            .map(|ss| ss.release.clone()),
+        None => run.args.release.clone(),
+    };
+    let checks = crate::preflight::check(
+        &run.session,
+        &run.fleet,
+        &run.templates,
+        &tenants,
+        &release_for,
+        concurrency,
+    )
+    .await;
+    let failed: Vec<_> = checks.iter().filter(|c| !c.problems.is_empty()).collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let mut lines = Vec::new();
+    for c in &failed {
+        for p in &c.problems {
+            let services = if p.services.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", p.services.join(", "))
+            };
+            lines.push(format!("{}: {}{services}", c.tenant, p.detail));
+        }
+    }
+    Err(PreflightFailed(format!(
+        "preflight failed in {} of {}; nothing was deployed:\n  {}",
+        failed.len(),
+        crate::output::count(checks.len(), "tenant"),
+        lines.join("\n  ")
+    ))
+    .into())
 }
 
 /// Deploys one tenant's services with a call counter of the tenant's own, and puts its retries

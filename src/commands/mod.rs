@@ -26,6 +26,7 @@ mod render;
 mod schedule;
 mod status;
 mod validate;
+mod verify;
 mod whoami;
 
 /// Settings resolved once from global flags, shared by every command.
@@ -148,6 +149,7 @@ pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
         Command::Status(a) => status::run(&ctx, &a),
         Command::History(a) => history::run(&ctx, &a),
         Command::Params(a) => params::run(&ctx, &a),
+        Command::Verify(a) => verify::run(&ctx, &a),
         Command::Schedule(a) => schedule::run(&ctx, &a),
         Command::Login(a) => login::run(&ctx, &a),
         Command::Exec(a) => exec::run(&ctx, &a),
@@ -172,6 +174,7 @@ fn aws_args(c: &Command) -> Option<&crate::cli::AwsArgs> {
         Command::Status(a) => Some(&a.aws),
         Command::History(a) => Some(&a.aws),
         Command::Params(a) => Some(&a.aws),
+        Command::Verify(a) => Some(&a.aws),
         Command::Login(a) => Some(&a.aws),
         Command::Exec(a) => Some(&a.aws),
         Command::Creds(a) => Some(&a.aws),
