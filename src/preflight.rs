@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::aws::preflight::Found;
 use crate::aws::{Session, TenantReader};
 use crate::dsl::{Fleet, Tenant};
-use crate::render::{Templates, TaskDefinition, render_service};
+use crate::render::{TaskDefinition, Templates, render_service};
 use crate::resolve::references;
 
 /// An image in a private ECR registry: `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG|@DIGEST]`.
@@ -56,7 +56,11 @@ impl EcrImage {
             registry: registry.to_owned(),
             region: region.to_owned(),
             repository: repository.to_owned(),
-            tag: if digest.is_some() { None } else { tag.or(Some("latest".to_owned())) },
+            tag: if digest.is_some() {
+                None
+            } else {
+                tag.or(Some("latest".to_owned()))
+            },
             digest,
         })
     }
@@ -87,10 +91,19 @@ pub fn needs(tenant: &Tenant, rendered: &[(String, TaskDefinition)]) -> Needs {
     let mut n = Needs::default();
     let role_prefix = format!("arn:aws:iam::{}:role/", tenant.account_id);
     for (service, td) in rendered {
-        for arn in [&td.execution_role_arn, &td.task_role_arn].into_iter().flatten() {
+        for arn in [&td.execution_role_arn, &td.task_role_arn]
+            .into_iter()
+            .flatten()
+        {
             // A role path (`role/path/name`) is not part of its name.
-            if let Some(name) = arn.strip_prefix(&role_prefix).and_then(|p| p.rsplit('/').next()) {
-                n.roles.entry(name.to_owned()).or_default().insert(service.clone());
+            if let Some(name) = arn
+                .strip_prefix(&role_prefix)
+                .and_then(|p| p.rsplit('/').next())
+            {
+                n.roles
+                    .entry(name.to_owned())
+                    .or_default()
+                    .insert(service.clone());
             }
         }
         for c in &td.container_definitions {
@@ -204,7 +217,8 @@ async fn check_tenant(
     let reader = match TenantReader::connect(session, t).await {
         Ok(r) => r,
         Err(e) => {
-            out.problems.push(problem("account", "", Vec::new(), e.message()));
+            out.problems
+                .push(problem("account", "", Vec::new(), e.message()));
             return out;
         }
     };
@@ -217,10 +231,22 @@ async fn check_tenant(
         log_groups: n.log_groups.len(),
     };
     for (image, (ecr, services)) in &n.images {
-        found(&mut out, "image", image, services, reader.image_exists(ecr).await);
+        found(
+            &mut out,
+            "image",
+            image,
+            services,
+            reader.image_exists(ecr).await,
+        );
     }
     for (role, services) in &n.roles {
-        found(&mut out, "role", role, services, reader.role_exists(role).await);
+        found(
+            &mut out,
+            "role",
+            role,
+            services,
+            reader.role_exists(role).await,
+        );
     }
     for ((region, group), services) in &n.log_groups {
         let f = reader.log_group_exists(region, group).await;
@@ -239,7 +265,12 @@ async fn render_all(
 ) -> (Vec<(String, TaskDefinition)>, Vec<Problem>) {
     let lookups = match reader.lookups(&references(t)).await {
         Ok((l, _missing)) => l,
-        Err(e) => return (Vec::new(), vec![problem("account", "", Vec::new(), e.message())]),
+        Err(e) => {
+            return (
+                Vec::new(),
+                vec![problem("account", "", Vec::new(), e.message())],
+            );
+        }
     };
     let (mut rendered, mut problems) = (Vec::new(), Vec::new());
     for s in &t.services {
@@ -251,12 +282,23 @@ async fn render_all(
     (rendered, problems)
 }
 
-fn found(out: &mut TenantCheck, kind: &'static str, name: &str, services: &BTreeSet<String>, f: Found) {
+fn found(
+    out: &mut TenantCheck,
+    kind: &'static str,
+    name: &str,
+    services: &BTreeSet<String>,
+    f: Found,
+) {
     let detail = match f {
         Found::Yes => return,
         Found::No(why) | Found::Unreadable(why) => why,
     };
-    out.problems.push(problem(kind, name, services.iter().cloned().collect(), detail));
+    out.problems.push(problem(
+        kind,
+        name,
+        services.iter().cloned().collect(),
+        detail,
+    ));
 }
 
 fn problem(kind: &'static str, name: &str, services: Vec<String>, detail: String) -> Problem {
@@ -275,12 +317,25 @@ mod tests {
 
     #[test]
     fn ecr_images_split_into_registry_region_repository_and_tag() {
-        let i = EcrImage::parse("123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/team/shop:v1.42.0").unwrap();
+        let i =
+            EcrImage::parse("123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/team/shop:v1.42.0")
+                .unwrap();
         assert_eq!(
-            (i.registry.as_str(), i.region.as_str(), i.repository.as_str(), i.tag.as_deref()),
-            ("123456789012", "ap-northeast-1", "team/shop", Some("v1.42.0"))
+            (
+                i.registry.as_str(),
+                i.region.as_str(),
+                i.repository.as_str(),
+                i.tag.as_deref()
+            ),
+            (
+                "123456789012",
+                "ap-northeast-1",
+                "team/shop",
+                Some("v1.42.0")
+            )
         );
-        let d = EcrImage::parse("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/shop@sha256:abc").unwrap();
+        let d = EcrImage::parse("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/shop@sha256:abc")
+            .unwrap();
         assert_eq!((d.tag, d.digest.as_deref()), (None, Some("sha256:abc")));
         let latest = EcrImage::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/shop").unwrap();
         assert_eq!(latest.tag.as_deref(), Some("latest"));

@@ -74,8 +74,14 @@ impl TenantReader {
         );
         match iam.get_role().role_name(name).send().await {
             Ok(_) => Found::Yes,
-            Err(e) if e.as_service_error().is_some_and(GetRoleError::is_no_such_entity_exception) => {
-                Found::No(format!("role {name} does not exist in account {}", self.account_id()))
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(GetRoleError::is_no_such_entity_exception) =>
+            {
+                Found::No(format!(
+                    "role {name} does not exist in account {}",
+                    self.account_id()
+                ))
             }
             Err(e) => Found::Unreadable(describe("iam:GetRole", self.role(), &e)),
         }
@@ -85,7 +91,9 @@ impl TenantReader {
     pub async fn log_group_exists(&self, region: &str, name: &str) -> Found {
         let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
             aws_sdk_cloudwatchlogs::config::Builder::from(&self.cfg)
-                .region(aws_sdk_cloudwatchlogs::config::Region::new(region.to_owned()))
+                .region(aws_sdk_cloudwatchlogs::config::Region::new(
+                    region.to_owned(),
+                ))
                 .interceptor(self.calls.clone())
                 .build(),
         );
@@ -104,7 +112,10 @@ impl TenantReader {
                 }
             };
             let groups = page.log_groups.unwrap_or_default();
-            if groups.iter().any(|g| g.log_group_name.as_deref() == Some(name)) {
+            if groups
+                .iter()
+                .any(|g| g.log_group_name.as_deref() == Some(name))
+            {
                 return Found::Yes;
             }
             token = page.next_token;

@@ -24,11 +24,20 @@ impl Report for VerifyReport {
         for t in &self.tenants {
             write_tenant(out, t)?;
         }
-        let bad = self.tenants.iter().filter(|t| !t.problems.is_empty()).count();
+        let bad = self
+            .tenants
+            .iter()
+            .filter(|t| !t.problems.is_empty())
+            .count();
         if bad == 0 {
             writeln!(out, "\n{} ready", count(self.tenants.len(), "tenant"))
         } else {
-            writeln!(out, "\n{} of {} not ready", bad, count(self.tenants.len(), "tenant"))
+            writeln!(
+                out,
+                "\n{} of {} not ready",
+                bad,
+                count(self.tenants.len(), "tenant")
+            )
         }
     }
 }
@@ -105,5 +114,9 @@ pub(super) fn run(ctx: &super::Ctx, args: &VerifyArgs) -> Result<()> {
         ok,
         tenants: checks,
     })?;
-    if ok { Ok(()) } else { Err(Failure::Reported(2)) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::Reported(2))
+    }
 }

@@ -20,3 +20,4 @@ mod secrets;
 mod snapshots_offline;
 mod status;
 mod support;
+mod verify;
