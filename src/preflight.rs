@@ -1,6 +1,7 @@
 //! The preflight: before any write in any tenant, is everything a release needs there? Per
 //! tenant, every image tag in its ECR repository, every role the task definitions name, every
-//! awslogs log group. `stamp verify` prints it; `deploy` refuses the whole run on any problem.
+//! awslogs log group. `stamp verify` prints every problem; `deploy` refuses the whole run when
+//! any of them is certainly missing ([`TenantCheck::refuses_deploy`]).
 //!
 //! One entry function, [`check`]; it reads with the inspect role only and never writes. What a
 //! task definition needs ([`needs`]) and how an image reference splits ([`EcrImage::parse`]) are
@@ -152,6 +153,8 @@ pub struct Problem {
     /// The services that need it.
     pub services: Vec<String>,
     pub detail: String,
+    /// The image, role or log group is certainly not there (not merely unreadable).
+    pub missing: bool,
 }
 
 /// How many of each were checked in a tenant.
@@ -172,9 +175,11 @@ pub struct TenantCheck {
 }
 
 impl TenantCheck {
-    /// A missing image: what `deploy` refuses on even when nothing else is wrong.
-    pub fn image_missing(&self) -> bool {
-        self.problems.iter().any(|p| p.kind == "image")
+    /// What `deploy` refuses the whole run for: an image, role or log group that is certainly
+    /// absent. An account that cannot be read, or a service that does not render, fails that
+    /// tenant's own rows as before (with its reason), without stopping the others.
+    pub fn refuses_deploy(&self) -> bool {
+        self.problems.iter().any(|p| p.missing)
     }
 }
 
@@ -307,6 +312,7 @@ fn problem(kind: &'static str, name: &str, services: Vec<String>, detail: String
         name: name.to_owned(),
         services,
         detail,
+        missing: false,
     }
 }
 

@@ -550,7 +550,7 @@ async fn verify_saved_plan(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()>
 struct PreflightFailed(String);
 
 /// `stamp verify`'s checks for every tenant about to deploy, with the release each deploys;
-/// any problem anywhere refuses the whole run, every problem listed per tenant.
+/// an image, role or log group missing anywhere refuses the whole run, each listed per tenant.
 async fn preflight_gate(run: &Run, names: &[String], concurrency: usize) -> anyhow::Result<()> {
     let tenants: Vec<&Tenant> = run
         .fleet
@@ -577,13 +577,13 @@ async fn preflight_gate(run: &Run, names: &[String], concurrency: usize) -> anyh
         concurrency,
     )
     .await;
-    let failed: Vec<_> = checks.iter().filter(|c| !c.problems.is_empty()).collect();
+    let failed: Vec<_> = checks.iter().filter(|c| c.refuses_deploy()).collect();
     if failed.is_empty() {
         return Ok(());
     }
     let mut lines = Vec::new();
     for c in &failed {
-        for p in &c.problems {
+        for p in c.problems.iter().filter(|p| p.missing) {
             let services = if p.services.is_empty() {
                 String::new()
             } else {
@@ -1072,7 +1072,12 @@ async fn apply(
         ));
     }
     if let Err(e) = deployer
-        .update_service(&t.cluster, &s.ecs_service, &arn, s.desired_count)
+        .update_service(
+            &t.cluster,
+            &s.ecs_service,
+            &arn,
+            plan::count_to_set(s.desired_count, live_svc.scaling),
+        )
         .await
     {
         note(out, e.to_string());
@@ -1141,7 +1146,9 @@ async fn apply(
                 &t.cluster,
                 &s.ecs_service,
                 &back_td.arn,
-                live_svc.desired_count,
+                // The count it had, if stamp set one; an autoscaled count is left alone.
+                plan::count_to_set(s.desired_count, live_svc.scaling)
+                    .map(|_| live_svc.desired_count),
             )
             .await?;
         deployer
@@ -1243,7 +1250,7 @@ pub(super) fn rollback(ctx: &super::Ctx, args: &crate::cli::RollbackArgs) -> Res
         r.release = target_td.tags.get(crate::audit::RELEASE).cloned();
         let started = Instant::now();
         let result = async {
-            deployer.update_service(&tenant.cluster, &service.ecs_service, &target_td.arn, svc.desired_count).await?;
+            deployer.update_service(&tenant.cluster, &service.ecs_service, &target_td.arn, None).await?;
             let audit = Audit {
                 commit: Some(commit.clone()),
                 digest: target_td.tags.get(crate::audit::DIGEST).cloned(),

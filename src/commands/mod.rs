@@ -280,6 +280,7 @@ pub fn live_service(
         task_definition: Some(td.task_definition.clone()),
         task_definition_arn: Some(td.arn.clone()),
         desired_count: Some(svc.desired_count),
+        scaling: svc.scaling,
         release,
     }
 }

@@ -77,6 +77,9 @@ impl Report for PlanReport {
                     short(&s.digest),
                     dim.render_reset()
                 )?;
+                if let Some(count) = &s.count {
+                    writeln!(out, "    count: {count}")?;
+                }
                 for c in &s.changes {
                     match (&c.from, &c.to) {
                         (Some(f), Some(to)) => writeln!(out, "    ~ {}: {f} → {to}", c.field)?,

@@ -16,6 +16,7 @@ mod infra_dsl;
 mod live_resolve;
 mod plan;
 mod properties;
+mod scaling;
 mod secrets;
 mod snapshots_offline;
 mod status;
