@@ -294,16 +294,14 @@ fn found(
     services: &BTreeSet<String>,
     f: Found,
 ) {
-    let detail = match f {
+    let (detail, missing) = match f {
         Found::Yes => return,
-        Found::No(why) | Found::Unreadable(why) => why,
+        Found::No(why) => (why, true),
+        Found::Unreadable(why) => (why, false),
     };
-    out.problems.push(problem(
-        kind,
-        name,
-        services.iter().cloned().collect(),
-        detail,
-    ));
+    let mut p = problem(kind, name, services.iter().cloned().collect(), detail);
+    p.missing = missing;
+    out.problems.push(p);
 }
 
 fn problem(kind: &'static str, name: &str, services: Vec<String>, detail: String) -> Problem {
