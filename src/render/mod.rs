@@ -139,6 +139,15 @@ fn template_diag(
 /// covers only its tail (`.vars.queu` of `service.vars.queu`).
 fn expression(text: &str, range: std::ops::Range<usize>) -> std::ops::Range<usize> {
     let part = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    // A filter that refuses an undefined operand (`tojson`) is blamed with its own span: the
+    // undefined name is the operand before the `|`.
+    let before = text[..range.start].trim_end();
+    if let Some(operand) = before.strip_suffix('|') {
+        let end = operand.trim_end().len();
+        if end > 0 && operand[..end].ends_with(part) {
+            return expression(text, end..end);
+        }
+    }
     let start = text[..range.start]
         .char_indices()
         .rev()

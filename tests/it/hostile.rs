@@ -444,7 +444,7 @@ fn runaway_templates_stop_with_exit_2_naming_template_and_tenant() {
         let run = stamp_within(&f, &["render", "acme", "-s", "worker", "--offline"], 60);
         run.no_panic()
             .code(2)
-            .stderr_has(&["templates/worker.json.j2", "acme/worker", says]);
+            .stderr_has(&["templates/worker.json.j2", "tenant acme", says]);
         assert!(run.stdout.is_empty(), "{}", run.stdout);
     }
 }
