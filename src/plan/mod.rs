@@ -243,12 +243,10 @@ pub fn compare(desired: &DesiredService, live: &LiveService) -> ServicePlan {
     // for `status` and listed below, but a deploy leaves it to the autoscaler.
     let count_differs = count_to_set(desired.desired_count, live.scaling).is_some()
         && count_drifted(desired.desired_count, live.scaling, live.desired_count);
-    let count =
-        (live.exists && count_to_set(desired.desired_count, live.scaling).is_none()).then(|| {
-            OwnedCount {
-                live: live.desired_count,
-                scaling: live.scaling,
-            }
+    let count = (live.exists && count_to_set(desired.desired_count, live.scaling).is_none())
+        .then_some(OwnedCount {
+            live: live.desired_count,
+            scaling: live.scaling,
         });
     let action = if !live.exists {
         Action::Create

@@ -58,7 +58,11 @@ impl Ctx {
     fn api(&self, tenant: &str) -> (String, String, u32) {
         let t = self.tenant(tenant);
         let s = t.service("api").expect("api service");
-        (t.cluster.clone(), s.ecs_service.clone(), s.desired_count.fixed().unwrap_or(1))
+        (
+            t.cluster.clone(),
+            s.ecs_service.clone(),
+            s.desired_count.fixed().unwrap_or(1),
+        )
     }
 }
 

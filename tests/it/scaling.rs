@@ -127,7 +127,17 @@ fn deploy_leaves_autoscaled_and_auto_counts_alone_and_status_calls_drift_only_ou
     assert_eq!(live_count(&f, "api"), 5, "the autoscaler's count stays");
     assert_eq!(live_count(&f, "worker"), 4, "an auto count stays");
 
-    let plan = stamp(&f, &["plan", "umbrella", "--release", "v1.43.0", "--output", "json"]);
+    let plan = stamp(
+        &f,
+        &[
+            "plan",
+            "umbrella",
+            "--release",
+            "v1.43.0",
+            "--output",
+            "json",
+        ],
+    );
     plan.success();
     let doc = plan.json();
     let api = service(&doc, "api");
@@ -141,7 +151,17 @@ fn deploy_leaves_autoscaled_and_auto_counts_alone_and_status_calls_drift_only_ou
         .success()
         .stdout_has(&["count: 5 running, scaled 2–10 by Application Auto Scaling"]);
 
-    let status = stamp(&f, &["status", "umbrella", "--release", "v1.43.0", "--output", "json"]);
+    let status = stamp(
+        &f,
+        &[
+            "status",
+            "umbrella",
+            "--release",
+            "v1.43.0",
+            "--output",
+            "json",
+        ],
+    );
     status.success();
     let doc = status.json();
     let api = service(&doc, "api");
@@ -151,7 +171,18 @@ fn deploy_leaves_autoscaled_and_auto_counts_alone_and_status_calls_drift_only_ou
 
     // Outside the bounds it is drift (status), which a deploy still leaves to the autoscaler.
     set_count(&f, "api", 12);
-    let doc = stamp(&f, &["status", "umbrella", "--release", "v1.43.0", "--output", "json"]).json();
+    let doc = stamp(
+        &f,
+        &[
+            "status",
+            "umbrella",
+            "--release",
+            "v1.43.0",
+            "--output",
+            "json",
+        ],
+    )
+    .json();
     let api = service(&doc, "api");
     assert_eq!(api["state"], "drifted", "{doc}");
     assert_eq!(api["drift"], serde_json::json!(["desired_count"]), "{doc}");
