@@ -98,7 +98,7 @@ pub fn parameters(stack: &Stack, lookups: &Lookups, missing: &mut Vec<Missing>) 
 /// What a tenant's stacks read from SSM and other stacks, for the read edge.
 pub fn references(tenant: &Tenant, stacks: &[&Stack]) -> References {
     let mut r = References {
-        stack_names: stack_names(tenant),
+        stack_names: tenant.stack_names(),
         ..References::default()
     };
     for s in stacks {
@@ -126,15 +126,6 @@ pub fn references(tenant: &Tenant, stacks: &[&Stack]) -> References {
         }
     }
     r
-}
-
-/// `cfn_output = "KEY.Output"` names the `[infra.KEY]` stack's real name when there is one.
-pub fn stack_names(tenant: &Tenant) -> BTreeMap<String, String> {
-    tenant
-        .infra
-        .iter()
-        .map(|s| (s.key.clone(), s.stack_name.clone()))
-        .collect()
 }
 
 /// The stacks of a tenant, or only `--stack KEY`.
