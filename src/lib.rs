@@ -16,6 +16,7 @@ pub mod input;
 pub mod output;
 pub mod plan;
 pub mod render;
+pub mod rollout;
 pub mod resolve;
 pub mod schedule;
 pub mod vcs;
