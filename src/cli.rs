@@ -541,6 +541,9 @@ pub struct DeployArgs {
     /// Release for tenants that do not pin one.
     #[arg(long, value_parser = release)]
     pub release: Option<String>,
+    /// Only this service (repeatable), as `plan` and `status` select them.
+    #[arg(short, long = "service", value_name = "SERVICE")]
+    pub services: Vec<String>,
     /// Only this ring of project.rings.
     #[arg(long)]
     pub ring: Option<String>,
@@ -552,6 +555,9 @@ pub struct DeployArgs {
     /// Tenants deployed at once inside a ring.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,
+    /// Services of one tenant rolled out at once, each under its own lock.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub service_concurrency: usize,
     /// Failed tenants tolerated before no new tenant starts (the rest are reported skipped).
     #[arg(long, default_value_t = 0, value_name = "K")]
     pub failure_tolerance: u32,
@@ -593,6 +599,21 @@ pub struct RollbackArgs {
     /// Revision of the service's task definition family to go back to.
     #[arg(long, value_name = "REVISION", value_parser = revision, allow_hyphen_values = true)]
     pub to: Option<i32>,
+    /// Roll back without asking (required when not on a terminal, as in CI).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Roll back even outside the tenant's deploy windows (needs --reason; recorded in tags).
+    #[arg(long)]
+    pub ignore_window: bool,
+    /// Roll back even during a freeze (needs --reason; recorded in tags).
+    #[arg(long)]
+    pub ignore_freeze: bool,
+    /// Why a window or freeze is overridden.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
+    #[arg(long)]
+    pub allow_dirty: bool,
     /// How long to wait for the rollout.
     #[arg(long, default_value = "10m", value_parser = duration, allow_hyphen_values = true)]
     pub timeout: std::time::Duration,

@@ -16,8 +16,8 @@ pub mod input;
 pub mod output;
 pub mod plan;
 pub mod render;
-pub mod rollout;
 pub mod resolve;
+pub mod rollout;
 pub mod schedule;
 pub mod vcs;
 

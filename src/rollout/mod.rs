@@ -6,11 +6,13 @@
 //! Commands only say *what* a unit changes; this module owns *how* and *in which order*. It
 //! never decides what a service or stack should become.
 
+mod ecs;
 mod lock;
 mod settings;
 mod units;
 mod waves;
 
+pub use ecs::{Roll, Target, note, retag};
 pub use lock::{Guard, Taken, take};
 pub use settings::{Settings, confirm, refuse};
 pub use units::{Unit, each, shared_retries_on_first};

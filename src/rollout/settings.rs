@@ -86,7 +86,10 @@ fn commit_label(s: &Settings, root: &Path) -> Result<String> {
                 "tenants/ or templates/ have uncommitted changes: a {} must be reproducible from a commit",
                 s.verb
             ),
-            Some("commit them, or pass --allow-dirty (the commit tag then ends in -dirty)".to_owned()),
+            Some(
+                "commit them, or pass --allow-dirty (the commit tag then ends in -dirty)"
+                    .to_owned(),
+            ),
         )),
         Some(c) => Ok(c.label()),
         None if s.allow_dirty => Ok(crate::vcs::UNCOMMITTED.to_owned()),

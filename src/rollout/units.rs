@@ -45,7 +45,9 @@ where
             Some("interrupted before it started".to_owned())
         } else {
             failed.lock().ok().and_then(|f| f.clone()).map(|f| {
-                format!("not started: {f} failed in this tenant, so this release goes no further here")
+                format!(
+                    "not started: {f} failed in this tenant, so this release goes no further here"
+                )
             })
         };
         if let Some(why) = why {
