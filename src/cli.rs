@@ -798,4 +798,10 @@ pub struct InfraApplyArgs {
     /// Take a live lock held by another run.
     #[arg(long)]
     pub force_unlock: bool,
+    /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Print the AWS calls made, per operation, on stderr.
+    #[arg(long)]
+    pub stats: bool,
 }

@@ -51,18 +51,7 @@ pub fn refuse(s: &Settings, root: &Path, fleet: &Fleet) -> Result<String> {
             Some("the reason is recorded in the tags of everything changed".to_owned()),
         ));
     }
-    if let Some(r) = &s.ring
-        && !fleet.project.rings.contains(r)
-    {
-        let rings = fleet.project.rings.iter().map(String::as_str);
-        return Err(Failure::usage(
-            format!("--ring `{r}` is not in [project] rings"),
-            Some(match did_you_mean(r, rings) {
-                Some(m) => format!("did you mean `{m}`?"),
-                None => format!("the rings are: {}", fleet.project.rings.join(", ")),
-            }),
-        ));
-    }
+    check_ring(fleet, s.ring.as_deref())?;
     if !s.yes
         && let Err(why) = crate::output::confirm::can_confirm()
     {
@@ -75,6 +64,24 @@ pub fn refuse(s: &Settings, root: &Path, fleet: &Fleet) -> Result<String> {
         ));
     }
     Ok(commit)
+}
+
+/// `--ring R` must name one of `project.rings`.
+fn check_ring(fleet: &Fleet, ring: Option<&str>) -> Result<()> {
+    let Some(r) = ring else {
+        return Ok(());
+    };
+    if fleet.project.rings.iter().any(|x| x == r) {
+        return Ok(());
+    }
+    let rings = fleet.project.rings.iter().map(String::as_str);
+    Err(Failure::usage(
+        format!("--ring `{r}` is not in [project] rings"),
+        Some(match did_you_mean(r, rings) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => format!("the rings are: {}", fleet.project.rings.join(", ")),
+        }),
+    ))
 }
 
 /// A dirty tree is refused unless `--allow-dirty` (then the label ends in `-dirty`); outside git
