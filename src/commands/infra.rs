@@ -132,7 +132,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::Audit;
-use crate::aws::deploy::LockHolder;
+use crate::aws::deploy::{LockHolder, WaitLimits};
 use crate::aws::stacks::{ChangeSet, ResourceChange, StackDeployer, StackOutcome};
 use crate::cli::{InfraApplyArgs, InfraPlanArgs};
 use crate::fleet::{Outcome, Overrides, Row, Summary};
@@ -802,6 +802,14 @@ async fn change_and_wait(
             id
         }
     };
+    // What deploy set on the tenant's services, to verify (and put back) after the change.
+    let before = match rollout::owned(sd.deployer(), t).await {
+        Ok(b) => b,
+        Err(e) => {
+            row.detail = Some(e.to_string());
+            return;
+        }
+    };
     if let Err(e) = sd.execute_change_set(&s.stack_name, &id).await {
         row.detail = Some(e.to_string());
         return;
@@ -813,6 +821,17 @@ async fn change_and_wait(
         Ok(StackOutcome::Complete { status }) => {
             row.result = Outcome::Deployed;
             row.detail = Some(status);
+            let limits = WaitLimits {
+                timeout,
+                poll: Duration::from_secs(1),
+            };
+            match rollout::restore(sd.deployer(), t, &before, limits).await {
+                Ok(said) => said.into_iter().for_each(|n| rollout::note(row, n)),
+                Err(why) => {
+                    row.result = Outcome::Failed;
+                    rollout::note(row, why);
+                }
+            }
         }
         Ok(StackOutcome::Failed { status, failures }) => {
             let cause = failures.first().map_or_else(

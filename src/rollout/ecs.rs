@@ -229,3 +229,72 @@ pub async fn retag(
     deployer.untag_service_arn(service_arn, &stale).await?;
     deployer.tag_service_arn(service_arn, &tags).await
 }
+
+/// What deploy owns of a tenant's existing services: the revision each runs and its task
+/// count, by ECS service name. Read before a stack change so that [`restore`] can put back what
+/// the stack undid (a stack that owns the services would otherwise return them to its
+/// bootstrap revision and task count on any update that touches them).
+pub async fn owned(
+    deployer: &TenantDeployer,
+    t: &crate::dsl::Tenant,
+) -> Result<std::collections::BTreeMap<String, (String, u32)>, crate::aws::TenantError> {
+    let names: Vec<String> = t.services.iter().map(|s| s.ecs_service.clone()).collect();
+    let live = deployer
+        .reader()
+        .describe_services(&t.cluster, &names)
+        .await?;
+    Ok(live
+        .into_iter()
+        .filter_map(|(name, svc)| svc.map(|s| (name, (s.task_definition_arn, s.desired_count))))
+        .collect())
+}
+
+/// After a stack change: every service whose revision or task count moved is put back as
+/// deploy left it, and waited for. Returns what was said (empty when nothing moved); `Err`
+/// when a service could not be put back.
+pub async fn restore(
+    deployer: &TenantDeployer,
+    t: &crate::dsl::Tenant,
+    before: &std::collections::BTreeMap<String, (String, u32)>,
+    limits: WaitLimits,
+) -> Result<Vec<String>, String> {
+    let after = owned(deployer, t).await.map_err(|e| e.to_string())?;
+    let mut said = Vec::new();
+    for (name, (arn, count)) in before {
+        let Some((now_arn, now_count)) = after.get(name) else {
+            continue;
+        };
+        if now_arn == arn && now_count == count {
+            continue;
+        }
+        let what = format!(
+            "the stack changed service {name} ({} → {}, {count} → {now_count} tasks)",
+            short(arn),
+            short(now_arn)
+        );
+        deployer
+            .update_service(&t.cluster, name, arn, *count)
+            .await
+            .map_err(|e| format!("{what} and it could not be put back: {e}"))?;
+        let mut quiet = |_: &RolloutStatus| {};
+        match deployer
+            .wait_rollout(&t.cluster, name, arn, limits, &mut quiet)
+            .await
+        {
+            Ok(RolloutOutcome::Completed) => said.push(format!("{what}; put back what deploy set")),
+            Ok(RolloutOutcome::Failed { reason }) => {
+                return Err(format!("{what}; putting it back failed: {reason}"));
+            }
+            Ok(RolloutOutcome::TimedOut) => {
+                return Err(format!("{what}; putting it back did not complete in time"));
+            }
+            Err(e) => return Err(format!("{what}; putting it back failed: {e}")),
+        }
+    }
+    Ok(said)
+}
+
+/// `family:revision` of a task definition ARN.
+fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}

@@ -12,7 +12,7 @@ mod settings;
 mod units;
 mod waves;
 
-pub use ecs::{Roll, Target, note, retag};
+pub use ecs::{Roll, Target, note, owned, restore, retag};
 pub use lock::{Guard, Taken, take};
 pub use settings::{Settings, confirm, refuse};
 pub use units::{Unit, each, shared_retries_on_first};
