@@ -12,12 +12,12 @@ use crate::aws::{LiveEcsService, LiveTaskDefinition, Session};
 use crate::cli::DeployArgs;
 use crate::dsl::{Fleet, Service, Tenant};
 use crate::error::{Failure, Result};
-use crate::fleet::{self, Outcome, Overrides, Row, Summary};
-use crate::output::{Printer, Report};
+use crate::fleet::{self, Outcome, Overrides, Row};
+use crate::output::Printer;
 use crate::plan::{self, Action, DesiredService, SavedPlan};
 use crate::render::{Templates, render_service};
 use crate::resolve::{Lookups, references};
-use crate::rollout::{self, Control, Exit, Roll, Settings, Start, Taken, Target, Unit, note};
+use crate::rollout::{self, Control, Exit, Roll, Settings, Start, Target, Unit, note};
 
 /// Everything a tenant task needs, shared read-only between tasks.
 struct Run {
@@ -33,47 +33,6 @@ struct Run {
     services: Vec<String>,
     /// With `--plan`: the saved desired state per tenant and service.
     saved: Option<SavedPlan>,
-}
-
-/// The summary as a report: the table for people; for CI the summary's JSON plus the AWS
-/// calls the run made (`api_calls`, as `plan` reports them).
-struct SummaryReport {
-    summary: Summary,
-    calls: Option<crate::aws::Counts>,
-    styled: bool,
-}
-
-impl serde::Serialize for SummaryReport {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::Error;
-        let mut v = serde_json::to_value(&self.summary).map_err(S::Error::custom)?;
-        if let (Some(obj), Some(calls)) = (v.as_object_mut(), &self.calls) {
-            obj.insert(
-                "api_calls".to_owned(),
-                serde_json::to_value(calls).map_err(S::Error::custom)?,
-            );
-        }
-        v.serialize(s)
-    }
-}
-
-/// The summary as the report every write command prints.
-pub(super) fn report(
-    summary: Summary,
-    calls: Option<crate::aws::Counts>,
-    ctx: &super::Ctx,
-) -> impl Report + serde::Serialize {
-    SummaryReport {
-        summary,
-        calls,
-        styled: ctx.printer.stdout_styled(),
-    }
-}
-
-impl Report for SummaryReport {
-    fn text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        out.write_all(self.summary.table(self.styled).as_bytes())
-    }
 }
 
 pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
@@ -192,18 +151,16 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
             ),
             Err(e) => Failure::Failed(e),
         })?;
-    let Some((rows, calls)) = ended else {
-        return Exit::Interrupted.into_result();
-    };
-    let summary = Summary {
-        rows: skipped.into_iter().chain(rows).collect(),
-    };
-    if args.stats {
-        ctx.printer.info(&calls);
-    }
-    let exit = Exit::of(&summary);
-    ctx.printer.data(&report(summary, Some(calls), ctx))?;
-    exit.into_result()
+    rollout::finish(
+        &ctx.printer,
+        rollout::Ending {
+            skipped,
+            ended,
+            stats: args.stats,
+            api_calls: true,
+            rule: Exit::of,
+        },
+    )
 }
 
 fn settings(args: &DeployArgs) -> Settings {
@@ -429,7 +386,7 @@ async fn deploy_service(
         digest: digest.clone(),
         ..run.holder.clone()
     };
-    let taken = rollout::take(
+    let acquired = rollout::acquire(
         deployer,
         &t.cluster,
         &s.ecs_service,
@@ -438,22 +395,10 @@ async fn deploy_service(
         run.settings.force_unlock,
     )
     .await;
-    let (guard, replaced, forced) = match taken {
-        Ok(Taken::Ours {
-            guard,
-            replaced,
-            forced,
-        }) => (guard, replaced, forced),
-        Ok(Taken::Held(info)) => {
-            out.detail = Some(format!(
-                "locked by {} until {}; wait, or pass --force-unlock",
-                info.describe(),
-                info.expires
-            ));
-            return out;
-        }
-        Err(e) => {
-            out.detail = Some(e.to_string());
+    let (guard, replaced, forced) = match acquired {
+        Ok(a) => (a.guard, a.replaced, a.forced),
+        Err(why) => {
+            out.detail = Some(why);
             return out;
         }
     };

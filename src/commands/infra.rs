@@ -135,10 +135,10 @@ use crate::audit::Audit;
 use crate::aws::deploy::{LockHolder, WaitLimits};
 use crate::aws::stacks::{ChangeSet, ResourceChange, StackDeployer, StackOutcome};
 use crate::cli::{InfraApplyArgs, InfraPlanArgs};
-use crate::fleet::{Outcome, Overrides, Row, Summary};
+use crate::fleet::{Outcome, Overrides, Row};
 use crate::infra::template::{self as cfn_template, StackTemplate};
 use crate::resolve::Kind;
-use crate::rollout::{self, Control, Exit, Settings, Start, Taken, Unit};
+use crate::rollout::{self, Control, Exit, Settings, Start, Unit};
 
 /// One parameter, old → new.
 #[derive(Debug, Clone, Serialize)]
@@ -545,23 +545,6 @@ fn failed_plan(t: &Tenant, s: Stack, e: String) -> StackPlan {
     }
 }
 
-struct ApplyReport {
-    summary: Summary,
-    styled: bool,
-}
-
-impl Serialize for ApplyReport {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        self.summary.serialize(s)
-    }
-}
-
-impl Report for ApplyReport {
-    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
-        out.write_all(self.summary.table(self.styled).as_bytes())
-    }
-}
-
 /// What every stack of the run shares.
 struct Job {
     session: crate::aws::Session,
@@ -659,21 +642,16 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
         .await;
         anyhow::Ok(rows.map(|r| (r, job.session.calls().snapshot())))
     })?;
-    let Some((rows, calls)) = ended else {
-        return Exit::Interrupted.into_result();
-    };
-    let summary = Summary {
-        rows: skipped.into_iter().chain(rows).collect(),
-    };
-    if a.stats {
-        ctx.printer.info(&calls);
-    }
-    let exit = Exit::of(&summary);
-    ctx.printer.data(&ApplyReport {
-        summary,
-        styled: ctx.printer.stdout_styled(),
-    })?;
-    exit.into_result()
+    rollout::finish(
+        &ctx.printer,
+        rollout::Ending {
+            skipped,
+            ended,
+            stats: a.stats,
+            api_calls: false,
+            rule: Exit::of,
+        },
+    )
 }
 
 /// One tenant: connect, then its stacks one after the other through the engine.
@@ -729,7 +707,7 @@ async fn apply_stack(
         row.detail = Some(format!("templates/{} is not loaded", s.template.value));
         return row;
     };
-    let taken = rollout::take(
+    let acquired = rollout::acquire(
         sd.deployer(),
         "cloudformation",
         &s.stack_name,
@@ -738,17 +716,10 @@ async fn apply_stack(
         job.settings.force_unlock,
     )
     .await;
-    let (guard, forced) = match taken {
-        Ok(Taken::Ours { guard, forced, .. }) => (guard, forced),
-        Ok(Taken::Held(info)) => {
-            row.detail = Some(format!(
-                "locked by {} until {} (--force-unlock takes it)",
-                info.who, info.expires
-            ));
-            return row;
-        }
-        Err(e) => {
-            row.detail = Some(e.to_string());
+    let (guard, forced) = match acquired {
+        Ok(a) => (a.guard, a.forced),
+        Err(why) => {
+            row.detail = Some(why);
             return row;
         }
     };

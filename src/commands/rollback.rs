@@ -13,8 +13,8 @@ use crate::aws::{LiveTaskDefinition, Session, TenantReader};
 use crate::cli::RollbackArgs;
 use crate::dsl::{Service, Tenant};
 use crate::error::{Failure, Result};
-use crate::fleet::{Outcome, Overrides, Row, Summary};
-use crate::rollout::{self, Control, Exit, Roll, Settings, Start, Taken, Target, Unit, note};
+use crate::fleet::{Outcome, Overrides, Row};
+use crate::rollout::{self, Control, Exit, Roll, Settings, Start, Target, Unit, note};
 
 /// What the rollback goes from and to, read before anything is written.
 struct Choice {
@@ -98,6 +98,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &RollbackArgs) -> Result<()> {
         &ctx.printer,
     );
     let ctl = Control::new(&settings, ctx.printer.clone());
+    let calls = session.calls().clone();
     let job = Arc::new(Job {
         holder: super::deploy::holder(&session, String::new()),
         session,
@@ -109,33 +110,28 @@ pub(super) fn run(ctx: &super::Ctx, args: &RollbackArgs) -> Result<()> {
             poll: args.poll_interval,
         },
     });
-    let rows = rt.block_on(rollout::run(
-        ctl.clone(),
-        &fleet.project.rings,
-        waves,
-        1,
-        Arc::new(units),
-        move |start| roll_back_tenant(job.clone(), ctl.clone(), start),
-    ));
-    let Some(rows) = rows else {
-        return Exit::Interrupted.into_result();
-    };
-    let summary = Summary {
-        rows: skipped.into_iter().chain(rows).collect(),
-    };
-    // A requested rollback that completed is a success: `rolled-back` is what was asked for.
-    let exit = if summary
-        .rows
-        .iter()
-        .all(|r| matches!(r.result, Outcome::RolledBack | Outcome::Skipped))
-    {
-        Exit::Done
-    } else {
-        Exit::UnitFailed
-    };
-    ctx.printer
-        .data(&super::deploy::report(summary, None, ctx))?;
-    exit.into_result()
+    let ended = rt.block_on(async {
+        let rows = rollout::run(
+            ctl.clone(),
+            &fleet.project.rings,
+            waves,
+            1,
+            Arc::new(units),
+            move |start| roll_back_tenant(job.clone(), ctl.clone(), start),
+        )
+        .await;
+        rows.map(|r| (r, calls.snapshot()))
+    });
+    rollout::finish(
+        &ctx.printer,
+        rollout::Ending {
+            skipped,
+            ended,
+            stats: false,
+            api_calls: false,
+            rule: Exit::of_rollback,
+        },
+    )
 }
 
 fn settings(args: &RollbackArgs) -> Settings {
@@ -286,7 +282,7 @@ async fn roll_back(job: Arc<Job>, d: Arc<TenantDeployer>, start: Start, ctl: Arc
         ..job.holder.clone()
     };
     let settings = &job.settings;
-    let taken = rollout::take(
+    let acquired = rollout::acquire(
         &d,
         &t.cluster,
         &s.ecs_service,
@@ -295,18 +291,10 @@ async fn roll_back(job: Arc<Job>, d: Arc<TenantDeployer>, start: Start, ctl: Arc
         settings.force_unlock,
     )
     .await;
-    let (guard, forced) = match taken {
-        Ok(Taken::Ours { guard, forced, .. }) => (guard, forced),
-        Ok(Taken::Held(info)) => {
-            out.detail = Some(format!(
-                "locked by {} until {}; wait, or pass --force-unlock",
-                info.describe(),
-                info.expires
-            ));
-            return out;
-        }
-        Err(e) => {
-            out.detail = Some(e.to_string());
+    let (guard, forced) = match acquired {
+        Ok(a) => (a.guard, a.forced),
+        Err(why) => {
+            out.detail = Some(why);
             return out;
         }
     };

@@ -140,7 +140,7 @@ pub fn select<'t>(tenant: &'t Tenant, only: Option<&str>) -> Vec<&'t Stack> {
 /// The tenant's stacks in the order they can be applied: a stack after every stack whose
 /// outputs its parameters read (`cfn_output = "KEY.Output"`), otherwise in declaration order.
 /// `Err` names the stacks that read each other in a cycle (a `validate` error).
-pub fn order<'t>(tenant: &'t Tenant) -> Result<Vec<&'t Stack>, Vec<String>> {
+pub fn order(tenant: &Tenant) -> Result<Vec<&Stack>, Vec<String>> {
     let keys: BTreeSet<&str> = tenant.infra.iter().map(|s| s.key.as_str()).collect();
     let needs = |s: &Stack| -> BTreeSet<String> {
         s.parameters

@@ -19,60 +19,62 @@ pub struct Guard {
     pub mine: LockInfo,
 }
 
-/// What taking a lock gave.
-pub enum Taken {
-    /// Ours; with the holder we replaced (expired, or forced) and what to say about it.
-    Ours {
-        guard: Guard,
-        replaced: Option<(LockInfo, String)>,
-        forced: Option<String>,
-    },
-    /// Someone else holds a live lock.
-    Held(LockInfo),
+/// A lock taken, with what a unit reports about it.
+pub struct Acquired {
+    pub guard: Guard,
+    /// The holder replaced (expired, or forced) and what to say about it.
+    pub replaced: Option<(LockInfo, String)>,
+    /// Who held the lock `--force-unlock` removed (for the audit tags).
+    pub forced: Option<String>,
 }
 
-/// Takes the lock; an error may mean the lock was created although the answer was lost, so it
-/// is released (only if ours) before the error is returned.
-pub async fn take(
+/// Takes the lock, or says why not (held by someone else, or the call failed): the detail of
+/// the unit's row, worded once for every command. An error may mean the lock was created
+/// although the answer was lost, so it is released (only if ours) first.
+pub async fn acquire(
     deployer: &Arc<TenantDeployer>,
     scope: &str,
     name: &str,
     holder: &LockHolder,
     ttl: Duration,
     force: bool,
-) -> Result<Taken, TenantError> {
-    match deployer.lock(scope, name, holder, ttl, force).await {
+) -> Result<Acquired, String> {
+    let (took_over, forced, mine) = match deployer.lock(scope, name, holder, ttl, force).await {
         Ok(LockOutcome::Acquired {
             took_over,
             forced,
             mine,
-        }) => {
-            let note = match (&took_over, &forced) {
-                (Some(old), _) => Some(format!("took over an expired lock of {}", old.describe())),
-                (None, Some(old)) => Some(format!("forced the lock of {}", old.describe())),
-                (None, None) => None,
-            };
-            let forced_who = forced.as_ref().map(|f| f.who.clone());
-            let replaced = took_over.or(forced).zip(note);
-            Ok(Taken::Ours {
-                guard: Guard {
-                    deployer: deployer.clone(),
-                    scope: scope.to_owned(),
-                    name: name.to_owned(),
-                    holder: holder.clone(),
-                    released: false,
-                    mine,
-                },
-                replaced,
-                forced: forced_who,
-            })
+        }) => (took_over, forced, mine),
+        Ok(LockOutcome::Held(info)) => {
+            return Err(format!(
+                "locked by {} until {}; wait, or pass --force-unlock",
+                info.describe(),
+                info.expires
+            ));
         }
-        Ok(LockOutcome::Held(info)) => Ok(Taken::Held(info)),
         Err(e) => {
             let _ = deployer.unlock(scope, name, holder).await;
-            Err(e)
+            return Err(e.to_string());
         }
-    }
+    };
+    let note = match (&took_over, &forced) {
+        (Some(old), _) => Some(format!("took over an expired lock of {}", old.describe())),
+        (None, Some(old)) => Some(format!("forced the lock of {}", old.describe())),
+        (None, None) => None,
+    };
+    let forced_who = forced.as_ref().map(|f| f.who.clone());
+    Ok(Acquired {
+        guard: Guard {
+            deployer: deployer.clone(),
+            scope: scope.to_owned(),
+            name: name.to_owned(),
+            holder: holder.clone(),
+            released: false,
+            mine,
+        },
+        replaced: took_over.or(forced).zip(note),
+        forced: forced_who,
+    })
 }
 
 impl Guard {

@@ -8,18 +8,20 @@
 
 mod ecs;
 mod lock;
+mod report;
 mod settings;
 mod units;
 mod waves;
 
 pub use ecs::{Roll, Target, note, owned, restore, retag};
-pub use lock::{Guard, Taken, take};
+pub use lock::{Acquired, Guard, acquire};
+pub use report::{Ending, finish};
 pub use settings::{Settings, confirm, refuse};
 pub use units::{Unit, each, shared_retries_on_first};
-pub use waves::{Control, Start, row, run, schedule};
+pub use waves::{Control, Start, UnitNames, row, run, schedule};
 
 use crate::error::{Failure, Result};
-use crate::fleet::Summary;
+use crate::fleet::{Outcome, Summary};
 
 /// How a write command ends, decided here and nowhere else (DESIGN §5): 0 done, 1 a unit
 /// failed or was rolled back, 2 refused before any write (a declined prompt included: it wrote
@@ -34,6 +36,20 @@ pub enum Exit {
 impl Exit {
     pub fn of(summary: &Summary) -> Self {
         if summary.exit_code() == 0 {
+            Exit::Done
+        } else {
+            Exit::UnitFailed
+        }
+    }
+
+    /// A requested rollback: `rolled-back` is what was asked for, so only a row that failed
+    /// (or needs a human) fails the run.
+    pub fn of_rollback(summary: &Summary) -> Self {
+        if summary
+            .rows
+            .iter()
+            .all(|r| matches!(r.result, Outcome::RolledBack | Outcome::Skipped))
+        {
             Exit::Done
         } else {
             Exit::UnitFailed

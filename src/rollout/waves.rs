@@ -47,6 +47,9 @@ impl Control {
     }
 }
 
+/// A tenant's unit names (`api`, `stack:app`), for the rows of tenants that do not start.
+pub type UnitNames = Arc<dyn Fn(&Tenant) -> Vec<String> + Send + Sync>;
+
 /// A tenant allowed to start, its ring, and the override that let it through (for the tags).
 #[derive(Debug, Clone)]
 pub struct Start {
@@ -143,7 +146,7 @@ pub async fn run<F, Fut>(
     rings: &[String],
     waves: Vec<(String, Vec<Start>)>,
     concurrency: usize,
-    units: Arc<dyn Fn(&Tenant) -> Vec<String> + Send + Sync>,
+    units: UnitNames,
     work: F,
 ) -> Option<Vec<Row>>
 where
@@ -184,7 +187,7 @@ async fn wave<F, Fut>(
     ctl: &Arc<Control>,
     starts: Vec<Start>,
     concurrency: usize,
-    units: &Arc<dyn Fn(&Tenant) -> Vec<String> + Send + Sync>,
+    units: &UnitNames,
     work: &F,
 ) -> Vec<Row>
 where
