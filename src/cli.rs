@@ -166,13 +166,14 @@ tenant's account, a new task definition revision only if it changed, UpdateServi
 for the rollout, and on failure or --timeout a rollback to what ran before. Everything
 deployed is tagged with commit, digest, release and deployer.
 Exit codes: 0 all deployed, unchanged or skipped by schedule; 1 a service failed or was rolled
-back; 2 bad input or usage.")]
+back; 2 bad input or usage, or a refusal before any write (a declined y/N included); 130
+interrupted twice.")]
     Deploy(DeployArgs),
 
-    /// Roll a service back to the revision that ran before (or --to N), and wait for it.
+    /// Roll a service back to the newest earlier revision stamp deployed (or --to N), as a deploy.
     #[command(after_help = "\
 Examples:
-  stamp rollback acme -s api             to the revision before the running one
+  stamp rollback acme -s api --yes       to the newest earlier revision stamp deployed
   stamp rollback acme -s api --to 41     to revision 41 of the service's family
   stamp history acme -s api              to see the revisions first")]
     Rollback(RollbackArgs),

@@ -89,10 +89,7 @@ fn check_ring(fleet: &Fleet, ring: Option<&str>) -> Result<()> {
 fn commit_label(s: &Settings, root: &Path) -> Result<String> {
     match crate::vcs::commit(root) {
         Some(c) if c.dirty && !s.allow_dirty => Err(Failure::usage(
-            format!(
-                "tenants/ or templates/ have uncommitted changes: a {} must be reproducible from a commit",
-                s.verb
-            ),
+            "tenants/ or templates/ have uncommitted changes: every change stamp makes must be reproducible from a commit",
             Some(
                 "commit them, or pass --allow-dirty (the commit tag then ends in -dirty)"
                     .to_owned(),
