@@ -23,6 +23,11 @@ pub mod vcs;
 
 use std::process::ExitCode;
 
+/// Counts what a template render allocates, so a runaway render ends in a clear error
+/// (exit 2) instead of gigabytes or an abort (`render::budget`).
+#[global_allocator]
+static ALLOCATOR: render::budget::Counting = render::budget::Counting;
+
 use clap::{CommandFactory, FromArgMatches};
 
 /// Parses the process arguments, runs the command and returns the exit code.

@@ -228,12 +228,13 @@ fn load_saved(args: &DeployArgs, fleet: &Fleet) -> Result<Option<SavedPlan>> {
         return Ok(None);
     };
     let hint = || Some("write a plan with `stamp plan --all --out FILE`".to_owned());
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Failure::usage(
-            format!("cannot read --plan {}: {e}", path.display()),
-            hint(),
-        )
-    })?;
+    let text = crate::input::read_argument(path, "a saved plan", crate::plan::SAVED_PLAN_LIMIT)
+        .map_err(|e| {
+            Failure::usage(
+                format!("cannot read --plan {}: {e}", path.display()),
+                hint(),
+            )
+        })?;
     let plan = SavedPlan::from_json(&text)
         .map_err(|e| Failure::usage(format!("--plan {}: {e}", path.display()), hint()))?;
     plan_matches_fleet(&plan, fleet).map_err(|what| {

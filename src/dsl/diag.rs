@@ -226,7 +226,7 @@ struct Caret {
 /// Messages and hints quote values; one can be a 50 MB line. Shown at most this long.
 const MESSAGE_LIMIT: usize = 1000;
 /// The source line under a diagnostic: this many characters around the caret.
-const SNIPPET_LIMIT: usize = 120;
+const SNIPPET_LIMIT: usize = 240;
 
 fn cut_text<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::output::escape::cut_lines(v, MESSAGE_LIMIT))

@@ -66,6 +66,11 @@ fn builtin_filters() -> Vec<(&'static str, Value)> {
 }
 
 fn guarded(name: &str, f: &Value, state: &State, args: &[Value]) -> Result<Value, Error> {
+    // minijinja's strict mode lets an undefined value into filters, and `tojson` writes it as
+    // `null`: a misspelt `service.vars.queu|tojson` would deploy `null` instead of failing.
+    if name == "tojson" && args.first().is_some_and(Value::is_undefined) {
+        return Err(Error::from(ErrorKind::UndefinedError));
+    }
     for a in args {
         size(a).map_err(|why| too_big(name, "an argument", &why))?;
     }

@@ -305,7 +305,7 @@ for s in [boto3.Session(), boto3.Session(profile_name='shop-globex')]:
     assert!(
         p["credential_process"]
             .as_str()
-            .is_some_and(|c| c.ends_with("creds acme --role deploy")),
+            .is_some_and(|c| c.ends_with("creds --profile default acme --role deploy")),
         "{p}"
     );
 }

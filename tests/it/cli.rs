@@ -96,6 +96,12 @@ const PRINTED_BY: &[(&str, &str, &[&str])] = &[
     ("src/plan/saved.rs", "*", &["deploy"]),
     // git's own arguments, not text for people.
     ("src/vcs.rs", "*", &["(git)"]),
+    ("src/aws/access.rs", "*", &["login", "exec", "creds"]),
+    ("src/aws/console.rs", "*", &["login"]),
+    ("src/commands/login.rs", "*", &["login"]),
+    ("src/commands/access.rs", "*", &["exec", "creds"]),
+    ("src/commands/profiles.rs", "*", &["profiles"]),
+    ("src/commands/out_dir.rs", "*", &["render"]),
 ];
 
 /// Every runnable command as a path (`infra plan`), from the clap definition.
@@ -147,8 +153,12 @@ fn literals(src: &str) -> Vec<(usize, String)> {
     let (mut i, mut out) = (0, Vec::new());
     while i < b.len() {
         let ident_before = i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
-        if src[i..].starts_with("//") {
-            i = src[i..].find('\n').map_or(b.len(), |n| i + n);
+        // Bytes, not `src[i..]`: `i` steps through multi-byte characters one byte at a time.
+        if b[i..].starts_with(b"//") {
+            i = b[i..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(b.len(), |n| i + n);
         } else if b[i] == b'r'
             && !ident_before
             && src[i + 1..].trim_start_matches('#').starts_with('"')
