@@ -89,7 +89,10 @@ fn check_ring(fleet: &Fleet, ring: Option<&str>) -> Result<()> {
 fn commit_label(s: &Settings, root: &Path) -> Result<String> {
     match crate::vcs::commit(root) {
         Some(c) if c.dirty && !s.allow_dirty => Err(Failure::usage(
-            "tenants/ or templates/ have uncommitted changes: every change stamp makes must be reproducible from a commit",
+            format!(
+                "tenants/ or templates/ have uncommitted changes: {} must be reproducible from a commit",
+                a_noun(s.verb)
+            ),
             Some(
                 "commit them, or pass --allow-dirty (the commit tag then ends in -dirty)"
                     .to_owned(),
@@ -99,10 +102,14 @@ fn commit_label(s: &Settings, root: &Path) -> Result<String> {
         None if s.allow_dirty => Ok(crate::vcs::UNCOMMITTED.to_owned()),
         None => Err(Failure::usage(
             format!(
-                "{} is not in a git repository: stamp records the commit of every change",
-                root.display()
+                "{} is not in a git repository: stamp records the commit of every {}",
+                root.display(),
+                noun(s.verb)
             ),
-            Some("run from a clone of the fleet repository, or pass --allow-dirty".to_owned()),
+            Some(format!(
+                "{} from a clone of the fleet repository, or pass --allow-dirty",
+                s.verb
+            )),
         )),
     }
 }
@@ -126,6 +133,25 @@ pub fn confirm(s: &Settings, question: &str, show: impl FnOnce() -> Result<()>) 
             None,
         ))
     }
+}
+
+/// What one run of the command is called: `deploy`, `rollback`, `infra apply`.
+fn noun(verb: &str) -> &'static str {
+    match verb {
+        "deploy" => "deploy",
+        "roll back" => "rollback",
+        _ => "infra apply",
+    }
+}
+
+fn a_noun(verb: &str) -> String {
+    let n = noun(verb);
+    let article = if n.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {n}")
 }
 
 fn past(verb: &str) -> &'static str {

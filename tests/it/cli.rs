@@ -77,6 +77,11 @@ const PRINTED_BY: &[(&str, &str, &[&str])] = &[
         "*",
         &["deploy", "rollback", "infra apply"],
     ),
+    (
+        "src/rollout/lock.rs",
+        "*",
+        &["deploy", "rollback", "infra apply"],
+    ),
     ("src/commands/plan.rs", "*", &["plan"]),
     ("src/commands/params.rs", "*", &["params"]),
     ("src/commands/history.rs", "*", &["history"]),
