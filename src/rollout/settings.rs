@@ -48,7 +48,10 @@ pub fn refuse(s: &Settings, root: &Path, fleet: &Fleet) -> Result<String> {
     {
         return Err(Failure::usage(
             "--ignore-window and --ignore-freeze need --reason TEXT",
-            Some("the reason is recorded in the tags of everything changed".to_owned()),
+            Some(format!(
+                "the reason is recorded in the tags of everything {}",
+                past(s.verb)
+            )),
         ));
     }
     check_ring(fleet, s.ring.as_deref())?;
