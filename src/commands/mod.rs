@@ -11,6 +11,8 @@ use crate::output::Printer;
 use crate::resolve::Lookups;
 
 mod access;
+mod bootstrap;
+mod check;
 mod creds;
 mod deploy;
 mod exec;
@@ -25,6 +27,7 @@ mod profiles;
 mod render;
 mod schedule;
 mod status;
+mod tenant_new;
 mod validate;
 mod whoami;
 
@@ -154,6 +157,9 @@ pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
         Command::Creds(a) => creds::run(&ctx, &a),
         Command::Profiles(a) => profiles::run(&ctx, &a),
         Command::Whoami(a) => whoami::run(&ctx, &a),
+        Command::Tenant(crate::cli::TenantCommand::New(a)) => tenant_new::run(&ctx, &a),
+        Command::Bootstrap(a) => bootstrap::run(&ctx, &a),
+        Command::Check(a) => check::run(&ctx, &a),
     }
 }
 
@@ -161,7 +167,9 @@ pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
 fn aws_args(c: &Command) -> Option<&crate::cli::AwsArgs> {
     use crate::cli::InfraCommand;
     match c {
-        Command::Validate(_) | Command::Schedule(_) => None,
+        Command::Validate(_) | Command::Schedule(_) | Command::Tenant(_) => None,
+        Command::Bootstrap(a) => Some(&a.aws),
+        Command::Check(a) => Some(&a.aws),
         Command::Render(a) => Some(&a.aws),
         Command::Explain(a) => Some(&a.aws),
         Command::Infra(InfraCommand::Plan(a)) => Some(&a.aws),
