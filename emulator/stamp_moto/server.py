@@ -23,6 +23,8 @@
   still runs one request at a time (one Python process).
 * ExecuteChangeSet ends as on AWS (cfn_execute.py): a failing resource rolls the stack back
   with a *_FAILED event and its reason; outputs are recomputed.
+* Under IAM enforcement, a form-encoded request's signature is checked over the body as sent
+  (signature.py), as AWS does, not over moto's re-encoding of it.
 * GET /federation serves the console federation endpoint (signin.py: getSigninToken checked
   against the credentials moto issued, login); GET /stamp-control/signins lists what it accepted.
 """
@@ -42,7 +44,7 @@ import urllib.request
 from collections import Counter
 from typing import Any, Callable, Iterable
 
-from stamp_moto import cfn_execute, ecs_rollout, signin, ssm_paging
+from stamp_moto import cfn_execute, ecs_rollout, signature, signin, ssm_paging
 
 
 def _json_response(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
@@ -106,6 +108,7 @@ class StampControl:
             with self._counts_lock:
                 self._counts[f"signin:{action}"] += 1
             return signin.handle(environ, start_response)
+        signature.capture(environ)
         op = _operation(environ)
         with self._counts_lock:
             self._counts[op] += 1
@@ -208,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     ecs_rollout.install()
     ssm_paging.install()
     cfn_execute.install()
+    signature.install()
     if not args.log_requests:
         # One line per request drowns the useful part of the log (tracebacks) when seeding 100s of tenants.
         import logging

@@ -592,9 +592,23 @@ impl Emulator {
     /// works while IAM is enforced.
     pub fn set_role_policy(&self, account: &str, name: &str, actions: &[&str], admin: &str) {
         let mut cmd = self.python_command();
-        cmd.args(["-m", "stamp_moto.iam", "policy", "--endpoint", &self.endpoint])
-            .args(["--account", account, "--name", name, "--admin", admin, "--actions"])
-            .arg(actions.join(","));
+        cmd.args([
+            "-m",
+            "stamp_moto.iam",
+            "policy",
+            "--endpoint",
+            &self.endpoint,
+        ])
+        .args([
+            "--account",
+            account,
+            "--name",
+            name,
+            "--admin",
+            admin,
+            "--actions",
+        ])
+        .arg(actions.join(","));
         run_checked(&mut cmd, "stamp_moto.iam policy");
     }
 
