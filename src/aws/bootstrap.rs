@@ -45,6 +45,18 @@ pub async fn apply_stack(
         Err(e) if format!("{e:?}").contains("does not exist") => false,
         Err(e) => return Err(describe("cloudformation:DescribeStacks", role, &e)),
     };
+    if exists {
+        // The same template again is no write at all (moto, unlike AWS, would "update").
+        let live = cfn
+            .get_template()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(|e| describe("cloudformation:GetTemplate", role, &e))?;
+        if live.template_body() == Some(body) {
+            return Ok(Applied::Unchanged);
+        }
+    }
     let applied = if exists {
         match cfn
             .update_stack()

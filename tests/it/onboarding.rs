@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::support::emulator::{Emulator, Fleet, SeedOptions, example_fleet};
+use crate::support::emulator::{Emulator, Fleet, SeedOptions, example_fleet, unique_account};
 use crate::support::{Fixture, Run, run_command, stamp_command};
 use stamp::aws::actions::{self, RoleKind};
 
@@ -497,5 +497,89 @@ fn with_exactly_the_generated_policies_every_command_works_and_each_action_is_ne
     assert!(
         unproven.is_empty(),
         "no command failed without: {unproven:#?}"
+    );
+}
+
+/// Credentials of an administrator in `account`, as the customer's own admin would hold them.
+fn admin_env(emu: &Emulator, account: &str) -> Vec<(String, String)> {
+    let sts = aws_sdk_sts::Client::new(&emu.base_config("us-east-1"));
+    let out = crate::support::rt()
+        .block_on(
+            sts.assume_role()
+                .role_arn(format!("arn:aws:iam::{account}:role/customer-admin"))
+                .role_session_name("customer-admin")
+                .send(),
+        )
+        .expect("assume an admin role in the new account");
+    let c = out.credentials.expect("credentials");
+    vec![
+        ("AWS_ACCESS_KEY_ID".to_owned(), c.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), c.secret_access_key),
+        ("AWS_SESSION_TOKEN".to_owned(), c.session_token),
+    ]
+}
+
+/// The onboarding path of the README: a new tenant, its roles created by `bootstrap --apply`
+/// with the customer account's own credentials, then `whoami` and `check` from the base
+/// identity. A tenant of another account is refused before anything is written.
+#[test]
+fn bootstrap_apply_creates_the_roles_with_the_callers_credentials_for_that_account() {
+    let emu = Emulator::shared();
+    let f = Fixture::example();
+    let account = unique_account();
+    offline(
+        &f,
+        &[
+            "tenant",
+            "new",
+            "hooli",
+            "--account",
+            &account,
+            "--region",
+            "eu-west-1",
+        ],
+    )
+    .success();
+    let admin = admin_env(&emu, &account);
+    let as_admin = |args: &[&str]| {
+        let mut cmd = emu.stamp(f.root());
+        cmd.envs(admin.iter().map(|(k, v)| (k, v))).args(args);
+        run_command(cmd)
+    };
+    let trust = "arn:aws:iam::123456789012:root";
+
+    // Another account's tenant in the same run: refused, and hooli's account untouched (the
+    // apply below creates the stack: it did not exist).
+    as_admin(&["bootstrap", "hooli", "acme", "--apply", "--trust", trust])
+        .code(2)
+        .stderr_has(&["not in the account of acme (account 111111111111); nothing was written"]);
+
+    as_admin(&["bootstrap", "hooli", "--apply", "--trust", trust])
+        .success()
+        .stdout_has(&[&format!(
+            "hooli (account {account}): stack stamp-bootstrap created"
+        )]);
+    let mut whoami = emu.stamp(f.root());
+    whoami.args(["whoami", "hooli"]);
+    run_command(whoami)
+        .success()
+        .stdout_has(&["2 roles: 2 assumable"]);
+    as_admin(&["bootstrap", "hooli", "--apply", "--trust", trust])
+        .success()
+        .stdout_has(&["stack stamp-bootstrap unchanged"]);
+
+    // Ready but for what `infra apply` builds.
+    let mut check = emu.stamp(f.root());
+    check.args(["check", "hooli"]);
+    let run = run_command(check);
+    run.code(1).stdout_has(&[
+        "hooli: cluster hooli-shop does not exist",
+        "hooli: stack hooli-app ([infra.app]) does not exist",
+        "1 tenant checked: 0 ready, 1 with problems",
+    ]);
+    assert!(
+        !run.stdout.contains("inspect "),
+        "both roles are fine: {}",
+        run.stdout
     );
 }
