@@ -3,6 +3,18 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
+
+/// `0.1.0 (1a2b3c4d5e6f x86_64-unknown-linux-musl)`: the version, the commit it was built from
+/// (`-dirty` with uncommitted changes) and the target (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("STAMP_BUILD_COMMIT"),
+    " ",
+    env!("STAMP_BUILD_TARGET"),
+    ")"
+);
 
 const ABOUT: &str =
     "Deploy one containerised application into many customer AWS accounts, reproducibly.";
@@ -35,7 +47,7 @@ Examples:
 Exit codes: 0 success, 1 an operation failed, 2 bad input or usage (nothing was changed).";
 
 #[derive(Debug, Parser)]
-#[command(name = "stamp", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+#[command(name = "stamp", version = VERSION, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -304,6 +316,37 @@ written. The first thing to run when a new customer account is onboarded.
 Exit code 1 when any role cannot be assumed or lands in another account.")]
     Whoami(WhoamiArgs),
 
+    /// Print the JSON Schema of tenant files or _defaults.toml, for editors (Taplo).
+    #[command(after_help = "\
+Examples:
+  stamp schema > schema/tenant.schema.json
+  stamp schema defaults > schema/defaults.schema.json
+
+Then start each tenant file with `#:schema ../schema/tenant.schema.json` (and _defaults.toml
+with the defaults schema): Even Better TOML in VS Code, and any editor through taplo-lsp,
+complete keys and mark mistakes as you type. Needs no fleet and no AWS.")]
+    Schema(SchemaArgs),
+
+    /// Print the script a shell sources to complete commands, flags, tenants and services.
+    #[command(after_help = "\
+Examples:
+  echo 'source <(stamp completions bash)' >> ~/.bashrc
+  echo 'source <(stamp completions zsh)' >> ~/.zshrc
+  stamp completions fish > ~/.config/fish/completions/stamp.fish
+  stamp completions powershell | Out-String | Invoke-Expression
+
+Tenant, service and stack names are completed from the fleet at hand (the one --root names,
+else the one around the working directory) each time you press Tab. The script calls stamp
+back with STAMP_COMPLETE set; regenerate it when you upgrade stamp.")]
+    Completions(CompletionsArgs),
+
+    /// Write stamp's man pages (one per command) to a folder, or stamp(1) to stdout.
+    #[command(after_help = "\
+Examples:
+  stamp man --out-dir ~/.local/share/man/man1 && man stamp-deploy
+  stamp man | man -l -")]
+    Man(ManArgs),
+
     /// Onboard a customer: write a new tenant file.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -424,6 +467,46 @@ pub struct CheckArgs {
     pub aws: AwsArgs,
 }
 
+/// Which file `stamp schema` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFile {
+    /// tenants/<tenant>.toml
+    Tenant,
+    /// tenants/_defaults.toml
+    Defaults,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The file the schema is for.
+    #[arg(value_enum, default_value_t = SchemaFile::Tenant)]
+    pub file: SchemaFile,
+}
+
+/// Shells stamp completes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write stamp.1 and one page per command (stamp-deploy.1, …) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
 /// Which of a tenant's roles a person's session uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AccessRole {
@@ -436,6 +519,7 @@ pub enum AccessRole {
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     /// Tenant (a file stem in tenants/).
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenant: String,
     /// Print the sign-in URL on stdout instead of opening the browser.
     #[arg(long)]
@@ -468,6 +552,7 @@ pub struct SessionArgs {
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Tenant (a file stem in tenants/).
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenant: String,
     #[command(flatten)]
     pub session: SessionArgs,
@@ -481,6 +566,7 @@ pub struct ExecArgs {
 #[derive(Debug, Args)]
 pub struct CredsArgs {
     /// Tenant (a file stem in tenants/).
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenant: String,
     #[command(flatten)]
     pub session: SessionArgs,
@@ -492,6 +578,7 @@ pub struct CredsArgs {
 pub struct ProfilesArgs {
     /// Tenants (default: all).
     #[arg(conflicts_with = "all")]
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenants: Vec<String>,
     /// Every tenant of the fleet.
     #[arg(long)]
@@ -507,6 +594,7 @@ pub struct ProfilesArgs {
 pub struct WhoamiArgs {
     /// Tenants (default: all).
     #[arg(conflicts_with = "all")]
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenants: Vec<String>,
     /// Every tenant of the fleet.
     #[arg(long)]
@@ -533,12 +621,14 @@ fn session_duration(s: &str) -> Result<std::time::Duration, String> {
 pub struct StatusArgs {
     /// Tenants to show (file stems in tenants/).
     #[arg(conflicts_with = "all")]
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenants: Vec<String>,
     /// Every tenant of the fleet.
     #[arg(long)]
     pub all: bool,
     /// Only this service.
     #[arg(short, long)]
+    #[arg(add = ArgValueCompleter::new(crate::complete::services))]
     pub service: Option<String>,
     /// Release to compare unpinned tenants at (default: _defaults.toml, else what runs).
     #[arg(long, value_parser = release)]
@@ -566,9 +656,11 @@ pub struct ValidateArgs {}
 pub struct RenderArgs {
     /// Tenant to render (a file stem in tenants/).
     #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenant: Option<String>,
     /// Only this service.
     #[arg(short, long)]
+    #[arg(add = ArgValueCompleter::new(crate::complete::services))]
     pub service: Option<String>,
     /// Every tenant of the fleet (needs --out-dir).
     #[arg(long, requires = "out_dir")]
@@ -592,6 +684,7 @@ pub struct RenderArgs {
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
     /// Tenant (a file stem in tenants/).
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenant: String,
     /// Service.
     #[arg(
@@ -600,9 +693,11 @@ pub struct ExplainArgs {
         required_unless_present = "stack",
         conflicts_with = "stack"
     )]
+    #[arg(add = ArgValueCompleter::new(crate::complete::services))]
     pub service: Option<String>,
     /// A stack of `[infra.STACK]` instead of a service: each parameter and where it came from.
     #[arg(long)]
+    #[arg(add = ArgValueCompleter::new(crate::complete::stacks))]
     pub stack: Option<String>,
     /// Only this variable, with its full provenance chain.
     pub var: Option<String>,
@@ -620,12 +715,14 @@ pub struct ExplainArgs {
 pub struct PlanArgs {
     /// Tenants to plan (file stems in tenants/).
     #[arg(conflicts_with = "all")]
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenants: Vec<String>,
     /// Every tenant of the fleet.
     #[arg(long)]
     pub all: bool,
     /// Only this service.
     #[arg(short, long)]
+    #[arg(add = ArgValueCompleter::new(crate::complete::services))]
     pub service: Option<String>,
     /// Release for tenants that do not pin one.
     #[arg(long, value_parser = release)]
@@ -647,6 +744,7 @@ pub struct PlanArgs {
 pub struct DeployArgs {
     /// Tenants to deploy (file stems in tenants/).
     #[arg(conflicts_with_all = ["all", "plan"])]
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenants: Vec<String>,
     /// Every tenant of the fleet.
     #[arg(long, conflicts_with = "plan")]
@@ -705,9 +803,11 @@ pub struct DeployArgs {
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// Tenant (a file stem in tenants/).
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenant: String,
     /// Service.
     #[arg(short, long)]
+    #[arg(add = ArgValueCompleter::new(crate::complete::services))]
     pub service: String,
     /// Revision of the service's task definition family to go back to.
     #[arg(long, value_name = "REVISION", value_parser = revision, allow_hyphen_values = true)]
@@ -729,12 +829,14 @@ pub struct RollbackArgs {
 pub struct HistoryArgs {
     /// Tenants (file stems in tenants/).
     #[arg(conflicts_with = "all")]
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenants: Vec<String>,
     /// Every tenant of the fleet.
     #[arg(long)]
     pub all: bool,
     /// Service.
     #[arg(short, long)]
+    #[arg(add = ArgValueCompleter::new(crate::complete::services))]
     pub service: String,
     /// How many revisions to show.
     #[arg(long, default_value_t = 20, value_name = "N", value_parser = count, allow_hyphen_values = true)]
@@ -747,6 +849,7 @@ pub struct HistoryArgs {
 pub struct ParamsArgs {
     /// Tenants (file stems in tenants/).
     #[arg(conflicts_with = "all")]
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenants: Vec<String>,
     /// Every tenant of the fleet.
     #[arg(long)]
@@ -761,6 +864,7 @@ pub struct ParamsArgs {
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
     /// Tenants to show (default: all).
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenants: Vec<String>,
     /// Evaluate at this instant instead of now (RFC 3339, e.g. 2026-12-02T03:00:00Z).
     #[arg(long, value_name = "INSTANT")]
@@ -854,12 +958,14 @@ Examples:
 pub struct InfraPlanArgs {
     /// Tenants (file stems in tenants/).
     #[arg(conflicts_with = "all")]
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
     pub tenants: Vec<String>,
     /// Every tenant of the fleet.
     #[arg(long)]
     pub all: bool,
     /// Only this stack (`[infra.STACK]`).
     #[arg(long)]
+    #[arg(add = ArgValueCompleter::new(crate::complete::stacks))]
     pub stack: Option<String>,
     /// Tenant accounts read at once.
     #[arg(long, default_value_t = 8, value_name = "N")]

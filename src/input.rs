@@ -54,6 +54,24 @@ pub enum Refused {
     Problem(Diagnostic),
 }
 
+/// Reads a file given on the command line (`deploy --plan FILE`) as text, refusing one over
+/// `limit` bytes without reading past it: `/dev/zero` or a runaway pipe would otherwise fill
+/// memory. Pipes are read (`--plan <(…)` is one); only their size is bounded. The error is
+/// worded for the user; `what` names the kind of file (`a saved plan`).
+pub fn read_argument(path: &Path, what: &str, limit: u64) -> Result<String, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "it is larger than {limit} bytes, the limit for {what}"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())
+}
+
 /// Reads `root/rel` as text, refusing links out of the root, anything but a regular file, a
 /// file over the kind's limit and anything that is not UTF-8. A leading byte-order mark is
 /// dropped: it carries nothing in UTF-8, and editors on Windows write one.

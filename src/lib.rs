@@ -8,6 +8,7 @@ pub mod aws;
 pub mod bootstrap;
 pub mod cli;
 pub mod commands;
+pub mod complete;
 pub mod dsl;
 pub mod error;
 pub mod fleet;
@@ -23,10 +24,24 @@ pub mod vcs;
 
 use std::process::ExitCode;
 
+/// Counts what a template render allocates, so a runaway render ends in a clear error
+/// (exit 2) instead of gigabytes or an abort (`render::budget`).
+#[global_allocator]
+static ALLOCATOR: render::budget::Counting = render::budget::Counting;
+
 use clap::{CommandFactory, FromArgMatches};
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn run() -> ExitCode {
+    // The shell asking for completions (STAMP_COMPLETE set): answer and stop.
+    match complete::answer_if_asked() {
+        Ok(true) => return ExitCode::SUCCESS,
+        Ok(false) => {}
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+    }
     let parsed = cli::Cli::command()
         .try_get_matches()
         .and_then(|m| Ok((cli::Cli::from_arg_matches(&m)?, subcommand_path(&m))));

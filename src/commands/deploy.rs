@@ -80,12 +80,14 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
 
     let saved = match &args.plan {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Failure::usage(
-                    format!("cannot read --plan {}: {e}", path.display()),
-                    Some("write a plan with `stamp plan --all --out FILE`".to_owned()),
-                )
-            })?;
+            let text =
+                crate::input::read_argument(path, "a saved plan", crate::plan::SAVED_PLAN_LIMIT)
+                    .map_err(|e| {
+                        Failure::usage(
+                            format!("cannot read --plan {}: {e}", path.display()),
+                            Some("write a plan with `stamp plan --all --out FILE`".to_owned()),
+                        )
+                    })?;
             let plan = SavedPlan::from_json(&text).map_err(|e| {
                 Failure::usage(
                     format!("--plan {}: {e}", path.display()),

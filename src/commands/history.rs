@@ -1,6 +1,7 @@
 //! `stamp history [T…|--all] -s S`: a service's task definition revisions, newest first, with
 //! the commit, digest, release and deployer that stamp tagged them with. Read-only.
 
+use crate::output::escape::Shown;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -55,8 +56,8 @@ impl Report for Histories {
                     writeln!(
                         out,
                         "{}/{} (family {})",
-                        h.tenant,
-                        h.service,
+                        Shown(&h.tenant),
+                        Shown(&h.service),
                         crate::output::escape::terminal(family)
                     )?;
                     out.write_all(table::render(&revisions(&h.revisions, self.styled)).as_bytes())?;
@@ -64,7 +65,8 @@ impl Report for Histories {
                 None => writeln!(
                     out,
                     "{}/{}: not read (the problem is on stderr)",
-                    h.tenant, h.service
+                    Shown(&h.tenant),
+                    Shown(&h.service)
                 )?,
             }
         }

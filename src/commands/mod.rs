@@ -13,6 +13,7 @@ use crate::resolve::Lookups;
 mod access;
 mod bootstrap;
 mod check;
+mod completions;
 mod creds;
 mod deploy;
 mod exec;
@@ -20,12 +21,14 @@ mod explain;
 mod history;
 mod infra;
 mod login;
+mod man;
 mod out_dir;
 mod params;
 mod plan;
 mod profiles;
 mod render;
 mod schedule;
+mod schema;
 mod status;
 mod tenant_new;
 mod validate;
@@ -130,6 +133,13 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
     let g = &cli.global;
     let printer = Printer::new(g.output, g.color, g.quiet, g.verbose);
+    // Commands about stamp itself need no fleet.
+    match &cli.command {
+        Command::Schema(a) => return schema::run(&printer, a),
+        Command::Completions(a) => return completions::run(&printer, a),
+        Command::Man(a) => return man::run(&printer, a),
+        _ => {}
+    }
     let cwd = std::env::current_dir()?;
     let root = dsl::find_root(g.root.as_deref(), &cwd)
         .map_err(|d| Failure::Input(dsl::Diagnostics(vec![d])))?;
@@ -160,6 +170,7 @@ pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
         Command::Tenant(crate::cli::TenantCommand::New(a)) => tenant_new::run(&ctx, &a),
         Command::Bootstrap(a) => bootstrap::run(&ctx, &a),
         Command::Check(a) => check::run(&ctx, &a),
+        Command::Schema(_) | Command::Completions(_) | Command::Man(_) => unreachable!("run above"),
     }
 }
 
@@ -167,7 +178,12 @@ pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
 fn aws_args(c: &Command) -> Option<&crate::cli::AwsArgs> {
     use crate::cli::InfraCommand;
     match c {
-        Command::Validate(_) | Command::Schedule(_) | Command::Tenant(_) => None,
+        Command::Validate(_)
+        | Command::Schedule(_)
+        | Command::Schema(_)
+        | Command::Completions(_)
+        | Command::Man(_)
+        | Command::Tenant(_) => None,
         Command::Bootstrap(a) => Some(&a.aws),
         Command::Check(a) => Some(&a.aws),
         Command::Render(a) => Some(&a.aws),

@@ -6,7 +6,8 @@
 //! files in. Output goes to a staging folder inside DIR first; only when every service has
 //! rendered does each tenant folder move into place, one rename each (the old one moved aside
 //! first, and moved back if a later rename fails). Staging is removed on every path,
-//! including an error, a panic, and SIGINT/SIGTERM while rendering; a staging folder left by a
+//! including an error, a panic, a render that runs out of memory (`render::budget`), and
+//! SIGINT/SIGTERM while rendering; a staging folder left by a
 //! killed run is recognised by its name and removed by the next.
 
 use std::collections::BTreeSet;
@@ -136,6 +137,7 @@ impl OutDir {
         std::fs::create_dir(&path)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
         Ok(Staging {
+            _on_overrun: crate::render::budget::RemoveOnOverrun::new(&path),
             path,
             dir: self.dir.clone(),
             remove_dir: !self.existed,
@@ -189,6 +191,9 @@ pub(super) struct Staging {
     dir: PathBuf,
     /// DIR was created by this run: removed too if nothing else ends up in it.
     remove_dir: bool,
+    /// A render that runs out of memory exits the process at once, with no drop: then the
+    /// allocator removes the folder.
+    _on_overrun: crate::render::budget::RemoveOnOverrun,
 }
 
 impl Drop for Staging {

@@ -1,6 +1,7 @@
 //! `stamp plan`: resolve, render, compare with what runs, and a digest that proves the result
 //! does not depend on who runs it. Read-only: it holds only the read-only client set.
 
+use crate::output::escape::Shown;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -48,16 +49,17 @@ impl Report for PlanReport {
                 out,
                 "{}{}{} ({})",
                 b.render(),
-                t.tenant,
+                Shown(&t.tenant),
                 b.render_reset(),
-                t.account_id
+                Shown(&t.account_id)
             )?;
             if let Some(e) = &t.error {
                 writeln!(
                     out,
-                    "  {}not planned{}: {e}",
+                    "  {}not planned{}: {}",
                     bad.render(),
-                    bad.render_reset()
+                    bad.render_reset(),
+                    Shown(e)
                 )?;
                 continue;
             }
@@ -70,7 +72,7 @@ impl Report for PlanReport {
                 writeln!(
                     out,
                     "  {:<10} {}{word}{}  {}digest {}{}",
-                    s.service,
+                    Shown(&s.service).to_string(),
                     st.render(),
                     st.render_reset(),
                     dim.render(),
@@ -78,11 +80,12 @@ impl Report for PlanReport {
                     dim.render_reset()
                 )?;
                 for c in &s.changes {
-                    match (&c.from, &c.to) {
-                        (Some(f), Some(to)) => writeln!(out, "    ~ {}: {f} → {to}", c.field)?,
-                        (None, Some(to)) => writeln!(out, "    + {}: {to}", c.field)?,
-                        (Some(f), None) => writeln!(out, "    - {}: {f}", c.field)?,
-                        (None, None) => writeln!(out, "    ~ {}", c.field)?,
+                    let field = Shown(&c.field);
+                    match (c.from.as_deref().map(Shown), c.to.as_deref().map(Shown)) {
+                        (Some(f), Some(to)) => writeln!(out, "    ~ {field}: {f} → {to}")?,
+                        (None, Some(to)) => writeln!(out, "    + {field}: {to}")?,
+                        (Some(f), None) => writeln!(out, "    - {field}: {f}")?,
+                        (None, None) => writeln!(out, "    ~ {field}")?,
                     }
                 }
                 if !s.diff.is_empty() && self.styled {
@@ -94,11 +97,12 @@ impl Report for PlanReport {
                         } else {
                             dim
                         };
+                        let line = Shown(line);
                         writeln!(out, "    {}{line}{}", st.render(), st.render_reset())?;
                     }
                 } else {
                     for line in s.diff.lines() {
-                        writeln!(out, "    {line}")?;
+                        writeln!(out, "    {}", Shown(line))?;
                     }
                 }
             }

@@ -113,25 +113,17 @@ fn render_all(
         })?;
         Ok(Done::Written(rel))
     };
-    let results: Vec<Vec<Result<Done, Vec<Diagnostic>>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = jobs
-            .chunks(chunk.max(1))
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .take_while(|_| {
-                            write_to.is_none_or(|(_, stop)| !stop.load(Ordering::SeqCst))
-                        })
-                        .map(|(t, svc, l)| one(t, svc, l))
-                        .collect()
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
+    let stopped = || write_to.is_some_and(|(_, stop)| stop.load(Ordering::SeqCst));
+    let results = in_parallel(
+        jobs,
+        chunk,
+        stopped,
+        |(t, svc, l)| one(t, svc, l),
+        |(t, svc, _), why| panicked(t, svc, why),
+    );
     let mut out = Vec::with_capacity(jobs.len());
     let mut diags = Diagnostics::default();
-    for r in results.into_iter().flatten() {
+    for r in results {
         match r {
             Ok(x) => out.push(x),
             Err(d) => diags.0.extend(d),
@@ -142,6 +134,77 @@ fn render_all(
     } else {
         Err(Failure::Input(diags.sorted()))
     }
+}
+
+/// Runs `one` over `jobs` on threads of `chunk` jobs each, results in input order, until
+/// `stopped` says so. A job that panics is an error of that job (`on_panic` words it), never
+/// a missing result: a fleet must not come out of `render --all` one tenant short.
+fn in_parallel<J: Sync, R: Send>(
+    jobs: &[J],
+    chunk: usize,
+    stopped: impl Fn() -> bool + Sync,
+    one: impl Fn(&J) -> Result<R, Vec<Diagnostic>> + Sync,
+    on_panic: impl Fn(&J, &str) -> Diagnostic + Sync,
+) -> Vec<Result<R, Vec<Diagnostic>>> {
+    let run = |job: &J| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| one(job)))
+            .unwrap_or_else(|payload| Err(vec![on_panic(job, &panic_text(payload.as_ref()))]))
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk.max(1))
+            .map(|part| {
+                let work = s.spawn(|| {
+                    part.iter()
+                        .take_while(|_| !stopped())
+                        .map(run)
+                        .collect::<Vec<_>>()
+                });
+                (part, work)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(part, work)| {
+                // Each job's panic is caught above; should the thread itself die anyway, every
+                // job of its part is reported, not dropped.
+                work.join().unwrap_or_else(|payload| {
+                    let why = panic_text(payload.as_ref());
+                    part.iter().map(|j| Err(vec![on_panic(j, &why)])).collect()
+                })
+            })
+            .collect()
+    })
+}
+
+/// The message a panic carried, if it is text.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
+/// A service whose rendering panicked: stamp's fault (or a library's), reported against the
+/// tenant and template like any other problem so that nothing goes missing silently.
+fn panicked(t: &Tenant, svc: &Service, why: &str) -> Diagnostic {
+    let template = format!(
+        "{}/{}",
+        crate::dsl::fleet::TEMPLATES_DIR,
+        svc.template.value
+    );
+    Diagnostic::general(
+        Some(&template),
+        format!(
+            "internal error: stamp panicked rendering service {}: {why}",
+            svc.name
+        ),
+        Some(
+            "this is a bug in stamp: please report it with the template and the tenant's files; nothing was written".to_owned(),
+        ),
+    )
+    .tenant(&t.name)
 }
 
 #[derive(Serialize)]
@@ -253,4 +316,35 @@ fn write_files(
         files,
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_that_panics_is_an_error_of_that_job_and_no_result_goes_missing() {
+        let jobs: Vec<u32> = (0..100).collect();
+        let results = in_parallel(
+            &jobs,
+            32,
+            || false,
+            |&j| {
+                assert!(j != 37, "job {j} broke");
+                Ok(j * 2)
+            },
+            |&j, why| Diagnostic::general(None, format!("job {j}: {why}"), None),
+        );
+        assert_eq!(results.len(), jobs.len());
+        for (j, r) in jobs.iter().zip(&results) {
+            match r {
+                Ok(v) => assert_eq!(*v, j * 2),
+                Err(d) => {
+                    assert_eq!(*j, 37);
+                    assert_eq!(d[0].message, "job 37: job 37 broke");
+                }
+            }
+        }
+        assert!(results[37].is_err());
+    }
 }

@@ -39,7 +39,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &TenantNewArgs) -> Result<()> {
     refuse_taken(&fleet, args)?;
     let rel = format!("{}/{}.toml", dsl::TENANTS_DIR, args.name);
     let path = ctx.root.join(&rel);
-    write_new(&path, &contents(&fleet, args))?;
+    write_new(&path, &(schema_line(&ctx.root) + &contents(&fleet, args)))?;
     let mut review = Vec::new();
     if let Err(e) = add_stack_parameters(&ctx.root, &path, &args.name, &mut review) {
         let _ = std::fs::remove_file(&path);
@@ -167,6 +167,17 @@ fn write_new(path: &Path, text: &str) -> Result<()> {
         })?;
     f.write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// `#:schema ../schema/tenant.schema.json` when the fleet keeps the schema (`stamp schema`),
+/// as its other tenant files start: editors then check the new file as it is typed.
+fn schema_line(root: &Path) -> String {
+    let name = crate::dsl::schema::Which::Tenant.file_name();
+    if root.join("schema").join(name).is_file() {
+        format!("#:schema ../schema/{name}\n")
+    } else {
+        String::new()
+    }
 }
 
 /// The file: what was given as keys, what may be set later as comments.

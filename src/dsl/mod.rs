@@ -4,8 +4,10 @@
 
 pub mod diag;
 pub mod fleet;
+pub mod keys;
 pub mod model;
 pub mod parse;
+pub mod schema;
 
 pub use diag::{Diagnostic, Diagnostics, Loc, Located};
 pub use fleet::{DEFAULTS_FILE, TENANTS_DIR, check_tenant_name};

@@ -59,6 +59,7 @@ const SERVICE_KEYS: &[&str] = &[
     "env",
 ];
 const VALUE_FORM_KEYS: &[&str] = &["ssm", "secret", "cfn_output", "unset", "version"];
+const ENV_FROM_KEYS: &[&str] = &["ssm_path"];
 
 type Table<'i> = DeTable<'i>;
 type Value<'i> = Spanned<DeValue<'i>>;
@@ -481,7 +482,7 @@ impl Walker<'_> {
             if key.get_ref() == "ssm_path" {
                 path = self.string(pv, "ssm_path");
             } else {
-                misspelt |= self.unknown_key(key, "`env_from`", &["ssm_path"]).is_some();
+                misspelt |= self.unknown_key(key, "`env_from`", ENV_FROM_KEYS).is_some();
             }
         }
         let Some(path) = path else {
@@ -1225,6 +1226,41 @@ F = { unset = true }
     fn env_entries_carry_their_line() {
         let (l, _) = parse(FileKind::Tenant, "\n[env]\n\nA = \"x\"\n");
         assert_eq!(l.expect("parsed").env.vars[0].at.line, 4);
+    }
+
+    /// The gate: every key the loader accepts has a row in keys.rs (which the schema, the
+    /// editors and the README are generated from), and every row is a key the loader accepts.
+    #[test]
+    fn every_key_the_loader_knows_has_a_row_in_the_key_table() {
+        use super::super::keys::{Files, children, value_form_keys};
+        fn sorted<'a>(v: &[&'a str]) -> Vec<&'a str> {
+            let mut v = v.to_vec();
+            v.sort_unstable();
+            v
+        }
+        for (loader, table, files) in [
+            (TOP_KEYS_DEFAULTS, "", Files::DefaultsOnly),
+            (TOP_KEYS_TENANT, "", Files::TenantOnly),
+            (PROJECT_KEYS, "project", Files::DefaultsOnly),
+            (TENANT_KEYS, "tenant", Files::Both),
+            (SCHEDULE_KEYS, "schedule", Files::Both),
+            (FREEZE_KEYS, "schedule.freeze[]", Files::Both),
+            (SERVICE_KEYS, "services.*", Files::Both),
+            (INFRA_KEYS, "infra.*", Files::Both),
+            (ENV_FROM_KEYS, "env_from", Files::Both),
+            (ENV_FROM_KEYS, "services.*.env_from", Files::Both),
+        ] {
+            assert_eq!(
+                sorted(loader),
+                sorted(&children(table, files)),
+                "the loader's keys of `{table}` differ from src/dsl/keys.rs: add a row there for a new key"
+            );
+        }
+        assert_eq!(
+            sorted(VALUE_FORM_KEYS),
+            sorted(&value_form_keys()),
+            "the loader's value forms differ from VALUE_FORMS in src/dsl/keys.rs"
+        );
     }
 
     #[test]

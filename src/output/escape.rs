@@ -42,6 +42,48 @@ fn escape(s: &str, keep_newlines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Text stamp wrote for stdout, its own colours included: every control character is escaped
+/// as [`terminal_lines`] does, except tabs and the colour sequences (`ESC [ digits m`) that
+/// stamp's styles write. A net under the escaping of each value at its print site, for the
+/// site that forgets: whatever slips through can colour text, never clear the screen, move
+/// the cursor, set the title or rewrite a line.
+pub fn terminal_styled(s: &str) -> Cow<'_, str> {
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if !unsafe_char(c) || c == '\n' || c == '\t' {
+            continue;
+        }
+        if c == '\u{1b}'
+            && let Some(len) = colour_sequence(&s[i..])
+        {
+            while chars.peek().is_some_and(|(j, _)| *j < i + len) {
+                chars.next();
+            }
+            continue;
+        }
+        out.push_str(&s[copied..i]);
+        out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        copied = i + c.len_utf8();
+    }
+    if copied == 0 {
+        return Cow::Borrowed(s);
+    }
+    out.push_str(&s[copied..]);
+    Cow::Owned(out)
+}
+
+/// The length of the SGR sequence `ESC [ (digits|;)* m` at the start of `s`, if it is one.
+fn colour_sequence(s: &str) -> Option<usize> {
+    let rest = s.strip_prefix("\u{1b}[")?;
+    let params = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b';')
+        .count();
+    (rest.as_bytes().get(params) == Some(&b'm')).then_some(2 + params + 1)
+}
+
 /// A value shown on a terminal: `format!("{}", Shown(s))` escapes it.
 pub struct Shown<'a>(pub &'a str);
 
@@ -189,6 +231,22 @@ mod tests {
             "a\nb\\u{d}\\u{1b}]0;x\\u{7}"
         );
         assert_eq!(Shown("é\u{0}").to_string(), "é\\u{0}");
+    }
+
+    #[test]
+    fn styled_output_keeps_its_colours_and_loses_every_other_control() {
+        assert_eq!(
+            terminal_styled("plain\n\tline"),
+            Cow::Borrowed("plain\n\tline")
+        );
+        assert_eq!(
+            terminal_styled("\u{1b}[1macme\u{1b}[0m \u{1b}[38;5;2mok\u{1b}[m"),
+            "\u{1b}[1macme\u{1b}[0m \u{1b}[38;5;2mok\u{1b}[m"
+        );
+        assert_eq!(
+            terminal_styled("a\u{1b}[2Jb\r\u{9b}2J\u{1b}]0;t\u{7}\u{202e}x\u{1b}"),
+            "a\\u{1b}[2Jb\\u{d}\\u{9b}2J\\u{1b}]0;t\\u{7}\\u{202e}x\\u{1b}"
+        );
     }
 
     #[test]

@@ -103,7 +103,14 @@ impl Printer {
     pub fn data<R: Report>(&self, report: &R) -> io::Result<()> {
         let mut out = AutoStream::new(io::stdout().lock(), self.color);
         let r = match self.format {
-            OutputFormat::Text => report.text(&mut out),
+            OutputFormat::Text => {
+                // Written whole, then escaped: a colour sequence may span several writes.
+                let mut text = Vec::new();
+                report.text(&mut text).and_then(|()| {
+                    let text = String::from_utf8_lossy(&text);
+                    out.write_all(escape::terminal_styled(&text).as_bytes())
+                })
+            }
             OutputFormat::Json => {
                 let mut ser =
                     serde_json::Serializer::with_formatter(&mut out, escape::JsonFormatter::new());

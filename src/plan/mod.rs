@@ -23,7 +23,10 @@ use crate::render::taskdef::{ContainerDefinition, TaskDefinition};
 
 pub use digest::plan_digest;
 pub use normalize::{BOOKKEEPING_TAG_PREFIX, normalize};
-pub use saved::{Inputs, PlanFileError, SAVED_PLAN_FORMAT, SavedPlan, SavedService, SavedTenant};
+pub use saved::{
+    Inputs, PlanFileError, SAVED_PLAN_FORMAT, SAVED_PLAN_LIMIT, SavedPlan, SavedService,
+    SavedTenant,
+};
 
 /// What stamp wants one service of one tenant to be. Everything here is hashed into
 /// [`DesiredService::digest`], in this field order; reordering or renaming a field

@@ -22,6 +22,10 @@ use crate::render::taskdef::TaskDefinition;
 /// The format version this build writes and reads.
 pub const SAVED_PLAN_FORMAT: u32 = 1;
 
+/// The largest saved plan `deploy --plan` reads: room for a thousand services whose task
+/// definitions are each at ECS's 64 KiB maximum (a typical one is 2 KiB).
+pub const SAVED_PLAN_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// A whole saved plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

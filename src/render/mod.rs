@@ -6,6 +6,7 @@
 //! `service`, `release`, `image`, `env` and `secrets`. The same inputs give the same bytes.
 
 pub mod bounds;
+pub mod budget;
 pub mod taskdef;
 
 use std::collections::BTreeMap;
@@ -65,7 +66,11 @@ impl Templates {
                 }
             };
             let src = SourceFile::new(rel, text.clone());
-            if let Err(e) = env.add_template_owned((*name).to_owned(), text) {
+            // Compiling folds constant expressions (`'x' * 100000000` is built here).
+            let guard = budget::Budget::enter(out_of_memory(&src, None));
+            let compiled = env.add_template_owned((*name).to_owned(), text);
+            drop(guard);
+            if let Err(e) = compiled {
                 diags.push(template_diag(&src, &e, None));
             }
             sources.insert((*name).to_owned(), src);
@@ -378,6 +383,26 @@ fn too_much_output(src: &SourceFile) -> Diagnostic {
     )
 }
 
+/// What the user reads if compiling `src`, or rendering it for a tenant, runs out of memory,
+/// worded before it starts (see `budget`).
+fn out_of_memory(src: &SourceFile, tenant: Option<&str>) -> String {
+    let mib = budget::MEMORY_LIMIT / (1024 * 1024);
+    let what = if tenant.is_some() {
+        "rendering it"
+    } else {
+        "compiling it"
+    };
+    let mut d = Diagnostic::general(
+        Some(&src.path),
+        format!("template error: {what} took more than {mib} MiB of memory; stamp stopped there"),
+        Some("look for a string or list that grows without bound: `~` or `+` in a loop, or a huge number multiplying a string or list".into()),
+    );
+    if let Some(t) = tenant {
+        d.add_tenant(t);
+    }
+    crate::output::for_stderr(&d)
+}
+
 type Checked = (TaskDefinition, String, Vec<Resolved>, Vec<Removed>);
 
 /// The template rendered with `ctx`, parsed, injected and checked against ECS limits. The
@@ -392,11 +417,13 @@ fn render_checked(
     tenant: &str,
 ) -> Result<Checked, Vec<Diagnostic>> {
     let one = |d: Diagnostic| vec![d.tenant(tenant)];
+    let guard = budget::Budget::enter(out_of_memory(src, Some(tenant)));
     let mut out = bounds::Capped::default();
     let rendered = templates
         .env
         .get_template(&service.template.value)
         .and_then(|t| t.render_captured_to(ctx, &mut out).map(drop));
+    drop(guard);
     if let Err(e) = rendered {
         return Err(one(if out.overflowed {
             too_much_output(src)

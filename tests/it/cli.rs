@@ -5,7 +5,18 @@ use crate::support::{Fixture, repo_root, run_command, stamp_command};
 #[test]
 fn every_command_has_help_with_an_example() {
     for cmd in [
-        "validate", "render", "explain", "schedule", "login", "exec", "creds", "profiles", "whoami",
+        "validate",
+        "render",
+        "explain",
+        "schedule",
+        "login",
+        "exec",
+        "creds",
+        "profiles",
+        "whoami",
+        "schema",
+        "completions",
+        "man",
     ] {
         let mut c = stamp_command();
         c.args([cmd, "--help"]);
@@ -86,6 +97,9 @@ const PRINTED_BY: &[(&str, &str, &[&str])] = &[
     ("src/commands/access.rs", "*", &["exec", "creds"]),
     ("src/commands/profiles.rs", "*", &["profiles"]),
     ("src/commands/out_dir.rs", "*", &["render"]),
+    // Completes every command's line; names only the global --root.
+    ("src/complete.rs", "*", &["(all)"]),
+    ("src/commands/man.rs", "*", &["man"]),
 ];
 
 /// Every runnable command as a path (`infra plan`), from the clap definition.

@@ -449,6 +449,103 @@ fn runaway_templates_stop_with_exit_2_naming_template_and_tenant() {
     }
 }
 
+/// What minijinja's own operators build, with no filter to guard: each took gigabytes, or
+/// aborted the process (exit 134) under a memory limit. Each comes with who is named.
+const GREEDY_OPERATORS: [(&str, &str); 5] = [
+    // `~` of three 40 MB strings.
+    (
+        "{% set s = tenant.name * 10000000 %}{% set t = s ~ s ~ s %}",
+        "affects tenant acme",
+    ),
+    // `~` doubling a string in a loop: 40 turns are well within the fuel.
+    (
+        "{% set ns = namespace(s=tenant.name) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        "affects tenant acme",
+    ),
+    // `+` doubling a list in a loop.
+    (
+        "{% set ns = namespace(l=[tenant.name]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l|length }}",
+        "affects tenant acme",
+    ),
+    // `*` making a lazy list of a billion items, which `~` then writes out whole.
+    (
+        "{% set x = ([tenant.name] * 10**9) ~ '' %}",
+        "affects tenant acme",
+    ),
+    // A constant expression is folded when the template is compiled, before any tenant.
+    (
+        "{% set s = ('x' * 100000000) ~ ('x' * 100000000) %}",
+        "compiling it",
+    ),
+];
+
+/// A memory limit well above what stamp needs (about 300 MB of address space), well below
+/// what the greedy templates took.
+const ADDRESS_SPACE: &str = "1000000000";
+
+#[test]
+fn greedy_operators_stop_with_exit_2_naming_template_and_tenant_even_under_a_memory_limit() {
+    for (greedy, names) in GREEDY_OPERATORS {
+        let f = Fixture::example();
+        f.replace(
+            "templates/worker.json.j2",
+            "\"stopTimeout\": 120,",
+            &format!("\"stopTimeout\": 120,{greedy}"),
+        );
+        let args = ["render", "acme", "-s", "worker", "--offline"];
+        for limited in [false, true] {
+            let mut cmd = if limited {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--as={ADDRESS_SPACE}"))
+                    .arg("--")
+                    .arg(env!("CARGO_BIN_EXE_stamp"));
+                c
+            } else {
+                crate::support::stamp_command()
+            };
+            cmd.env_remove("RUST_BACKTRACE")
+                .arg("--root")
+                .arg(f.root())
+                .args(args);
+            let run = crate::support::run_command(cmd);
+            assert_eq!(
+                run.code, 2,
+                "{greedy} (limited: {limited}): exit {}\n{}",
+                run.code, run.stderr
+            );
+            run.no_panic().stderr_has(&[
+                "--> templates/worker.json.j2",
+                names,
+                "MiB of memory",
+                "hint: look for a string or list that grows",
+            ]);
+            assert!(run.stdout.is_empty(), "{}", run.stdout);
+        }
+    }
+}
+
+#[test]
+fn a_render_out_of_memory_leaves_no_staging_folder_behind() {
+    let f = Fixture::example();
+    f.replace(
+        "templates/worker.json.j2",
+        "\"stopTimeout\": 120,",
+        &format!("\"stopTimeout\": 120,{}", GREEDY_OPERATORS[1].0),
+    );
+    let out = tempfile::tempdir().expect("temp dir");
+    let dir = out.path().join("rendered");
+    std::fs::create_dir(&dir).expect("mkdir");
+    render_to(&f, &dir.display().to_string())
+        .no_panic()
+        .code(2)
+        .stderr_has(&["MiB of memory"]);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 // ---- nothing reaches a terminal raw -----------------------------------------------------------
 
 /// No escape, bell, backspace, carriage return or C1 control in what stamp printed.
@@ -515,6 +612,38 @@ fn control_characters_in_values_reach_no_terminal_raw() {
             run.stdout
         );
     }
+}
+
+/// `plan`'s text output against the emulator: its change lines and diff lines carry values
+/// from the tenant files, and the JSON of the diff leaves DEL, C1 controls and bidirectional
+/// overrides raw (JSON allows them).
+#[test]
+fn control_characters_in_a_planned_value_reach_no_terminal_raw() {
+    use crate::support::emulator::{Emulator, example_fleet};
+    let (root, params) = example_fleet();
+    let f = Emulator::shared().fresh_fleet(&root, &params);
+    let acme = f.root().join("tenants/acme.toml");
+    let text = std::fs::read_to_string(&acme).expect("read acme");
+    assert!(text.contains("NEW_CHECKOUT = \"true\""));
+    std::fs::write(
+        &acme,
+        text.replacen(
+            "NEW_CHECKOUT = \"true\"",
+            "NEW_CHECKOUT = \"\\u009b2J\\u007f\\u202etxt\"",
+            1,
+        ),
+    )
+    .expect("write acme");
+    let mut cmd = Emulator::shared().command(env!("CARGO_BIN_EXE_stamp"));
+    cmd.arg("--root").arg(f.root()).args(["plan", "acme"]);
+    let run = crate::support::run_command(cmd);
+    run.no_panic().success();
+    no_raw_controls(&run);
+    assert!(
+        run.stdout.contains("\\u{9b}2J\\u{7f}\\u{202e}txt"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

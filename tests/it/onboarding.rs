@@ -21,6 +21,10 @@ fn offline(f: &Fixture, args: &[&str]) -> Run {
 #[test]
 fn tenant_new_writes_a_commented_file_that_validates_and_prints_the_next_steps() {
     let f = Fixture::example();
+    let schema =
+        std::fs::read_to_string(crate::support::repo_root().join("schema/tenant.schema.json"))
+            .expect("schema");
+    f.write("schema/tenant.schema.json", &schema);
     let run = offline(
         &f,
         &[
@@ -46,7 +50,9 @@ fn tenant_new_writes_a_commented_file_that_validates_and_prints_the_next_steps()
     ]);
     let text = f.read("tenants/hooli.toml");
     assert!(
-        text.starts_with("# hooli: written by `stamp tenant new`"),
+        text.starts_with(
+            "#:schema ../schema/tenant.schema.json\n# hooli: written by `stamp tenant new`"
+        ),
         "{text}"
     );
     for want in [
@@ -540,7 +546,7 @@ fn bootstrap_apply_creates_the_roles_with_the_callers_credentials_for_that_accou
         ],
     )
     .success();
-    let admin = admin_env(&emu, &account);
+    let admin = admin_env(emu, &account);
     let as_admin = |args: &[&str]| {
         let mut cmd = emu.stamp(f.root());
         cmd.envs(admin.iter().map(|(k, v)| (k, v))).args(args);
