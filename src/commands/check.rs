@@ -105,8 +105,11 @@ async fn account_problems(session: &Session, t: &Tenant) -> Vec<String> {
     match reader.cluster_status(&t.cluster).await {
         Ok(Some(s)) if s == "ACTIVE" => {}
         Ok(Some(s)) => problems.push(format!("cluster {} is {s}, not ACTIVE", t.cluster)),
+        Ok(None) if t.infra.is_empty() => {
+            problems.push(format!("cluster {} does not exist", t.cluster));
+        }
         Ok(None) => problems.push(format!(
-            "cluster {} does not exist (`stamp infra apply {}` creates it when a stack of the tenant does)",
+            "cluster {} does not exist; if the tenant's stacks make it, `stamp infra apply {}` creates it",
             t.cluster, t.name
         )),
         Err(e) => problems.push(e.message()),

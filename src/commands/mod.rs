@@ -322,6 +322,7 @@ mod tests {
             ("schedule.rs", include_str!("schedule.rs")),
             ("login.rs", include_str!("login.rs")),
             ("validate.rs", include_str!("validate.rs")),
+            ("check.rs", include_str!("check.rs")),
         ] {
             for forbidden in ["TenantDeployer", "aws::deploy", "deploy_role"] {
                 assert!(
