@@ -230,6 +230,20 @@ read at all); `stamp explain` shows plain values with their provenance. Exit cod
 referenced parameter is missing or has the wrong type, or an account could not be read.")]
     Params(ParamsArgs),
 
+    /// Preflight: every image tag in its ECR repository, every role and log group the task
+    /// definitions name, per tenant.
+    #[command(after_help = "\
+Examples:
+  stamp verify acme                     the release acme would deploy
+  stamp verify --all --release v1.43.0  before `stamp deploy --all --release v1.43.0`
+  stamp verify --all --output json      {\"ok\", \"tenants\": [{\"tenant\", \"checked\", \"problems\"}]}
+
+Read-only (inspect_role: ecr:DescribeImages, iam:GetRole, logs:DescribeLogGroups). Images
+outside a private ECR registry and roles of other accounts are not checked. `stamp deploy` runs
+the same checks before its first write and refuses the whole run when any fails. Exit code 2
+when any tenant has a problem.")]
+    Verify(VerifyArgs),
+
     /// Show deploy windows and freezes per tenant: open now, when it closes, next opening.
     #[command(after_help = "\
 Examples:
@@ -854,6 +868,24 @@ pub struct ParamsArgs {
     /// Every tenant of the fleet.
     #[arg(long)]
     pub all: bool,
+    /// How many tenant accounts to read at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Tenants to check (file stems in tenants/).
+    #[arg(conflicts_with = "all")]
+    pub tenants: Vec<String>,
+    /// Every tenant of the fleet.
+    #[arg(long)]
+    pub all: bool,
+    /// Release for tenants that do not pin one.
+    #[arg(long, value_parser = release)]
+    pub release: Option<String>,
     /// How many tenant accounts to read at once.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,

@@ -17,6 +17,7 @@ pub mod infra;
 pub mod input;
 pub mod output;
 pub mod plan;
+pub mod preflight;
 pub mod render;
 pub mod resolve;
 pub mod schedule;

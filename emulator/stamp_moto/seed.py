@@ -7,11 +7,15 @@ assumed role in the account named in the role ARN):
 
 * IAM roles stamp-deploy (everything) and stamp-readonly (Describe/List/Get only), trusting
   the base account 123456789012;
+* in the project's ECR registry (`[project] image`, when it is an ECR repository of the base
+  account): the repository, a policy letting every account read it, and an image for the seed
+  release, every release the tenant files name and each of --image-tags;
 * the account's SSM parameters from PARAMS (gen_fleet format; an optional "history" list is
   written first, so the final value is version len(history)+1);
 * unless --no-services: the ECS cluster, and per service a first task definition revision
   rendered from the fleet's template (release v0.0.0-seed) and a Fargate service running it,
-  polled until its rollout is COMPLETED. With --no-services an account has only what exists
+  polled until its rollout is COMPLETED, plus what that definition names in the tenant's account
+  (its roles, its awslogs log groups), as the fleet's infrastructure stack would create. With --no-services an account has only what exists
   before the application does (stamp's roles, the SSM parameters): the demo's
   `stamp infra apply` builds the rest from the fleet's `[infra.app]` stack.
 
@@ -49,8 +53,25 @@ READONLY_ACTIONS = [
     "cloudformation:List*",
     "cloudformation:Get*",
     "sts:GetCallerIdentity",
+    # stamp verify / deploy's preflight, Secrets Manager metadata, autoscaled services.
+    "ecr:DescribeImages",
+    "iam:GetRole",
+    "logs:DescribeLogGroups",
+    "secretsmanager:DescribeSecret",
+    "application-autoscaling:DescribeScalableTargets",
 ]
-TENANT_KEYS = ("region", "cluster", "account_id", "ring")
+# What a tenant account may do in the project's registry (the repository policy): read images.
+REGISTRY_READ_ACTIONS = ["ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+# A minimal, valid image manifest: the registry only needs something to tag.
+IMAGE_MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2, "digest": "sha256:" + "0" * 64},
+        "layers": [],
+    }
+)
+TENANT_KEYS = ("region", "cluster", "account_id", "ring", "release")
 SERVICE_KEYS = ("template", "desired_count", "cpu", "memory", "ecs_service")
 
 # Retries would hide harness bugs and slow failures down; the server is local.
@@ -117,6 +138,7 @@ def load_fleet(fleet: Path, only: list[str] | None) -> list[dict[str, Any]]:
                 "region": region,
                 "cluster": ident["cluster"],
                 "ring": ident.get("ring"),
+                "release": ident.get("release"),
                 "vars": tenant_vars,
                 "services": services,
                 "project": defaults.get("project", {}),
@@ -254,6 +276,7 @@ class Seeder:
             if svc["ecs_service"] in existing:
                 continue
             td = render(self.jinja, tenant, svc)
+            self.dependencies(iam, client("logs"), tenant, td)
             arn = ecs.register_task_definition(**td)["taskDefinition"]["taskDefinitionArn"]
             ecs.create_service(
                 cluster=tenant["cluster"],
@@ -274,6 +297,68 @@ class Seeder:
             summary["services"][svc["name"]] = {"ecs_service": svc["ecs_service"], "task_definition": arn}
         self.settle(ecs, tenant["cluster"], [s["ecs_service"] for s in tenant["services"]])
         return summary
+
+    @staticmethod
+    def dependencies(iam: Any, logs: Any, tenant: dict[str, Any], td: dict[str, Any]) -> None:
+        """The roles and log groups a rendered definition names in the tenant's own account."""
+        prefix = f"arn:aws:iam::{tenant['account_id']}:role/"
+        for arn in (td.get("executionRoleArn"), td.get("taskRoleArn")):
+            if arn and arn.startswith(prefix):
+                try:
+                    iam.create_role(RoleName=arn[len(prefix):].split("/")[-1], AssumeRolePolicyDocument=trust_policy())
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "EntityAlreadyExists":
+                        raise
+        for c in td.get("containerDefinitions", []):
+            log = c.get("logConfiguration") or {}
+            group = (log.get("options") or {}).get("awslogs-group")
+            if log.get("logDriver") == "awslogs" and group:
+                try:
+                    logs.create_log_group(logGroupName=group)
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                        raise
+
+    def seed_images(self, tenants: list[dict[str, Any]], extra_tags: list[str]) -> int:
+        """The project's repository in the base account's registry, readable by every account."""
+        if not tenants:
+            return 0
+        image = str(tenants[0]["project"].get("image", ""))
+        host, _, repo = image.partition("/")
+        parts = host.split(".")
+        if len(parts) < 6 or parts[1:3] != ["dkr", "ecr"] or parts[0] != BASE_ACCOUNT or not repo:
+            return 0
+        ecr = self.session().client(
+            "ecr",
+            endpoint_url=self.endpoint,
+            region_name=parts[3],
+            config=BOTO_CONFIG,
+            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "AKIASTAMPSEED"),
+            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "stamp-seed"),
+            aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
+        )
+        try:
+            ecr.create_repository(repositoryName=repo)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "RepositoryAlreadyExistsException":
+                raise
+        ecr.set_repository_policy(
+            repositoryName=repo,
+            policyText=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Sid": "tenants", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": REGISTRY_READ_ACTIONS}],
+                }
+            ),
+        )
+        tags = {SEED_RELEASE, *extra_tags, *(t["release"] for t in tenants if t.get("release"))}
+        for tag in sorted(tags):
+            try:
+                ecr.put_image(repositoryName=repo, imageManifest=IMAGE_MANIFEST, imageTag=tag)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ImageAlreadyExistsException":
+                    raise
+        return len(tags)
 
     @staticmethod
     def settle(ecs: Any, cluster: str, names: list[str]) -> None:
@@ -299,6 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--params", required=True, type=Path, help="gen_fleet params.json")
     ap.add_argument("--tenants", help="comma-separated subset")
     ap.add_argument("--no-services", action="store_true", help="roles and parameters only: no cluster, no services")
+    ap.add_argument("--image-tags", default="", help="comma-separated extra tags to push to the project's repository")
     ap.add_argument("--workers", type=int, default=4, help="tenants seeded concurrently")
     args = ap.parse_args(argv)
     if not args.endpoint.startswith(("http://127.0.0.1", "http://localhost")):
@@ -308,6 +394,7 @@ def main(argv: list[str] | None = None) -> None:
     tenants = load_fleet(args.fleet, args.tenants.split(",") if args.tenants else None)
     params = json.loads(args.params.read_text())
     seeder = Seeder(args.endpoint, args.fleet, params, not args.no_services)
+    nimages = seeder.seed_images(tenants, [t for t in args.image_tags.split(",") if t])
     results: dict[str, Any] = {}
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
         for tenant, summary in zip(tenants, pool.map(seeder.seed_tenant, tenants)):
@@ -316,7 +403,7 @@ def main(argv: list[str] | None = None) -> None:
     nparams = sum(r["parameters"] for r in results.values())
     nsvc = sum(len(r["services"]) for r in results.values())
     print(
-        f"seed: {len(results)} tenants, {nparams} parameters, {nsvc} services in {elapsed:.1f}s",
+        f"seed: {len(results)} tenants, {nparams} parameters, {nsvc} services, {nimages} image tags in {elapsed:.1f}s",
         file=sys.stderr,
     )
     json.dump(results, sys.stdout, indent=1, sort_keys=True)

@@ -25,6 +25,8 @@
   with a *_FAILED event and its reason; outputs are recomputed.
 * Under IAM enforcement, a form-encoded request's signature is checked over the body as sent
   (signature.py), as AWS does, not over moto's re-encoding of it.
+* DescribeImages with another account's registryId reads that account's repository when its
+  policy allows the caller (ecr_cross_account.py), as AWS does; moto looks only in the caller's.
 * GET /federation serves the console federation endpoint (signin.py: getSigninToken checked
   against the credentials moto issued, login); GET /stamp-control/signins lists what it accepted.
 """
@@ -44,7 +46,7 @@ import urllib.request
 from collections import Counter
 from typing import Any, Callable, Iterable
 
-from stamp_moto import cfn_execute, ecs_rollout, signature, signin, ssm_paging
+from stamp_moto import cfn_execute, ecr_cross_account, ecs_rollout, signature, signin, ssm_paging
 
 
 def _json_response(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
@@ -212,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     ssm_paging.install()
     cfn_execute.install()
     signature.install()
+    ecr_cross_account.install()
     if not args.log_requests:
         # One line per request drowns the useful part of the log (tracebacks) when seeding 100s of tenants.
         import logging

@@ -100,15 +100,40 @@ const READS: &[(&str, Scope, &str)] = &[
         Any,
         "the revisions of a family (history, rollback)",
     ),
+    (
+        "application-autoscaling:DescribeScalableTargets",
+        Any,
+        "whether an autoscaler owns a service's count",
+    ),
 ];
 
-/// Reads only `stamp check` makes, with `inspect_role`.
-const CHECKS: &[Action] = &[a(
-    "ecs:DescribeClusters",
-    Inspect,
-    Cluster,
-    "stamp check: the tenant's cluster exists and is active",
-)];
+/// Reads only `inspect_role` makes: `stamp check`, and `verify` (also deploy's preflight).
+const CHECKS: &[Action] = &[
+    a(
+        "ecs:DescribeClusters",
+        Inspect,
+        Cluster,
+        "stamp check: the tenant's cluster exists and is active",
+    ),
+    a(
+        "ecr:DescribeImages",
+        Inspect,
+        Any,
+        "verify and deploy's preflight: the release's image exists",
+    ),
+    a(
+        "iam:GetRole",
+        Inspect,
+        Any,
+        "verify and deploy's preflight: the task definitions' roles exist",
+    ),
+    a(
+        "logs:DescribeLogGroups",
+        Inspect,
+        Any,
+        "verify and deploy's preflight: the log groups exist",
+    ),
+];
 
 /// The writes only `deploy_role` makes.
 const WRITES: &[Action] = &[

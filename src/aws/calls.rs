@@ -132,6 +132,10 @@ impl CallCounter {
 fn short_service(s: &str) -> String {
     match s {
         "CloudFormation" => "cloudformation".to_owned(),
+        // The IAM action prefixes, as the policies name them.
+        "Application Auto Scaling" => "application-autoscaling".to_owned(),
+        "CloudWatch Logs" => "logs".to_owned(),
+        "Secrets Manager" => "secretsmanager".to_owned(),
         other => other.to_ascii_lowercase(),
     }
 }

@@ -5,9 +5,10 @@
 //! * Every model struct is destructured without `..` on the way out, so a member added
 //!   to [`crate::render::taskdef`] stops this file compiling instead of being dropped
 //!   from the request without a word.
-//! * A member the model has but the SDK stamp was built with cannot send is an error
-//!   ([`ConvertError::Unsupported`]), never silently omitted: registering a definition
-//!   that lacks what the template asked for is worse than not registering it.
+//! * The model and the SDK have the same members, checked both ways by the test
+//!   `model_and_sdk_have_the_same_members` (it reads the SDK builders' member names), so
+//!   a member ECS adds shows up as a failing test when the SDK is upgraded, not as a
+//!   field a template can write and stamp cannot send.
 //! * Enumerations are `String` in the model and go through the SDK enums' `From<&str>`;
 //!   values the SDK does not know become its `Unknown` variant, which is sent verbatim,
 //!   so ECS, not this build's SDK, decides whether a new value is valid.
@@ -26,24 +27,12 @@ use crate::render::taskdef::{self as model, TaskDefinition};
 /// Why a model value cannot be put into an SDK request.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
-    /// The model follows the newest ECS API; the SDK stamp was built with predates this
-    /// member and has nowhere to put it. `path` ends with the member itself
-    /// (`volumes[0].s3filesVolumeConfiguration`), as in `taskdef::TaskDefError::path`.
-    #[error(
-        "{path}: `{field}` is not supported by aws-sdk-ecs {sdk}, the AWS SDK version this build of stamp uses; remove it from the template or use a stamp built with a newer SDK",
-        sdk = aws_sdk_ecs::meta::PKG_VERSION
-    )]
-    Unsupported { path: String, field: &'static str },
-    /// Optional in the newest ECS API (and so in the model) but required by the SDK
-    /// stamp was built with. `path` is the enclosing object, as for a missing member in
-    /// `taskdef::TaskDefError`.
-    #[error(
-        "{path}: missing `{field}`, which aws-sdk-ecs {sdk}, the AWS SDK version this build of stamp uses, requires",
-        sdk = aws_sdk_ecs::meta::PKG_VERSION
-    )]
-    Required { path: String, field: &'static str },
+    /// A union the template wrote with no member (`"sharingStrategy": {}`): the SDK
+    /// has no value for "none of them". `path` is the union itself.
+    #[error("{path}: write exactly one member (ECS takes `nvidiaMps`)")]
+    Empty { path: String },
     /// An SDK builder refused a value. The model requires everything the SDK requires
-    /// (except what [`ConvertError::Required`] covers), so this means the two have
+    /// (except the unions, see [`ConvertError::Empty`]), so this means the two have
     /// drifted apart; it is reported rather than unwrapped so that it cannot crash a
     /// deployment.
     #[error("{path}: the AWS SDK refused the value: {source}")]
@@ -58,9 +47,7 @@ impl ConvertError {
     /// JSON path of the offending value, in `taskdef::TaskDefError::path` notation.
     pub fn path(&self) -> &str {
         match self {
-            Self::Unsupported { path, .. }
-            | Self::Required { path, .. }
-            | Self::Sdk { path, .. } => path,
+            Self::Empty { path } | Self::Sdk { path, .. } => path,
         }
     }
 }
@@ -555,24 +542,47 @@ fn resource_requirement_to_sdk(
         r#type,
         sharing_strategy,
     } = r;
-    if sharing_strategy.is_some() {
-        return Err(unsupported(path, "sharingStrategy"));
-    }
-    // The model made `value` optional only because a shared GPU is sized by
-    // `sharingStrategy`; this SDK still requires it.
-    let Some(value) = value else {
-        return Err(ConvertError::Required {
-            path: path.to_owned(),
-            field: "value",
-        });
-    };
+    let sharing_strategy = sharing_strategy
+        .as_ref()
+        .map(|s| sharing_strategy_to_sdk(s, &member(path, "sharingStrategy")))
+        .transpose()?;
+    // The SDK's model still marks `value` required and sends `""` when it is unset; a GPU
+    // sized by `sharingStrategy` has no value, and `from_sdk` reads `""` back as none.
     built(
         sdk::ResourceRequirement::builder()
-            .value(value.clone())
+            .set_value(value.clone())
             .r#type(sdk::ResourceType::from(r#type.as_str()))
+            .set_sharing_strategy(sharing_strategy)
             .build(),
         path,
     )
+}
+
+/// A union in the SDK: exactly one member. The model's struct of optional members lets a
+/// template write none, which the SDK cannot express; ECS decides, as for the other
+/// unions, so an empty strategy is an SDK refusal with its path rather than a guess.
+fn sharing_strategy_to_sdk(
+    s: &model::SharingStrategy,
+    path: &str,
+) -> Result<sdk::SharingStrategy, ConvertError> {
+    let model::SharingStrategy { nvidia_mps } = s;
+    let Some(model::NvidiaMpsAllocation {
+        memory,
+        max_compute_percent,
+    }) = nvidia_mps
+    else {
+        return Err(ConvertError::Empty {
+            path: path.to_owned(),
+        });
+    };
+    let allocation = built(
+        sdk::NvidiaMpsAllocation::builder()
+            .memory(*memory)
+            .set_max_compute_percent(*max_compute_percent)
+            .build(),
+        &member(path, "nvidiaMps"),
+    )?;
+    Ok(sdk::SharingStrategy::NvidiaMps(allocation))
 }
 
 fn volume_to_sdk(v: &model::Volume, path: &str) -> Result<sdk::Volume, ConvertError> {
@@ -585,9 +595,26 @@ fn volume_to_sdk(v: &model::Volume, path: &str) -> Result<sdk::Volume, ConvertEr
         fsx_windows_file_server_volume_configuration,
         configured_at_launch,
     } = v;
-    if s3files_volume_configuration.is_some() {
-        return Err(unsupported(path, "s3filesVolumeConfiguration"));
-    }
+    let s3files = s3files_volume_configuration
+        .as_ref()
+        .map(|f| {
+            let model::S3FilesVolumeConfiguration {
+                file_system_arn,
+                root_directory,
+                transit_encryption_port,
+                access_point_arn,
+            } = f;
+            built(
+                sdk::S3FilesVolumeConfiguration::builder()
+                    .file_system_arn(file_system_arn.clone())
+                    .set_root_directory(root_directory.clone())
+                    .set_transit_encryption_port(*transit_encryption_port)
+                    .set_access_point_arn(access_point_arn.clone())
+                    .build(),
+                &member(path, "s3filesVolumeConfiguration"),
+            )
+        })
+        .transpose()?;
     let efs = efs_volume_configuration
         .as_ref()
         .map(|e| {
@@ -674,6 +701,7 @@ fn volume_to_sdk(v: &model::Volume, path: &str) -> Result<sdk::Volume, ConvertEr
                 .build()
         }))
         .set_efs_volume_configuration(efs)
+        .set_s3files_volume_configuration(s3files)
         .set_fsx_windows_file_server_volume_configuration(fsx)
         .set_configured_at_launch(*configured_at_launch)
         .build())
@@ -723,13 +751,6 @@ fn tag_to_sdk(t: &model::Tag) -> sdk::Tag {
         .set_key(key.clone())
         .set_value(value.clone())
         .build()
-}
-
-fn unsupported(path: &str, field: &'static str) -> ConvertError {
-    ConvertError::Unsupported {
-        path: member(path, field),
-        field,
-    }
 }
 
 fn built<T>(result: Result<T, BuildError>, path: &str) -> Result<T, ConvertError> {
@@ -798,9 +819,6 @@ fn hash_map(map: &Option<BTreeMap<String, String>>) -> Option<HashMap<String, St
 ///   treats 0 as unset; see `container_from_sdk`);
 /// * `resourceRequirements[].value` `""` becomes `None` (the SDK's stand-in for a
 ///   missing required member; see `resource_requirement_from_sdk`).
-///
-/// Members this SDK does not model (`sharingStrategy`, `s3filesVolumeConfiguration`)
-/// are discarded by the SDK while parsing the response and cannot be recovered here.
 #[allow(deprecated)] // `inferenceAccelerators`: see `fill_register`.
 pub fn from_sdk(td: &sdk::TaskDefinition, tags: &[sdk::Tag]) -> TaskDefinition {
     TaskDefinition {
@@ -1005,13 +1023,24 @@ fn linux_parameters_from_sdk(l: &sdk::LinuxParameters) -> model::LinuxParameters
 
 /// `value` is required in this SDK, which reads a response without it as `""`. An
 /// empty value means nothing to ECS (it is a GPU count or an accelerator's name), so
-/// `""` can only be ECS sending none (a requirement sized by a `sharingStrategy` this
-/// SDK cannot see): `None`, as the model spells that.
+/// `""` can only be ECS sending none (a GPU sized by its `sharingStrategy`): `None`, as
+/// the model spells that.
 fn resource_requirement_from_sdk(r: &sdk::ResourceRequirement) -> model::ResourceRequirement {
     model::ResourceRequirement {
         value: (!r.value.is_empty()).then(|| r.value.clone()),
         r#type: r.r#type.as_str().to_owned(),
-        sharing_strategy: None,
+        sharing_strategy: r.sharing_strategy.as_ref().map(sharing_strategy_from_sdk),
+    }
+}
+
+/// A strategy this SDK does not know (`Unknown`) comes back empty, which differs from
+/// any strategy a template can write, so a plan shows it as a change instead of hiding it.
+fn sharing_strategy_from_sdk(s: &sdk::SharingStrategy) -> model::SharingStrategy {
+    model::SharingStrategy {
+        nvidia_mps: s.as_nvidia_mps().ok().map(|a| model::NvidiaMpsAllocation {
+            memory: a.memory,
+            max_compute_percent: a.max_compute_percent,
+        }),
     }
 }
 
@@ -1044,8 +1073,14 @@ fn volume_from_sdk(v: &sdk::Volume) -> model::Volume {
                 }),
             }
         }),
-        // Not modelled by this SDK: whatever ECS returned was dropped while parsing.
-        s3files_volume_configuration: None,
+        s3files_volume_configuration: v.s3files_volume_configuration.as_ref().map(|f| {
+            model::S3FilesVolumeConfiguration {
+                file_system_arn: f.file_system_arn.clone(),
+                root_directory: f.root_directory.clone(),
+                transit_encryption_port: f.transit_encryption_port,
+                access_point_arn: f.access_point_arn.clone(),
+            }
+        }),
         fsx_windows_file_server_volume_configuration: v
             .fsx_windows_file_server_volume_configuration
             .as_ref()
@@ -1109,6 +1144,7 @@ mod tests {
     use crate::render::taskdef::parse;
     use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionInputBuilder;
     use aws_sdk_ecs::primitives::DateTime;
+    use std::collections::BTreeSet;
 
     /// A client that is never used to send: building a request needs one.
     fn client() -> aws_sdk_ecs::Client {
@@ -1529,73 +1565,332 @@ mod tests {
     }
 
     #[test]
-    fn sharing_strategy_is_unsupported_with_its_path() {
-        let json = r#"{"family": "f", "containerDefinitions": [
+    fn shared_gpu_without_value_round_trips() {
+        let td = assert_round_trip(
+            r#"{"family": "f", "containerDefinitions": [
             {"name": "a", "image": "i", "memory": 128},
             {"name": "b", "image": "i", "memory": 128, "resourceRequirements": [
               {"value": "1", "type": "GPU"},
               {"type": "GPU", "sharingStrategy": {"nvidiaMps": {"memory": 4096, "maxComputePercent": 25}}}
-            ]}]}"#;
-        let err = fill(&parse(json).unwrap(), &[]).unwrap_err();
-        assert_eq!(
-            err.path(),
-            "containerDefinitions[1].resourceRequirements[1].sharingStrategy"
+            ]}]}"#,
         );
-        assert!(
-            matches!(
-                err,
-                ConvertError::Unsupported {
-                    field: "sharingStrategy",
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "containerDefinitions[1].resourceRequirements[1].sharingStrategy: `sharingStrategy` is not supported by aws-sdk-ecs {}, the AWS SDK version this build of stamp uses; remove it from the template or use a stamp built with a newer SDK",
-                aws_sdk_ecs::meta::PKG_VERSION
-            )
-        );
+        let request = fill(&td, &[]).unwrap();
+        let sent = request
+            .as_input()
+            .get_container_definitions()
+            .clone()
+            .unwrap();
+        let shared = &sent[1].resource_requirements.as_ref().unwrap()[1];
+        let mps = shared
+            .sharing_strategy
+            .as_ref()
+            .unwrap()
+            .as_nvidia_mps()
+            .unwrap();
+        assert_eq!((mps.memory, mps.max_compute_percent), (4096, Some(25)));
     }
 
     #[test]
-    fn s3files_volume_is_unsupported_with_its_path() {
-        let json = r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "i", "memory": 128}],
+    fn s3files_volume_round_trips() {
+        let td = assert_round_trip(
+            r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "i", "memory": 128}],
             "volumes": [{"name": "ok", "host": {}}, {"name": "objects", "s3filesVolumeConfiguration":
-              {"fileSystemArn": "arn:aws:s3files:eu-west-1:123456789012:file-system/fs-0abc"}}]}"#;
-        let err = fill(&parse(json).unwrap(), &[]).unwrap_err();
-        assert_eq!(err.path(), "volumes[1].s3filesVolumeConfiguration");
-        assert!(matches!(
-            err,
-            ConvertError::Unsupported {
-                field: "s3filesVolumeConfiguration",
-                ..
-            }
-        ));
-        assert!(
-            err.to_string().starts_with("volumes[1].s3filesVolumeConfiguration: `s3filesVolumeConfiguration` is not supported by aws-sdk-ecs "),
-            "{err}"
+              {"fileSystemArn": "arn:aws:s3files:eu-west-1:123456789012:file-system/fs-0abc",
+               "rootDirectory": "/data", "transitEncryptionPort": 2999,
+               "accessPointArn": "arn:aws:s3files:eu-west-1:123456789012:access-point/ap-0abc"}}]}"#,
         );
+        let request = fill(&td, &[]).unwrap();
+        let volumes = request.as_input().get_volumes().clone().unwrap();
+        let sent = volumes[1].s3files_volume_configuration.as_ref().unwrap();
+        assert_eq!(
+            sent.file_system_arn,
+            "arn:aws:s3files:eu-west-1:123456789012:file-system/fs-0abc"
+        );
+        assert_eq!(sent.transit_encryption_port, Some(2999));
     }
 
     #[test]
-    fn resource_requirement_without_value_is_required_by_this_sdk() {
+    fn empty_sharing_strategy_is_refused_with_its_path() {
         let json = r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "i", "memory": 128,
-            "resourceRequirements": [{"type": "GPU"}]}]}"#;
+            "resourceRequirements": [{"type": "GPU", "sharingStrategy": {}}]}]}"#;
         let err = fill(&parse(json).unwrap(), &[]).unwrap_err();
         assert_eq!(
             err.path(),
-            "containerDefinitions[0].resourceRequirements[0]"
+            "containerDefinitions[0].resourceRequirements[0].sharingStrategy"
         );
+        assert!(matches!(err, ConvertError::Empty { .. }), "{err:?}");
+    }
+
+    /// The member names serde reads for `T` (after `rename_all` and `rename`), found by
+    /// asking its `Deserialize` to read a struct from a deserializer that only records
+    /// which members the struct has.
+    fn model_members<T: for<'de> serde::Deserialize<'de>>() -> BTreeSet<String> {
+        use serde::de::{Error as _, Visitor};
+        struct Probe(Vec<&'static str>);
+        impl<'de> serde::Deserializer<'de> for &mut Probe {
+            type Error = serde::de::value::Error;
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+                Err(Self::Error::custom("not a struct"))
+            }
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                self.0.extend(fields);
+                Err(Self::Error::custom("probed"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+                byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+                enum identifier ignored_any
+            }
+        }
+        let mut probe = Probe(Vec::new());
+        let _ = T::deserialize(&mut probe);
+        probe.0.into_iter().map(str::to_owned).collect()
+    }
+
+    /// The member names of an SDK builder, from its `Debug` (generated for every member,
+    /// redacted or not), in the API's camelCase: `fsx_windows_file_server_volume_configuration`
+    /// → `fsxWindowsFileServerVolumeConfiguration`, `r#type` → `type`. The one API name
+    /// snake_case cannot give back (`sizeInGiB`) is spelled out.
+    fn sdk_members(builder: &impl std::fmt::Debug) -> BTreeSet<String> {
+        format!("{builder:#?}")
+            .lines()
+            .filter_map(|line| line.strip_prefix("    ")?.split_once(": ").map(|(n, _)| n))
+            .filter(|name| !name.starts_with(' '))
+            .map(|name| {
+                let name = name.trim_start_matches("r#");
+                let mut parts = name.split('_');
+                let mut camel = parts.next().unwrap_or_default().to_owned();
+                for part in parts {
+                    let mut chars = part.chars();
+                    camel.extend(chars.next().map(|c| c.to_ascii_uppercase()));
+                    camel.push_str(chars.as_str());
+                }
+                match camel.as_str() {
+                    "sizeInGib" => "sizeInGiB".to_owned(),
+                    _ => camel,
+                }
+            })
+            .collect()
+    }
+
+    /// The next member ECS adds to a task definition fails here when the SDK is upgraded
+    /// (in the model's or the SDK's column), instead of a template being refused or a
+    /// member silently dropped. `sharingStrategy` is a union in the SDK (an enum, no
+    /// builder); its one member's shape, `NvidiaMpsAllocation`, is compared.
+    #[test]
+    #[allow(deprecated)] // `InferenceAccelerator`: see `fill_register`.
+    fn model_and_sdk_have_the_same_members() {
+        use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
+        let pairs = [
+            (
+                "TaskDefinition",
+                model_members::<TaskDefinition>(),
+                sdk_members(&RegisterTaskDefinitionInput::builder()),
+            ),
+            (
+                "ContainerDefinition",
+                model_members::<model::ContainerDefinition>(),
+                sdk_members(&sdk::ContainerDefinition::builder()),
+            ),
+            (
+                "RepositoryCredentials",
+                model_members::<model::RepositoryCredentials>(),
+                sdk_members(&sdk::RepositoryCredentials::builder()),
+            ),
+            (
+                "PortMapping",
+                model_members::<model::PortMapping>(),
+                sdk_members(&sdk::PortMapping::builder()),
+            ),
+            (
+                "ContainerRestartPolicy",
+                model_members::<model::ContainerRestartPolicy>(),
+                sdk_members(&sdk::ContainerRestartPolicy::builder()),
+            ),
+            (
+                "KeyValuePair",
+                model_members::<model::KeyValuePair>(),
+                sdk_members(&sdk::KeyValuePair::builder()),
+            ),
+            (
+                "EnvironmentFile",
+                model_members::<model::EnvironmentFile>(),
+                sdk_members(&sdk::EnvironmentFile::builder()),
+            ),
+            (
+                "MountPoint",
+                model_members::<model::MountPoint>(),
+                sdk_members(&sdk::MountPoint::builder()),
+            ),
+            (
+                "VolumeFrom",
+                model_members::<model::VolumeFrom>(),
+                sdk_members(&sdk::VolumeFrom::builder()),
+            ),
+            (
+                "LinuxParameters",
+                model_members::<model::LinuxParameters>(),
+                sdk_members(&sdk::LinuxParameters::builder()),
+            ),
+            (
+                "KernelCapabilities",
+                model_members::<model::KernelCapabilities>(),
+                sdk_members(&sdk::KernelCapabilities::builder()),
+            ),
+            (
+                "Device",
+                model_members::<model::Device>(),
+                sdk_members(&sdk::Device::builder()),
+            ),
+            (
+                "Tmpfs",
+                model_members::<model::Tmpfs>(),
+                sdk_members(&sdk::Tmpfs::builder()),
+            ),
+            (
+                "Secret",
+                model_members::<model::Secret>(),
+                sdk_members(&sdk::Secret::builder()),
+            ),
+            (
+                "ContainerDependency",
+                model_members::<model::ContainerDependency>(),
+                sdk_members(&sdk::ContainerDependency::builder()),
+            ),
+            (
+                "HostEntry",
+                model_members::<model::HostEntry>(),
+                sdk_members(&sdk::HostEntry::builder()),
+            ),
+            (
+                "Ulimit",
+                model_members::<model::Ulimit>(),
+                sdk_members(&sdk::Ulimit::builder()),
+            ),
+            (
+                "LogConfiguration",
+                model_members::<model::LogConfiguration>(),
+                sdk_members(&sdk::LogConfiguration::builder()),
+            ),
+            (
+                "HealthCheck",
+                model_members::<model::HealthCheck>(),
+                sdk_members(&sdk::HealthCheck::builder()),
+            ),
+            (
+                "SystemControl",
+                model_members::<model::SystemControl>(),
+                sdk_members(&sdk::SystemControl::builder()),
+            ),
+            (
+                "ResourceRequirement",
+                model_members::<model::ResourceRequirement>(),
+                sdk_members(&sdk::ResourceRequirement::builder()),
+            ),
+            (
+                "NvidiaMpsAllocation",
+                model_members::<model::NvidiaMpsAllocation>(),
+                sdk_members(&sdk::NvidiaMpsAllocation::builder()),
+            ),
+            (
+                "FirelensConfiguration",
+                model_members::<model::FirelensConfiguration>(),
+                sdk_members(&sdk::FirelensConfiguration::builder()),
+            ),
+            (
+                "Volume",
+                model_members::<model::Volume>(),
+                sdk_members(&sdk::Volume::builder()),
+            ),
+            (
+                "HostVolumeProperties",
+                model_members::<model::HostVolumeProperties>(),
+                sdk_members(&sdk::HostVolumeProperties::builder()),
+            ),
+            (
+                "DockerVolumeConfiguration",
+                model_members::<model::DockerVolumeConfiguration>(),
+                sdk_members(&sdk::DockerVolumeConfiguration::builder()),
+            ),
+            (
+                "EfsVolumeConfiguration",
+                model_members::<model::EfsVolumeConfiguration>(),
+                sdk_members(&sdk::EfsVolumeConfiguration::builder()),
+            ),
+            (
+                "EfsAuthorizationConfig",
+                model_members::<model::EfsAuthorizationConfig>(),
+                sdk_members(&sdk::EfsAuthorizationConfig::builder()),
+            ),
+            (
+                "S3FilesVolumeConfiguration",
+                model_members::<model::S3FilesVolumeConfiguration>(),
+                sdk_members(&sdk::S3FilesVolumeConfiguration::builder()),
+            ),
+            (
+                "FSxWindowsFileServerVolumeConfiguration",
+                model_members::<model::FSxWindowsFileServerVolumeConfiguration>(),
+                sdk_members(&sdk::FSxWindowsFileServerVolumeConfiguration::builder()),
+            ),
+            (
+                "FSxWindowsFileServerAuthorizationConfig",
+                model_members::<model::FSxWindowsFileServerAuthorizationConfig>(),
+                sdk_members(&sdk::FSxWindowsFileServerAuthorizationConfig::builder()),
+            ),
+            (
+                "TaskDefinitionPlacementConstraint",
+                model_members::<model::TaskDefinitionPlacementConstraint>(),
+                sdk_members(&sdk::TaskDefinitionPlacementConstraint::builder()),
+            ),
+            (
+                "Tag",
+                model_members::<model::Tag>(),
+                sdk_members(&sdk::Tag::builder()),
+            ),
+            (
+                "ProxyConfiguration",
+                model_members::<model::ProxyConfiguration>(),
+                sdk_members(&sdk::ProxyConfiguration::builder()),
+            ),
+            (
+                "InferenceAccelerator",
+                model_members::<model::InferenceAccelerator>(),
+                sdk_members(&sdk::InferenceAccelerator::builder()),
+            ),
+            (
+                "EphemeralStorage",
+                model_members::<model::EphemeralStorage>(),
+                sdk_members(&sdk::EphemeralStorage::builder()),
+            ),
+            (
+                "RuntimePlatform",
+                model_members::<model::RuntimePlatform>(),
+                sdk_members(&sdk::RuntimePlatform::builder()),
+            ),
+        ];
+        let mut drift = Vec::new();
+        for (shape, model, sdk) in &pairs {
+            // An empty side means the probe or the Debug parse broke, not that they agree.
+            assert!(
+                !model.is_empty() && !sdk.is_empty(),
+                "{shape}: no members read"
+            );
+            for m in model.difference(sdk) {
+                drift.push(format!("{shape}.{m}: in the model, not in aws-sdk-ecs"));
+            }
+            for m in sdk.difference(model) {
+                drift.push(format!("{shape}.{m}: in aws-sdk-ecs, not in the model"));
+            }
+        }
         assert!(
-            matches!(err, ConvertError::Required { field: "value", .. }),
-            "{err:?}"
-        );
-        assert!(
-            err.to_string().starts_with("containerDefinitions[0].resourceRequirements[0]: missing `value`, which aws-sdk-ecs "),
-            "{err}"
+            drift.is_empty(),
+            "model and SDK differ:\n{}",
+            drift.join("\n")
         );
     }
 

@@ -601,26 +601,31 @@ impl TenantDeployer {
         })
     }
 
-    /// Points the service at `task_definition_arn` with `desired_count` tasks; ECS starts a new
-    /// deployment (see [`Self::wait_rollout`]).
+    /// Points the service at `task_definition_arn`, with `desired_count` tasks when given (none:
+    /// the count stays whatever it is, for a service whose count stamp does not own); ECS
+    /// starts a new deployment (see [`Self::wait_rollout`]).
     pub async fn update_service(
         &self,
         cluster: &str,
         service: &str,
         task_definition_arn: &str,
-        desired_count: u32,
+        desired_count: Option<u32>,
     ) -> Result<(), TenantError> {
-        let desired = i32::try_from(desired_count).map_err(|_| {
-            self.fail(format!(
-                "ecs:UpdateService: desired count {desired_count} for `{service}` is too large"
-            ))
-        })?;
+        let desired = desired_count
+            .map(|n| {
+                i32::try_from(n).map_err(|_| {
+                    self.fail(format!(
+                        "ecs:UpdateService: desired count {n} for `{service}` is too large"
+                    ))
+                })
+            })
+            .transpose()?;
         self.ecs
             .update_service()
             .cluster(cluster)
             .service(service)
             .task_definition(task_definition_arn)
-            .desired_count(desired)
+            .set_desired_count(desired)
             .send()
             .await
             .map_err(|e| {

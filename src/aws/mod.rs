@@ -14,6 +14,7 @@ pub mod console;
 pub mod convert;
 pub mod deploy;
 pub mod errors;
+pub mod preflight;
 pub mod read;
 pub mod session;
 pub mod stacks;

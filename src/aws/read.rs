@@ -162,6 +162,10 @@ pub struct TenantReader {
     ssm: aws_sdk_ssm::Client,
     ecs: aws_sdk_ecs::Client,
     cfn: aws_sdk_cloudformation::Client,
+    /// The role's configuration and the run's call counter, for the clients built on demand
+    /// (ECR in the registry's region, IAM, CloudWatch Logs: `aws::preflight`).
+    pub(super) cfg: aws_config::SdkConfig,
+    pub(super) calls: super::CallCounter,
 }
 
 /// An ECS service as it runs now.
@@ -181,6 +185,8 @@ pub struct LiveEcsService {
     /// made it.
     pub deployed_at: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// Its Application Auto Scaling target on `ecs:service:DesiredCount`, if any.
+    pub scaling: Option<crate::plan::Scaling>,
 }
 
 /// A task definition as registered, in stamp's model, with its tags.
@@ -193,6 +199,9 @@ pub struct LiveTaskDefinition {
     pub task_definition: crate::render::TaskDefinition,
     pub tags: BTreeMap<String, String>,
 }
+
+/// DescribeScalableTargets takes at most 50 resource ids per call.
+const SCALABLE_TARGETS_BATCH: usize = 50;
 
 /// DescribeServices takes at most 10 services per call.
 const DESCRIBE_SERVICES_BATCH: usize = 10;
@@ -250,9 +259,11 @@ impl TenantReader {
             ),
             cfn: aws_sdk_cloudformation::Client::from_conf(
                 aws_sdk_cloudformation::config::Builder::from(&cfg)
-                    .interceptor(calls)
+                    .interceptor(calls.clone())
                     .build(),
             ),
+            cfg: cfg.clone(),
+            calls,
         };
         Ok((reader, cfg))
     }
@@ -263,6 +274,11 @@ impl TenantReader {
 
     pub fn role(&self) -> &str {
         &self.role
+    }
+
+    /// The account the guard checked.
+    pub fn account_id(&self) -> &str {
+        &self.account_id
     }
 
     /// Refuses an ARN of another account (an ARN without an account, or not an ARN, passes).
@@ -283,7 +299,7 @@ impl TenantReader {
         }
     }
 
-    fn fail(&self, detail: String) -> TenantError {
+    pub(super) fn fail(&self, detail: String) -> TenantError {
         TenantError::Call {
             tenant: self.tenant.clone(),
             detail,
@@ -620,8 +636,65 @@ impl TenantReader {
                         .and_then(|d| d.created_at)
                         .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
                     tags: tags(s.tags.as_deref().unwrap_or_default()),
+                    scaling: None,
                 };
                 out.insert(name, Some(live));
+            }
+        }
+        let found: Vec<String> = out
+            .iter()
+            .filter_map(|(name, s)| s.as_ref().map(|_| name.clone()))
+            .collect();
+        for (name, scaling) in self.scalable_targets(cluster, &found).await? {
+            if let Some(Some(svc)) = out.get_mut(&name) {
+                svc.scaling = Some(scaling);
+            }
+        }
+        Ok(out)
+    }
+
+    /// DescribeScalableTargets for the services (50 resource ids a call), by service name:
+    /// a service with a target has its count owned by the autoscaler. No call without services.
+    async fn scalable_targets(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<BTreeMap<String, crate::plan::Scaling>, TenantError> {
+        use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+        let mut out = BTreeMap::new();
+        if services.is_empty() {
+            return Ok(out);
+        }
+        let client = aws_sdk_applicationautoscaling::Client::from_conf(
+            aws_sdk_applicationautoscaling::config::Builder::from(&self.cfg)
+                .interceptor(self.calls.clone())
+                .build(),
+        );
+        let prefix = format!("service/{cluster}/");
+        for batch in services.chunks(SCALABLE_TARGETS_BATCH) {
+            let ids: Vec<String> = batch.iter().map(|s| format!("{prefix}{s}")).collect();
+            let resp = client
+                .describe_scalable_targets()
+                .service_namespace(ServiceNamespace::Ecs)
+                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                .set_resource_ids(Some(ids))
+                .send()
+                .await
+                .map_err(|e| {
+                    self.fail(describe(
+                        "application-autoscaling:DescribeScalableTargets",
+                        &self.role,
+                        &e,
+                    ))
+                })?;
+            for t in resp.scalable_targets.unwrap_or_default() {
+                if let Some(name) = t.resource_id.strip_prefix(&prefix) {
+                    let scaling = crate::plan::Scaling {
+                        min: u32::try_from(t.min_capacity).unwrap_or(0),
+                        max: u32::try_from(t.max_capacity).unwrap_or(0),
+                    };
+                    out.insert(name.to_owned(), scaling);
+                }
             }
         }
         Ok(out)

@@ -331,6 +331,9 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 .collect();
             verify_saved_plan(&run, &eligible).await?;
         }
+        // The last refusal before the first write in any tenant (the rollout engine's refusal
+        // phase, once deploy runs on it).
+        preflight_gate(&run, &eligible_names, args.concurrency).await?;
         let mut out = rows;
         for (ring, names) in waves {
             run.printer
@@ -376,7 +379,10 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     })
     .map_err(|e| match e.downcast::<StalePlan>() {
         Ok(stale) => Failure::usage(stale.0, Some("make a new plan with `stamp plan --out FILE`".to_owned())),
-        Err(e) => Failure::Failed(e),
+        Err(e) => match e.downcast::<PreflightFailed>() {
+            Ok(p) => Failure::usage(p.0, Some("push the image, or create what is missing (`stamp infra apply`); `stamp verify` checks again without deploying".to_owned())),
+            Err(e) => Failure::Failed(e),
+        },
     })?;
     let (summary, calls) = summary;
     if args.stats {
@@ -538,6 +544,63 @@ async fn verify_saved_plan(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()>
         ))
         .into())
     }
+}
+
+/// A preflight problem in any tenant about to deploy: a refusal before any write (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct PreflightFailed(String);
+
+/// `stamp verify`'s checks for every tenant about to deploy, with the release each deploys;
+/// an image, role or log group missing anywhere refuses the whole run, each listed per tenant.
+async fn preflight_gate(run: &Run, names: &[String], concurrency: usize) -> anyhow::Result<()> {
+    let tenants: Vec<&Tenant> = run
+        .fleet
+        .tenants
+        .iter()
+        .filter(|t| names.contains(&t.name))
+        .collect();
+    // A saved plan carries the release of each tenant's services; they share one.
+    let release_for = |t: &Tenant| match &run.saved {
+        Some(p) => p
+            .tenants
+            .iter()
+            .find(|st| st.tenant == t.name)
+            .and_then(|st| st.services.first())
+            .map(|ss| ss.release.clone()),
+        None => run.args.release.clone(),
+    };
+    let checks = crate::preflight::check(
+        &run.session,
+        &run.fleet,
+        &run.templates,
+        &tenants,
+        &release_for,
+        concurrency,
+    )
+    .await;
+    let failed: Vec<_> = checks.iter().filter(|c| c.refuses_deploy()).collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let mut lines = Vec::new();
+    for c in &failed {
+        for p in c.problems.iter().filter(|p| p.missing) {
+            let services = if p.services.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", p.services.join(", "))
+            };
+            lines.push(format!("{}: {}{services}", c.tenant, p.detail));
+        }
+    }
+    Err(PreflightFailed(format!(
+        "preflight failed in {} of {}; nothing was deployed:\n  {}",
+        failed.len(),
+        crate::output::count(checks.len(), "tenant"),
+        lines.join("\n  ")
+    ))
+    .into())
 }
 
 /// Deploys one tenant's services with a call counter of the tenant's own, and puts its retries
@@ -1011,7 +1074,12 @@ async fn apply(
         ));
     }
     if let Err(e) = deployer
-        .update_service(&t.cluster, &s.ecs_service, &arn, s.desired_count)
+        .update_service(
+            &t.cluster,
+            &s.ecs_service,
+            &arn,
+            plan::count_to_set(s.desired_count, live_svc.scaling),
+        )
         .await
     {
         note(out, e.to_string());
@@ -1080,7 +1148,9 @@ async fn apply(
                 &t.cluster,
                 &s.ecs_service,
                 &back_td.arn,
-                live_svc.desired_count,
+                // The count it had, if stamp set one; an autoscaled count is left alone.
+                plan::count_to_set(s.desired_count, live_svc.scaling)
+                    .map(|_| live_svc.desired_count),
             )
             .await?;
         deployer
@@ -1182,7 +1252,7 @@ pub(super) fn rollback(ctx: &super::Ctx, args: &crate::cli::RollbackArgs) -> Res
         r.release = target_td.tags.get(crate::audit::RELEASE).cloned();
         let started = Instant::now();
         let result = async {
-            deployer.update_service(&tenant.cluster, &service.ecs_service, &target_td.arn, svc.desired_count).await?;
+            deployer.update_service(&tenant.cluster, &service.ecs_service, &target_td.arn, None).await?;
             let audit = Audit {
                 commit: Some(commit.clone()),
                 digest: target_td.tags.get(crate::audit::DIGEST).cloned(),

@@ -32,6 +32,7 @@ mod schema;
 mod status;
 mod tenant_new;
 mod validate;
+mod verify;
 mod whoami;
 
 /// Settings resolved once from global flags, shared by every command.
@@ -161,6 +162,7 @@ pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
         Command::Status(a) => status::run(&ctx, &a),
         Command::History(a) => history::run(&ctx, &a),
         Command::Params(a) => params::run(&ctx, &a),
+        Command::Verify(a) => verify::run(&ctx, &a),
         Command::Schedule(a) => schedule::run(&ctx, &a),
         Command::Login(a) => login::run(&ctx, &a),
         Command::Exec(a) => exec::run(&ctx, &a),
@@ -196,6 +198,7 @@ fn aws_args(c: &Command) -> Option<&crate::cli::AwsArgs> {
         Command::Status(a) => Some(&a.aws),
         Command::History(a) => Some(&a.aws),
         Command::Params(a) => Some(&a.aws),
+        Command::Verify(a) => Some(&a.aws),
         Command::Login(a) => Some(&a.aws),
         Command::Exec(a) => Some(&a.aws),
         Command::Creds(a) => Some(&a.aws),
@@ -301,6 +304,7 @@ pub fn live_service(
         task_definition: Some(td.task_definition.clone()),
         task_definition_arn: Some(td.arn.clone()),
         desired_count: Some(svc.desired_count),
+        scaling: svc.scaling,
         release,
     }
 }

@@ -79,6 +79,9 @@ impl Report for PlanReport {
                     short(&s.digest),
                     dim.render_reset()
                 )?;
+                if let Some(count) = &s.count {
+                    writeln!(out, "    count: {count}")?;
+                }
                 for c in &s.changes {
                     let field = Shown(&c.field);
                     match (c.from.as_deref().map(Shown), c.to.as_deref().map(Shown)) {

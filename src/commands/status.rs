@@ -169,6 +169,10 @@ pub(super) struct LiveStatus {
     pub(super) running: u32,
     pub(super) desired: u32,
     pub(super) pending: u32,
+    /// The Application Auto Scaling target's bounds, when the autoscaler owns the count:
+    /// drift is then a count outside them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) scaling: Option<crate::plan::Scaling>,
     /// When the running deployment started.
     pub(super) deployed_at: Option<String>,
     /// The `stamp:*` tags of the last deploy (the service's, else the task definition's);
@@ -223,6 +227,9 @@ impl Report for StatusReport {
                     let mut s = format!("{}/{}", l.running, l.desired);
                     if l.pending > 0 {
                         s.push_str(&format!(" +{}", l.pending));
+                    }
+                    if let Some(b) = l.scaling {
+                        s.push_str(&format!(" ({}–{})", b.min, b.max));
                     }
                     s
                 })),
@@ -569,6 +576,7 @@ fn service_status(
             running: svc.running_count,
             desired: svc.desired_count,
             pending: svc.pending_count,
+            scaling: svc.scaling,
             deployed_at: svc.deployed_at.clone().or_else(|| td.registered_at.clone()),
             last_deploy: last,
         }
@@ -623,6 +631,18 @@ fn service_status(
     };
     if row.state == State::Drifted {
         row.drift = p.changes.into_iter().map(|c| c.field).collect();
+    }
+    // A scaled count outside its target's bounds is drift, though no deploy would set it (the
+    // autoscaler will): `plan` calls it unchanged, status says what is off.
+    if row.state == State::InSync
+        && plan::count_drifted(
+            desired.desired_count,
+            live_side.scaling,
+            live_side.desired_count,
+        )
+    {
+        row.state = State::Drifted;
+        row.drift = vec!["desired_count".to_owned()];
     }
     row
 }

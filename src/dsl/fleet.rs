@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::diag::{Diagnostic, Diagnostics, Located, SourceFile, did_you_mean};
 use super::model::{
-    EnvBlock, EnvEntry, FileKind, FileLayer, InfraSection, ServiceSection, VarBlock,
+    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, InfraSection, ServiceSection, VarBlock,
 };
 use super::parse::parse_file;
 use crate::schedule::{Freeze, Schedule, Window, parse_freeze_time};
@@ -183,7 +183,7 @@ pub struct Service {
     pub name: String,
     pub ecs_service: String,
     pub template: Located<String>,
-    pub desired_count: u32,
+    pub desired_count: DesiredCount,
     pub cpu: Option<u32>,
     pub memory: Option<u32>,
     pub inject_into: Option<Located<Vec<String>>>,
@@ -818,7 +818,10 @@ fn service(
             .or_else(|| d.and_then(|s| s.ecs_service.as_ref()))
             .map_or_else(|| name.to_owned(), |l| l.value.clone()),
         template,
-        desired_count: pick(|s| s.desired_count.as_ref()).unwrap_or(1),
+        desired_count: t
+            .and_then(|s| s.desired_count.as_ref())
+            .or_else(|| d.and_then(|s| s.desired_count.as_ref()))
+            .map_or(DesiredCount::Fixed(1), |l| l.value),
         cpu: pick(|s| s.cpu.as_ref()),
         memory: pick(|s| s.memory.as_ref()),
         inject_into: t

@@ -33,6 +33,8 @@ pub enum Form {
     ListOf(&'static [&'static str]),
     /// A whole number from 0 to the maximum.
     Count(u32),
+    /// A whole number from 0 to the maximum, or `"auto"` (the count is someone else's).
+    CountOrAuto(u32),
     /// A whole number from 1.
     Positive,
     /// Only `true`.
@@ -254,8 +256,8 @@ pub const KEYS: &[Key] = &[
     key(
         "services.*.desired_count",
         Both,
-        Form::Count(10_000),
-        "Number of tasks (default 1).",
+        Form::CountOrAuto(10_000),
+        "Number of tasks (default 1), or \"auto\": stamp never sets the count (Application Auto Scaling owns it).",
     ),
     key(
         "services.*.cpu",
@@ -468,6 +470,7 @@ fn value_text(form: Form) -> String {
         Form::TextList => "list of strings".into(),
         Form::ListOf(v) => format!("list of {}", v.join(", ")),
         Form::Count(max) => format!("0 to {max}"),
+        Form::CountOrAuto(max) => format!("0 to {max}, or \"auto\""),
         Form::Positive => "1 or more".into(),
         Form::Flag => "`true`".into(),
         Form::DateTime => "local date-time".into(),

@@ -123,7 +123,7 @@ pub enum VarValue {
 pub struct ServiceSection {
     pub at: Loc,
     pub template: Option<Located<String>>,
-    pub desired_count: Option<Located<u32>>,
+    pub desired_count: Option<Located<DesiredCount>>,
     pub cpu: Option<Located<u32>>,
     pub memory: Option<Located<u32>>,
     pub inject_into: Option<Located<Vec<String>>>,
@@ -143,4 +143,59 @@ pub struct InfraSection {
     pub parameters: Vec<EnvEntry>,
     pub tags: BTreeMap<String, Located<String>>,
     pub capabilities: Option<Located<Vec<String>>>,
+}
+
+/// `desired_count`: a number stamp sets on every deploy, or `"auto"`: the count belongs to
+/// someone else (Application Auto Scaling, a person) and stamp never sets it. Serialised as the
+/// number or the string `"auto"`, so digests of fixed counts are what they were before `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DesiredCount {
+    Fixed(u32),
+    Auto,
+}
+
+impl DesiredCount {
+    /// The count stamp sets, if it sets one.
+    pub fn fixed(self) -> Option<u32> {
+        match self {
+            Self::Fixed(n) => Some(n),
+            Self::Auto => None,
+        }
+    }
+}
+
+impl std::fmt::Display for DesiredCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fixed(n) => write!(f, "{n}"),
+            Self::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+impl serde::Serialize for DesiredCount {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Fixed(n) => s.serialize_u32(*n),
+            Self::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DesiredCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u32),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Self::Fixed(n)),
+            Raw::S(s) if s == "auto" => Ok(Self::Auto),
+            Raw::S(s) => Err(serde::de::Error::custom(format!(
+                "desired_count must be a number or \"auto\", found \"{s}\""
+            ))),
+        }
+    }
 }

@@ -12,8 +12,9 @@ use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile, did_you_mean};
 use super::model::{
-    EnvBlock, EnvEntry, FileKind, FileLayer, FreezeSpec, InfraSection, ProjectSection,
-    ScheduleSection, ServiceSection, TenantSection, ValueSpec, VarBlock, VarEntry, VarValue,
+    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, FreezeSpec, InfraSection,
+    ProjectSection, ScheduleSection, ServiceSection, TenantSection, ValueSpec, VarBlock, VarEntry,
+    VarValue,
 };
 
 const TOP_KEYS_DEFAULTS: &[&str] = &[
@@ -244,6 +245,27 @@ impl Walker<'_> {
             return None;
         }
         Some(s)
+    }
+
+    /// A whole number, or `"auto"` (stamp never sets the count).
+    fn desired_count(&mut self, v: &Value<'_>) -> Option<Located<DesiredCount>> {
+        if let DeValue::String(s) = v.get_ref()
+            && s.as_ref() == "auto"
+        {
+            return Some(Located::new(DesiredCount::Auto, self.loc(&v.span())));
+        }
+        if let DeValue::String(s) = v.get_ref()
+            && s.parse::<u64>().is_err()
+        {
+            self.err(
+                &v.span(),
+                format!("`desired_count` must be a whole number or \"auto\", found \"{s}\""),
+                Some("write e.g. `desired_count = 2`, or `desired_count = \"auto\"` for a service another owner scales".to_owned()),
+            );
+            return None;
+        }
+        self.count(v, "desired_count", 10_000)
+            .map(|l| Located::new(DesiredCount::Fixed(l.value), l.at))
     }
 
     fn count(&mut self, v: &Value<'_>, key: &str, max: u64) -> Option<Located<u32>> {
@@ -818,7 +840,7 @@ impl Walker<'_> {
             for (k, sv) in st.iter() {
                 match k.get_ref().as_ref() {
                     "template" => s.template = self.nonempty_string(sv, "template"),
-                    "desired_count" => s.desired_count = self.count(sv, "desired_count", 10_000),
+                    "desired_count" => s.desired_count = self.desired_count(sv),
                     // ECS's own ceilings: 16 vCPU (16384 units) and 120 GiB.
                     "cpu" => s.cpu = self.count(sv, "cpu", 16_384),
                     "memory" => s.memory = self.count(sv, "memory", 122_880),
@@ -1219,6 +1241,32 @@ F = { unset = true }
                 ),
                 ("F".into(), ValueSpec::Unset),
             ]
+        );
+    }
+
+    #[test]
+    fn desired_count_is_a_number_or_auto() {
+        let (l, d) = parse(
+            FileKind::Tenant,
+            "[services.api]\ndesired_count = \"auto\"\n[services.worker]\ndesired_count = 3\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        let l = l.expect("parsed");
+        let count = |s: &str| l.services[s].desired_count.as_ref().map(|c| c.value);
+        assert_eq!(count("api"), Some(DesiredCount::Auto));
+        assert_eq!(count("worker"), Some(DesiredCount::Fixed(3)));
+        let e = only_error(
+            FileKind::Tenant,
+            "[services.api]\ndesired_count = \"automatic\"\n",
+        );
+        assert_eq!(
+            e.message,
+            "`desired_count` must be a whole number or \"auto\", found \"automatic\""
+        );
+        let e = only_error(FileKind::Tenant, "[services.api]\ndesired_count = \"3\"\n");
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("drop the quotes: `desired_count = 3`")
         );
     }
 

@@ -130,6 +130,12 @@ fn form_schema(path: &str, form: Form, which: Which) -> Value {
         Form::TextList => json!({ "type": "array", "items": { "type": "string", "minLength": 1 } }),
         Form::ListOf(v) => json!({ "type": "array", "items": { "type": "string", "enum": v } }),
         Form::Count(max) => json!({ "type": "integer", "minimum": 0, "maximum": max }),
+        Form::CountOrAuto(max) => json!({
+            "anyOf": [
+                { "type": "integer", "minimum": 0, "maximum": max },
+                { "const": "auto" },
+            ]
+        }),
         Form::Positive => json!({ "type": "integer", "minimum": 1 }),
         Form::Flag => json!({ "const": true }),
         // TOML date-times reach the schema as strings in taplo; both spellings are strings.

@@ -61,7 +61,7 @@ mod tests {
             cluster: "acme".to_owned(),
             service: "api".to_owned(),
             ecs_service: "acme-api".to_owned(),
-            desired_count: 2,
+            desired_count: crate::dsl::DesiredCount::Fixed(2),
             release: "2024.06".to_owned(),
             task_definition: parse(
                 r#"{"family": "acme-api", "containerDefinitions": [{"name": "api",
@@ -105,7 +105,9 @@ mod tests {
             ("cluster", |d| d.cluster.push('x')),
             ("service", |d| d.service.push('x')),
             ("ecs_service", |d| d.ecs_service.push('x')),
-            ("desired_count", |d| d.desired_count = 3),
+            ("desired_count", |d| {
+                d.desired_count = crate::dsl::DesiredCount::Fixed(3)
+            }),
             ("release", |d| d.release = "2024.07".to_owned()),
             ("env value", |d| {
                 d.task_definition.container_definitions[0].set_env_var("LOG", "debug");

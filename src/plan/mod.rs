@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use similar::TextDiff;
 
+use crate::dsl::DesiredCount;
 use crate::render::Rendered;
 use crate::render::taskdef::{ContainerDefinition, TaskDefinition};
 
@@ -41,7 +42,7 @@ pub struct DesiredService {
     pub service: String,
     /// The ECS service's name in the tenant's cluster.
     pub ecs_service: String,
-    pub desired_count: u32,
+    pub desired_count: crate::dsl::DesiredCount,
     pub release: String,
     /// As rendered (not normalised): exactly what would be registered.
     pub task_definition: TaskDefinition,
@@ -65,6 +66,42 @@ impl DesiredService {
     }
 }
 
+/// An Application Auto Scaling scalable target on a service's desired count: the autoscaler
+/// moves the count between `min` and `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Scaling {
+    pub min: u32,
+    pub max: u32,
+}
+
+/// The count a deploy sets: none when the files say `auto` or the service has a scalable
+/// target (the autoscaler owns the count; setting it would fight it), else the number.
+pub fn count_to_set(desired: DesiredCount, scaling: Option<Scaling>) -> Option<u32> {
+    match scaling {
+        Some(_) => None,
+        None => desired.fixed(),
+    }
+}
+
+/// Whether `live` is drift: outside `min..=max` with a scalable target; never for `auto`
+/// without one (nothing says what it should be); otherwise anything but the number.
+pub fn count_drifted(desired: DesiredCount, scaling: Option<Scaling>, live: Option<u32>) -> bool {
+    match (scaling, desired.fixed()) {
+        (Some(s), _) => live.is_none_or(|n| n < s.min || n > s.max),
+        (None, None) => false,
+        (None, Some(n)) => live != Some(n),
+    }
+}
+
+/// `7`, or `auto` / `2–10` when stamp does not own the count: what plan and status show as
+/// the desired side.
+pub fn count_label(desired: DesiredCount, scaling: Option<Scaling>) -> String {
+    match scaling {
+        Some(s) => format!("{}–{} (scalable target)", s.min, s.max),
+        None => desired.to_string(),
+    }
+}
+
 /// What the tenant's account runs for one service, as the caller read it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveService {
@@ -76,6 +113,8 @@ pub struct LiveService {
     pub task_definition: Option<TaskDefinition>,
     pub task_definition_arn: Option<String>,
     pub desired_count: Option<u32>,
+    /// The service's Application Auto Scaling target, if it has one.
+    pub scaling: Option<Scaling>,
     /// From the live image tag or a `stamp:release` tag; the caller decides which.
     pub release: Option<String>,
 }
@@ -148,6 +187,31 @@ pub struct ServicePlan {
     /// Summary of the differences, in a fixed order (see [`compare`]); empty for
     /// `unchanged`.
     pub changes: Vec<Change>,
+    /// When stamp does not set the count (`auto`, or a scalable target): what runs and the
+    /// target's bounds, for plan and status to show. Absent for a count stamp sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<OwnedCount>,
+}
+
+/// The live count of a service whose count stamp leaves alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OwnedCount {
+    pub live: Option<u32>,
+    /// The scalable target's bounds; absent for `auto` without a target.
+    pub scaling: Option<Scaling>,
+}
+
+impl std::fmt::Display for OwnedCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.live {
+            Some(n) => write!(f, "{n} running, ")?,
+            None => f.write_str("not running, ")?,
+        }
+        match self.scaling {
+            Some(s) => write!(f, "scaled {}–{} by Application Auto Scaling", s.min, s.max),
+            None => f.write_str("count set outside stamp (desired_count = \"auto\")"),
+        }
+    }
 }
 
 /// Field name of the catch-all change.
@@ -178,7 +242,15 @@ pub fn compare(desired: &DesiredService, live: &LiveService) -> ServicePlan {
         .then(|| live.task_definition.as_ref().map(normalize))
         .flatten();
     let td_differs = have.as_ref() != Some(&want);
-    let count_differs = live.desired_count != Some(desired.desired_count);
+    // Only a count stamp would set makes an update; a scaled count out of its range is drift
+    // for `status` and listed below, but a deploy leaves it to the autoscaler.
+    let count_differs = count_to_set(desired.desired_count, live.scaling).is_some()
+        && count_drifted(desired.desired_count, live.scaling, live.desired_count);
+    let count = (live.exists && count_to_set(desired.desired_count, live.scaling).is_none())
+        .then_some(OwnedCount {
+            live: live.desired_count,
+            scaling: live.scaling,
+        });
     let action = if !live.exists {
         Action::Create
     } else if td_differs || count_differs {
@@ -194,6 +266,7 @@ pub fn compare(desired: &DesiredService, live: &LiveService) -> ServicePlan {
             digest,
             diff: String::new(),
             changes: Vec::new(),
+            count,
         };
     }
 
@@ -219,6 +292,7 @@ pub fn compare(desired: &DesiredService, live: &LiveService) -> ServicePlan {
         digest,
         diff,
         changes,
+        count,
     }
 }
 
@@ -253,11 +327,11 @@ fn list_changes(
             Some(desired.release.clone()),
         ));
     }
-    if live.desired_count != Some(desired.desired_count) {
+    if count_drifted(desired.desired_count, live.scaling, live.desired_count) {
         out.push(Change::new(
             "desired_count",
             live.desired_count.map(|n| n.to_string()),
-            Some(desired.desired_count.to_string()),
+            Some(count_label(desired.desired_count, live.scaling)),
         ));
     }
 
@@ -410,7 +484,7 @@ mod tests {
             cluster: "acme".to_owned(),
             service: "api".to_owned(),
             ecs_service: "acme-api".to_owned(),
-            desired_count: 2,
+            desired_count: DesiredCount::Fixed(2),
             release: "2024.06".to_owned(),
             task_definition: parse(TD).unwrap(),
         }
@@ -439,8 +513,75 @@ mod tests {
                 "arn:aws:ecs:eu-west-1:123456789012:task-definition/acme-api:7".to_owned(),
             ),
             desired_count: Some(2),
+            scaling: None,
             release: Some("2024.06".to_owned()),
         }
+    }
+
+    const TARGET: Scaling = Scaling { min: 2, max: 10 };
+
+    #[test]
+    fn a_scaled_count_inside_its_bounds_is_not_drift_and_never_set() {
+        let mut l = live();
+        l.scaling = Some(TARGET);
+        for n in [2, 7, 10] {
+            l.desired_count = Some(n);
+            let p = compare(&desired(), &l);
+            assert_eq!(p.action, Action::Unchanged, "{n}");
+            assert_eq!(
+                p.count,
+                Some(OwnedCount {
+                    live: Some(n),
+                    scaling: Some(TARGET)
+                })
+            );
+        }
+        // A number in the files does not make stamp fight the autoscaler.
+        assert_eq!(count_to_set(DesiredCount::Fixed(2), Some(TARGET)), None);
+        assert_eq!(count_to_set(DesiredCount::Auto, None), None);
+        assert_eq!(count_to_set(DesiredCount::Fixed(2), None), Some(2));
+    }
+
+    #[test]
+    fn a_scaled_count_outside_its_bounds_is_listed_but_not_an_update() {
+        let mut l = live();
+        l.scaling = Some(TARGET);
+        l.desired_count = Some(12);
+        let p = compare(&desired(), &l);
+        // A deploy would not set it (the autoscaler will): nothing to apply.
+        assert_eq!(p.action, Action::Unchanged);
+        assert!(count_drifted(
+            DesiredCount::Fixed(2),
+            Some(TARGET),
+            Some(12)
+        ));
+        assert!(count_drifted(DesiredCount::Auto, Some(TARGET), Some(1)));
+        // With the definition changed too, the change list names the count and the bounds.
+        let mut d = desired();
+        d.task_definition.cpu = Some("1024".to_owned());
+        let p = compare(&d, &l);
+        assert_eq!(p.action, Action::Update);
+        let c = p
+            .changes
+            .iter()
+            .find(|c| c.field == "desired_count")
+            .unwrap();
+        assert_eq!(c.from.as_deref(), Some("12"));
+        assert_eq!(c.to.as_deref(), Some("2–10 (scalable target)"));
+    }
+
+    #[test]
+    fn an_auto_count_without_a_target_is_never_drift() {
+        let mut d = desired();
+        d.desired_count = DesiredCount::Auto;
+        let mut l = live();
+        l.desired_count = Some(9);
+        let p = compare(&d, &l);
+        assert_eq!(p.action, Action::Unchanged);
+        assert_eq!(
+            p.count.map(|c| c.to_string()).as_deref(),
+            Some("9 running, count set outside stamp (desired_count = \"auto\")")
+        );
     }
 
     fn fields(plan: &ServicePlan) -> Vec<&str> {
@@ -519,7 +660,7 @@ mod tests {
     #[test]
     fn a_count_only_change_is_an_update_without_diff() {
         let mut d = desired();
-        d.desired_count = 4;
+        d.desired_count = DesiredCount::Fixed(4);
         let plan = compare(&d, &live());
         assert_eq!(plan.action, Action::Update);
         assert_eq!(plan.diff, "");

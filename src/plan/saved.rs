@@ -141,7 +141,7 @@ pub struct SavedService {
     pub service: String,
     pub ecs_service: String,
     pub cluster: String,
-    pub desired_count: u32,
+    pub desired_count: crate::dsl::DesiredCount,
     pub release: String,
     /// [`DesiredService::digest`].
     pub digest: String,
@@ -424,7 +424,7 @@ mod tests {
             cluster: tenant.to_owned(),
             service: service.to_owned(),
             ecs_service: format!("{tenant}-{service}"),
-            desired_count: 2,
+            desired_count: crate::dsl::DesiredCount::Fixed(2),
             release: "r1".to_owned(),
             task_definition: td,
         }

@@ -216,7 +216,7 @@ pub struct Rendered {
     pub service: String,
     pub ecs_service: String,
     pub cluster: String,
-    pub desired_count: u32,
+    pub desired_count: crate::dsl::DesiredCount,
     pub release: ReleaseChoice,
     #[serde(skip)]
     pub task_definition: TaskDefinition,
@@ -722,7 +722,8 @@ struct TenantCtx<'a> {
 struct ServiceCtx<'a> {
     name: &'a str,
     ecs_service: &'a str,
-    desired_count: u32,
+    /// A number, or `"auto"`.
+    desired_count: crate::dsl::DesiredCount,
     #[serde(skip_serializing_if = "Option::is_none")]
     cpu: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]

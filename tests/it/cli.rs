@@ -74,6 +74,7 @@ const PRINTED_BY: &[(&str, &str, &[&str])] = &[
     ("src/commands/mod.rs", "*", &["(aws)"]),
     ("src/commands/plan.rs", "*", &["plan"]),
     ("src/commands/params.rs", "*", &["params"]),
+    ("src/commands/verify.rs", "*", &["verify"]),
     ("src/commands/history.rs", "*", &["history"]),
     ("src/commands/schedule.rs", "*", &["schedule"]),
     ("src/commands/status.rs", "*", &["status"]),

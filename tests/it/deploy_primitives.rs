@@ -58,7 +58,11 @@ impl Ctx {
     fn api(&self, tenant: &str) -> (String, String, u32) {
         let t = self.tenant(tenant);
         let s = t.service("api").expect("api service");
-        (t.cluster.clone(), s.ecs_service.clone(), s.desired_count)
+        (
+            t.cluster.clone(),
+            s.ecs_service.clone(),
+            s.desired_count.fixed().unwrap_or(1),
+        )
     }
 }
 
@@ -224,7 +228,7 @@ async fn deploy_image(d: &TenantDeployer, ctx: &Ctx, tag: &str) -> (String, Stri
         .register(&with_image(&td.task_definition, &image), &[])
         .await
         .expect("register");
-    d.update_service(&cluster, &service, &new.arn, desired)
+    d.update_service(&cluster, &service, &new.arn, Some(desired))
         .await
         .expect("update service");
     (svc.task_definition_arn, new.arn)
@@ -531,7 +535,7 @@ fn a_broken_image_fails_with_the_circuit_breaker_reason_and_updating_back_comple
             }
 
             // The rollback primitive: the previous revision again, and wait for it.
-            d.update_service(&cluster, &service, &previous, desired)
+            d.update_service(&cluster, &service, &previous, Some(desired))
                 .await
                 .expect("update back");
             let mut seen = Vec::new();

@@ -170,6 +170,19 @@ fn taplo_accepts_the_example_fleet_against_the_committed_schemas() {
     assert!(ok, "taplo check failed on the example fleet:\n{out}");
 }
 
+#[test]
+fn taplo_accepts_a_count_left_to_the_autoscaler() {
+    let f = fleet_with_schemas();
+    let text = f.read("tenants/acme.toml");
+    assert!(text.contains("desired_count = 6"), "{text}");
+    f.write(
+        "tenants/acme.toml",
+        &text.replace("desired_count = 6", "desired_count = \"auto\""),
+    );
+    let (ok, out) = taplo_check(f.root(), &["tenants/acme.toml"]);
+    assert!(ok, "taplo refused desired_count = \"auto\":\n{out}");
+}
+
 /// A copy of the example fleet with schema/, where taplo resolves the #:schema directives.
 fn fleet_with_schemas() -> Fixture {
     let f = Fixture::example();
@@ -222,11 +235,11 @@ fn taplo_flags_each_mistake_at_its_key() {
             "'project' was unexpected",
         ),
         (
-            "count as a string",
+            "count as a string (only \"auto\" is one)",
             "desired_count = 6",
             "desired_count = \"6\"",
             "desired_count = \"6\"",
-            "is not of type \"integer\"",
+            "'anyOf'",
         ),
         (
             "unknown capability",

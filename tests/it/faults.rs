@@ -675,7 +675,9 @@ fn when_faults_exhaust_the_retries_every_tenant_is_reported_with_its_reason_and_
         let d = detail(row);
         // Precise: the AWS operation, the tenant's role, and what went wrong.
         assert!(
-            ["sts:", "ssm:", "ecs:"].iter().any(|op| d.contains(op)),
+            ["sts:", "ssm:", "ecs:", "application-autoscaling:"]
+                .iter()
+                .any(|op| d.contains(op)),
             "{key}: no operation in {d:?}"
         );
         assert!(

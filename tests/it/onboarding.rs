@@ -287,6 +287,10 @@ const STEPS: &[Step] = &[
         role: RoleKind::Inspect,
     },
     Step {
+        name: "verify",
+        role: RoleKind::Inspect,
+    },
+    Step {
         name: "deploy",
         role: RoleKind::Deploy,
     },
@@ -330,6 +334,7 @@ impl Scenario<'_> {
             "plan" => self.stamp(root, &["plan", "globex"]),
             "status" => self.stamp(root, &["status", "globex", "--output", "json"]),
             "history" => self.stamp(root, &["history", "globex", "-s", "api"]),
+            "verify" => self.stamp(root, &["verify", "globex"]),
             "deploy" => {
                 let release = format!("v2.0.{n}");
                 let args = [

@@ -105,7 +105,8 @@ fn a_freshly_seeded_fleet_plans_an_update_for_every_service_with_its_changes() {
 
 /// The budget of the plan issue, per tenant: 1 AssumeRole + 1 GetCallerIdentity +
 /// ⌈p/10⌉ GetParameters + m GetParametersByPath pages + ⌈k/50⌉ DescribeParameters +
-/// c DescribeStacks + ⌈s/10⌉ DescribeServices + one DescribeTaskDefinition per existing
+/// c DescribeStacks + ⌈s/10⌉ DescribeServices + ⌈s/50⌉ DescribeScalableTargets (of the
+/// existing services) + one DescribeTaskDefinition per existing
 /// service; plus one GetCallerIdentity for the base identity.
 #[test]
 fn plan_makes_no_more_calls_than_the_api_minimum() {
@@ -126,6 +127,7 @@ fn plan_makes_no_more_calls_than_the_api_minimum() {
         ("ssm:GetParametersByPath", 2 * tenants + 1),
         ("ssm:DescribeParameters", tenants),
         ("ecs:DescribeServices", tenants),
+        ("application-autoscaling:DescribeScalableTargets", tenants),
         ("ecs:DescribeTaskDefinition", 2 * tenants),
     ];
     for (op, max) in budget {

@@ -77,6 +77,16 @@ pub struct SeededService {
     pub task_definition: String,
 }
 
+/// The releases the tests deploy with `--release`, pushed to the fleet's ECR repository by
+/// every seed (besides the seed's own and those the tenant files name): deploy's preflight
+/// refuses a release whose image is not there. A release missing from the registry is
+/// `MISSING_RELEASE`.
+pub const PUSHED_RELEASES: [&str; 12] = [
+    "v1.43.0", "v1.50.0", "v1.51.0", "v1.52.0", "v1.53.0", "v1.54.0", "v1.55.0", "v1.56.0",
+    "v1.57.0", "v1.58.0", "v1.59.0", "v1.60.0",
+];
+pub const MISSING_RELEASE: &str = "v9.9.9-never-pushed";
+
 /// What to seed in `fresh_fleet_with`.
 #[derive(Clone, Debug)]
 pub struct SeedOptions {
@@ -414,6 +424,7 @@ impl Emulator {
         if !opts.services {
             cmd.arg("--no-services");
         }
+        cmd.arg("--image-tags").arg(PUSHED_RELEASES.join(","));
         let out = run_checked(&mut cmd, "stamp_moto.seed");
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("seed summary: {e}\n{out}"))
     }
