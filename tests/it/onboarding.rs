@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::support::emulator::{Emulator, Fleet, SeedOptions, example_fleet, unique_account};
+use crate::support::emulator::{
+    Emulator, Fleet, PUSHED_RELEASES, SeedOptions, example_fleet, unique_account,
+};
 use crate::support::{Fixture, Run, run_command, stamp_command};
 use stamp::aws::actions::{self, RoleKind};
 
@@ -313,6 +315,7 @@ struct Scenario<'e> {
     f: Fleet,
     account: String,
     n: std::cell::Cell<u32>,
+    deploys: std::cell::Cell<u32>,
 }
 
 impl Scenario<'_> {
@@ -336,7 +339,11 @@ impl Scenario<'_> {
             "history" => self.stamp(root, &["history", "globex", "-s", "api"]),
             "verify" => self.stamp(root, &["verify", "globex"]),
             "deploy" => {
-                let release = format!("v2.0.{n}");
+                // Releases whose image the seed pushed (the preflight checks it), a new one each
+                // deploy so each registers a revision.
+                let d = self.deploys.get() + 1;
+                self.deploys.set(d);
+                let release = PUSHED_RELEASES[d as usize % PUSHED_RELEASES.len()];
                 let args = [
                     &[
                         "deploy",
@@ -345,7 +352,7 @@ impl Scenario<'_> {
                         "--allow-dirty",
                         "--force-unlock",
                     ][..],
-                    &["--poll-interval", "20ms", "--release", &release],
+                    &["--poll-interval", "20ms", "--release", release],
                     &window,
                 ]
                 .concat();
@@ -456,6 +463,7 @@ fn with_exactly_the_generated_policies_every_command_works_and_each_action_is_ne
         f,
         account,
         n: std::cell::Cell::new(0),
+        deploys: std::cell::Cell::new(0),
     };
     let inspect = actions::names(RoleKind::Inspect);
     let deploy = actions::names(RoleKind::Deploy);
