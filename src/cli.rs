@@ -361,6 +361,125 @@ Examples:
   stamp man --out-dir ~/.local/share/man/man1 && man stamp-deploy
   stamp man | man -l -")]
     Man(ManArgs),
+
+    /// Onboard a customer: write a new tenant file.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+
+    /// The tenant account's roles as a CloudFormation stack, from stamp's own list of calls.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        after_help = "\
+Examples:
+  stamp bootstrap template acme --trust arn:aws:iam::123456789012:role/stamp-ci > roles.json
+  stamp bootstrap acme --apply --trust arn:aws:iam::123456789012:role/stamp-ci --profile acme-admin
+
+The template creates the tenant's deploy_role and inspect_role (names as the tenant files
+resolve them) with exactly the AWS actions stamp calls, each scoped to the tenant's resources
+where the API allows. --apply creates or updates the stack `stamp-bootstrap` in each tenant's
+account with your own credentials for that account (--profile or the environment), which must
+be in the tenant's account_id; nothing is written in an account that fails that check."
+    )]
+    Bootstrap(BootstrapArgs),
+
+    /// Is each tenant ready? Roles, account guard, cluster, parameters, stacks (read-only).
+    #[command(after_help = "\
+Examples:
+  stamp check acme                one tenant
+  stamp check --all --output json {\"tenants\": [{\"tenant\", \"problems\": [...]}], \"ok\"}
+
+Assumes both roles (the account guard checks each lands in the tenant's account), then reads,
+with inspect_role only: the cluster, the parameters the files reference and the stacks they
+name. One line per problem per tenant. Exit code 1 when any tenant has a problem.")]
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Write a commented tenants/NAME.toml that validates, then print the next steps.
+    #[command(after_help = "\
+Examples:
+  stamp tenant new hooli --account 555555555555 --region eu-west-1 --ring canary
+
+Refused (exit 2, nothing written) when NAME or the account is already in the fleet.
+Needs no AWS access.")]
+    New(TenantNewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TenantNewArgs {
+    /// The tenant's name: the file stem (lowercase letters, digits, `-`).
+    pub name: String,
+    /// The customer's 12-digit AWS account id.
+    #[arg(long, value_name = "ID")]
+    pub account: String,
+    /// The account's region (default: the fleet's default region).
+    #[arg(long, value_name = "R")]
+    pub region: Option<String>,
+    /// The deploy ring (default: the last of the project's rings).
+    #[arg(long, value_name = "R")]
+    pub ring: Option<String>,
+    /// IANA time zone of the tenant's deploy windows.
+    #[arg(long, value_name = "TZ")]
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BootstrapCommand {
+    /// Print the CloudFormation template of a tenant's roles (JSON) on stdout.
+    Template(BootstrapTemplateArgs),
+}
+
+/// Who the roles trust.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// A principal the roles trust (the CI role, operators); repeat for more. Default: the
+    /// tenant account itself (its administrators grant sts:AssumeRole).
+    #[arg(long, value_name = "ARN")]
+    pub trust: Vec<String>,
+    /// sts:ExternalId the trust requires (default: the tenant's external_id, if any).
+    #[arg(long, value_name = "X")]
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapTemplateArgs {
+    /// Tenant (a file stem in tenants/).
+    pub tenant: String,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    #[command(subcommand)]
+    pub command: Option<BootstrapCommand>,
+    /// Tenants whose accounts get the stack.
+    #[arg(required = true)]
+    pub tenants: Vec<String>,
+    /// Create or update the stack `stamp-bootstrap` (without it nothing happens).
+    #[arg(long, required = true)]
+    pub apply: bool,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Tenants (default: all).
+    #[arg(conflicts_with = "all")]
+    pub tenants: Vec<String>,
+    /// Every tenant of the fleet.
+    #[arg(long)]
+    pub all: bool,
+    /// How many tenant accounts to check at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// Which file `stamp schema` describes.

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod aws;
+pub mod bootstrap;
 pub mod cli;
 pub mod commands;
 pub mod complete;

@@ -2,6 +2,7 @@
 
     python -m stamp_moto.iam enforce --endpoint URL [--no-assume-user]
     python -m stamp_moto.iam role --endpoint URL --account ID --name NAME --actions A,B
+    python -m stamp_moto.iam policy --endpoint URL --account ID --name NAME --actions A,B --admin ROLE
 
 `role` creates (before enforcement) a role in a tenant account that the base account may
 assume, allowed exactly the given actions: tests use it for a role that may not read.
@@ -111,6 +112,33 @@ def create_role(endpoint: str, account: str, name: str, actions: list[str]) -> d
     return {"RoleArn": f"arn:aws:iam::{account}:role/{name}"}
 
 
+def set_policy(endpoint: str, account: str, name: str, actions: list[str], admin: str) -> dict[str, str]:
+    """Replaces the inline policy of role `name` with exactly `actions`, working as the role
+    `admin` of the account (created with `role … --actions '*'` before enforcement): how the
+    least-privilege test changes a role's policy while enforcement is on."""
+    sts = boto3.client(
+        "sts",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{admin}", RoleSessionName="stamp-iam")["Credentials"]
+    iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    iam.put_role_policy(RoleName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(doc))
+    return {"RoleArn": f"arn:aws:iam::{account}:role/{name}"}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -122,10 +150,18 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--account", required=True)
     r.add_argument("--name", required=True)
     r.add_argument("--actions", required=True, help="comma-separated IAM actions")
+    p = sub.add_parser("policy", help="replace a role's policy with exactly --actions (as --admin)")
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--account", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--actions", required=True, help="comma-separated IAM actions")
+    p.add_argument("--admin", required=True, help="a role of the account allowed iam:PutRolePolicy")
     args = ap.parse_args(argv)
     if not args.endpoint.startswith(("http://127.0.0.1", "http://localhost")):
         raise SystemExit(f"iam: refusing non-local endpoint {args.endpoint}")
-    if args.cmd == "role":
+    if args.cmd == "policy":
+        out = set_policy(args.endpoint, args.account, args.name, args.actions.split(","), args.admin)
+    elif args.cmd == "role":
         out = create_role(args.endpoint, args.account, args.name, args.actions.split(","))
     else:
         out = enforce(args.endpoint, args.no_assume_user)

@@ -23,6 +23,8 @@
   still runs one request at a time (one Python process).
 * ExecuteChangeSet ends as on AWS (cfn_execute.py): a failing resource rolls the stack back
   with a *_FAILED event and its reason; outputs are recomputed.
+* Under IAM enforcement, a form-encoded request's signature is checked over the body as sent
+  (signature.py), as AWS does, not over moto's re-encoding of it.
 * DescribeImages with another account's registryId reads that account's repository when its
   policy allows the caller (ecr_cross_account.py), as AWS does; moto looks only in the caller's.
 * GET /federation serves the console federation endpoint (signin.py: getSigninToken checked
@@ -44,7 +46,7 @@ import urllib.request
 from collections import Counter
 from typing import Any, Callable, Iterable
 
-from stamp_moto import cfn_execute, ecr_cross_account, ecs_rollout, signin, ssm_paging
+from stamp_moto import cfn_execute, ecr_cross_account, ecs_rollout, signature, signin, ssm_paging
 
 
 def _json_response(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
@@ -108,6 +110,7 @@ class StampControl:
             with self._counts_lock:
                 self._counts[f"signin:{action}"] += 1
             return signin.handle(environ, start_response)
+        signature.capture(environ)
         op = _operation(environ)
         with self._counts_lock:
             self._counts[op] += 1
@@ -210,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     ecs_rollout.install()
     ssm_paging.install()
     cfn_execute.install()
+    signature.install()
     ecr_cross_account.install()
     if not args.log_requests:
         # One line per request drowns the useful part of the log (tracebacks) when seeding 100s of tenants.

@@ -7,6 +7,8 @@
 //! where they are meant to go.
 
 pub mod access;
+pub mod actions;
+pub mod bootstrap;
 pub mod calls;
 pub mod console;
 pub mod convert;

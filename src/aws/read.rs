@@ -500,6 +500,23 @@ impl TenantReader {
     }
 
     /// The stack, or `None` when it does not exist (AWS answers a ValidationError).
+    /// Whether the tenant's cluster exists and is ACTIVE (`stamp check`): its status, or
+    /// `None` when ECS does not know it.
+    pub async fn cluster_status(&self, cluster: &str) -> Result<Option<String>, TenantError> {
+        let out = self
+            .ecs
+            .describe_clusters()
+            .clusters(cluster)
+            .send()
+            .await
+            .map_err(|e| self.fail(describe("ecs:DescribeClusters", &self.role, &e)))?;
+        Ok(out
+            .clusters()
+            .iter()
+            .find(|c| c.cluster_name() == Some(cluster))
+            .map(|c| c.status().unwrap_or_default().to_owned()))
+    }
+
     pub async fn describe_stack(&self, name: &str) -> Result<Option<LiveStack>, TenantError> {
         use aws_sdk_cloudformation::error::ProvideErrorMetadata;
         let out = match self.cfn.describe_stacks().stack_name(name).send().await {

@@ -204,6 +204,12 @@ impl Session {
             .build()
     }
 
+    /// The base identity's own configuration: for `bootstrap --apply`, which writes with the
+    /// caller's credentials for the tenant account (it creates the roles stamp assumes).
+    pub fn base_config(&self) -> &SdkConfig {
+        &self.base
+    }
+
     pub fn calls(&self) -> &CallCounter {
         &self.calls
     }

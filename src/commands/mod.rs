@@ -11,6 +11,8 @@ use crate::output::Printer;
 use crate::resolve::Lookups;
 
 mod access;
+mod bootstrap;
+mod check;
 mod completions;
 mod creds;
 mod deploy;
@@ -29,6 +31,7 @@ mod rollback;
 mod schedule;
 mod schema;
 mod status;
+mod tenant_new;
 mod validate;
 mod verify;
 mod whoami;
@@ -167,6 +170,9 @@ pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
         Command::Creds(a) => creds::run(&ctx, &a),
         Command::Profiles(a) => profiles::run(&ctx, &a),
         Command::Whoami(a) => whoami::run(&ctx, &a),
+        Command::Tenant(crate::cli::TenantCommand::New(a)) => tenant_new::run(&ctx, &a),
+        Command::Bootstrap(a) => bootstrap::run(&ctx, &a),
+        Command::Check(a) => check::run(&ctx, &a),
         Command::Schema(_) | Command::Completions(_) | Command::Man(_) => unreachable!("run above"),
     }
 }
@@ -179,7 +185,10 @@ fn aws_args(c: &Command) -> Option<&crate::cli::AwsArgs> {
         | Command::Schedule(_)
         | Command::Schema(_)
         | Command::Completions(_)
-        | Command::Man(_) => None,
+        | Command::Man(_)
+        | Command::Tenant(_) => None,
+        Command::Bootstrap(a) => Some(&a.aws),
+        Command::Check(a) => Some(&a.aws),
         Command::Render(a) => Some(&a.aws),
         Command::Explain(a) => Some(&a.aws),
         Command::Infra(InfraCommand::Plan(a)) => Some(&a.aws),
@@ -330,6 +339,7 @@ mod tests {
             ("schedule.rs", include_str!("schedule.rs")),
             ("login.rs", include_str!("login.rs")),
             ("validate.rs", include_str!("validate.rs")),
+            ("check.rs", include_str!("check.rs")),
         ] {
             for forbidden in ["TenantDeployer", "aws::deploy", "deploy_role"] {
                 assert!(

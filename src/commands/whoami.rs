@@ -28,12 +28,12 @@ struct Whoami {
 }
 
 #[derive(Debug, Serialize)]
-struct TenantRoles {
+pub(super) struct TenantRoles {
     tenant: String,
     account_id: String,
     region: String,
     cluster: String,
-    roles: Vec<RoleCheck>,
+    pub(super) roles: Vec<RoleCheck>,
 }
 
 impl Report for Whoami {
@@ -130,7 +130,11 @@ pub(super) fn run(ctx: &super::Ctx, args: &WhoamiArgs) -> Result<()> {
 }
 
 /// Both roles of every tenant, `concurrency` accounts at a time, in the order given.
-async fn check_all(session: &Session, tenants: &[&Tenant], concurrency: usize) -> Vec<TenantRoles> {
+pub(super) async fn check_all(
+    session: &Session,
+    tenants: &[&Tenant],
+    concurrency: usize,
+) -> Vec<TenantRoles> {
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (i, t) in tenants.iter().enumerate() {

@@ -193,6 +193,30 @@ pub fn check(fleet: &Fleet) -> Diagnostics {
     check_root(&fleet.root, &fleet.tenants)
 }
 
+/// The parameters a tenant's stacks must be given and are not (no Default in the template,
+/// none in the files): `(stack key, parameter, template)`. `stamp tenant new` writes them.
+pub fn required_unset(root: &Path, tenant: &Tenant) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for s in &tenant.infra {
+        let Ok(tpl) = template::load(root, &s.template.value) else {
+            continue;
+        };
+        let given: std::collections::BTreeSet<&str> = s
+            .parameters
+            .iter()
+            .flat_map(|(_, e)| e.iter())
+            .filter(|e| e.spec != ValueSpec::Unset)
+            .map(|e| e.name.as_str())
+            .collect();
+        for (name, decl) in &tpl.parameters {
+            if !decl.has_default && !given.contains(name.as_str()) {
+                out.push((s.key.clone(), name.clone(), s.template.value.clone()));
+            }
+        }
+    }
+    out
+}
+
 fn check_root(root: &Path, tenants: &[Tenant]) -> Diagnostics {
     let mut diags = Diagnostics::default();
     let mut templates: BTreeMap<String, Option<template::StackTemplate>> = BTreeMap::new();

@@ -122,6 +122,9 @@ const PRINTED_BY: &[(&str, &str, &[&str])] = &[
     // Completes every command's line; names only the global --root.
     ("src/complete.rs", "*", &["(all)"]),
     ("src/commands/man.rs", "*", &["man"]),
+    ("src/commands/tenant_new.rs", "*", &["tenant new"]),
+    ("src/commands/bootstrap.rs", "*", &["bootstrap"]),
+    ("src/commands/check.rs", "*", &["check"]),
 ];
 
 /// Every runnable command as a path (`infra plan`), from the clap definition.
@@ -130,7 +133,9 @@ fn command_paths(cmd: &clap::Command, prefix: &str, out: &mut Vec<(String, bool)
         let path = format!("{prefix}{}", sub.get_name());
         if sub.has_subcommands() {
             command_paths(sub, &format!("{path} "), out);
-        } else {
+        }
+        // A command whose subcommand is optional runs on its own too (`bootstrap T --apply`).
+        if !sub.has_subcommands() || !sub.is_subcommand_required_set() {
             let aws = sub.get_arguments().any(|a| a.get_long() == Some("profile"));
             out.push((path, aws));
         }

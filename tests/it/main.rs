@@ -15,6 +15,7 @@ mod identity;
 mod infra;
 mod infra_dsl;
 mod live_resolve;
+mod onboarding;
 mod plan;
 mod properties;
 mod release;

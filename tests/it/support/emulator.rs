@@ -598,6 +598,31 @@ impl Emulator {
         run_checked(&mut cmd, "stamp_moto.iam role");
     }
 
+    /// Replaces role `name`'s policy in `account` with exactly `actions` (on `"*"`), acting as
+    /// the role `admin` (made with `create_role(account, admin, &["*"])` before enforcement):
+    /// works while IAM is enforced.
+    pub fn set_role_policy(&self, account: &str, name: &str, actions: &[&str], admin: &str) {
+        let mut cmd = self.python_command();
+        cmd.args([
+            "-m",
+            "stamp_moto.iam",
+            "policy",
+            "--endpoint",
+            &self.endpoint,
+        ])
+        .args([
+            "--account",
+            account,
+            "--name",
+            name,
+            "--admin",
+            admin,
+            "--actions",
+        ])
+        .arg(actions.join(","));
+        run_checked(&mut cmd, "stamp_moto.iam policy");
+    }
+
     /// Wipe every account of the server. Dedicated instances only: on the shared server it
     /// would delete other tests' fleets mid-run.
     pub fn reset(&self) {

@@ -1,0 +1,47 @@
+"""Checks SigV4 signatures of form-encoded requests over the bytes the client sent.
+
+moto 5.2.5, under IAM enforcement, recomputes a query-protocol request's signature from the
+form it parsed, encoded again by Python (werkzeug leaves no raw body for a form POST). AWS
+signs over the body as sent. A client that percent-encodes differently from Python's
+urlencode (the AWS SDK for Rust, for characters such as `!`, `'`, `(`, `)`, `*` in a
+CloudFormation template body) is then refused with a 403 it would never get from AWS.
+
+`capture(environ)` keeps the raw body of the request being handled (per thread: the server is
+threaded, one request per thread); the patched `_create_aws_request` signs over it.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any
+
+_local = threading.local()
+
+
+def capture(environ: dict[str, Any]) -> None:
+    """Remembers this thread's request body (form POSTs only) and gives moto a fresh stream."""
+    _local.raw_body = None
+    if environ.get("REQUEST_METHOD") != "POST":
+        return
+    if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        return
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    _local.raw_body = body
+
+
+def install() -> None:
+    from moto.iam.access_control import IAMRequestBase
+
+    original = IAMRequestBase._create_aws_request
+
+    def _create_aws_request(self: Any) -> Any:
+        request = original(self)
+        raw = getattr(_local, "raw_body", None)
+        if raw:
+            request.data = raw
+        return request
+
+    IAMRequestBase._create_aws_request = _create_aws_request  # type: ignore[method-assign]
