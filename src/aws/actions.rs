@@ -96,11 +96,6 @@ const READS: &[(&str, Scope, &str)] = &[
         "the live task definition and its tags",
     ),
     (
-        "ecs:ListTaskDefinitions",
-        Any,
-        "the revisions of a family (history, rollback)",
-    ),
-    (
         "application-autoscaling:DescribeScalableTargets",
         Any,
         "whether an autoscaler owns a service's count",
@@ -109,6 +104,12 @@ const READS: &[(&str, Scope, &str)] = &[
 
 /// Reads only `inspect_role` makes: `stamp check`, and `verify` (also deploy's preflight).
 const CHECKS: &[Action] = &[
+    a(
+        "ecs:ListTaskDefinitions",
+        Inspect,
+        Any,
+        "the revisions of a family (history; rollback chooses its target with inspect_role)",
+    ),
     a(
         "ecs:DescribeClusters",
         Inspect,
@@ -167,6 +168,12 @@ const WRITES: &[Action] = &[
         Deploy,
         ServicesAndFamilies,
         "the audit tags on task definitions and services",
+    ),
+    a(
+        "ecs:UntagResource",
+        Deploy,
+        Services,
+        "rollback: drops the service's audit tags the revision it returns to lacks",
     ),
     a(
         "cloudformation:CreateChangeSet",

@@ -371,26 +371,45 @@ impl Scenario<'_> {
                     format!("{t}\n[infra.{key}]\ntemplate = \"failing.cfn.yaml\"\n")
                 });
                 let args = [
-                    &["infra", "apply", "globex", "--stack", &key, "--yes"][..],
+                    &[
+                        "infra",
+                        "apply",
+                        "globex",
+                        "--stack",
+                        &key,
+                        "--yes",
+                        "--allow-dirty",
+                    ][..],
                     &window,
                 ]
                 .concat();
                 self.stamp(copy.path(), &args)
             }
-            "rollback" => self.stamp(
-                root,
-                &[
-                    "rollback",
-                    "globex",
-                    "-s",
-                    "api",
-                    "--poll-interval",
-                    "20ms",
-                    "--force-unlock",
-                ],
-            ),
+            "rollback" => {
+                // Something of stamp's own to go back to: one more deploy first (under a
+                // removal it may fail; earlier passes left stamp's revisions behind).
+                self.run("deploy");
+                self.rollback(root)
+            }
             _ => unreachable!("{step}"),
         }
+    }
+
+    fn rollback(&self, root: &std::path::Path) -> Run {
+        self.stamp(
+            root,
+            &[
+                "rollback",
+                "globex",
+                "-s",
+                "api",
+                "--yes",
+                "--allow-dirty",
+                "--poll-interval",
+                "20ms",
+                "--force-unlock",
+            ],
+        )
     }
 
     /// A copy of the fleet with globex's file edited (and the failing template).
@@ -476,7 +495,13 @@ fn with_exactly_the_generated_policies_every_command_works_and_each_action_is_ne
         "globex: cluster globex-shop does not exist",
         "globex: stack globex-app ([infra.app]) does not exist",
     ]);
-    let window = ["--yes", "--ignore-window", "--reason", "least privilege"];
+    let window = [
+        "--yes",
+        "--allow-dirty",
+        "--ignore-window",
+        "--reason",
+        "least privilege",
+    ];
     s.stamp(
         s.f.root(),
         &[&["infra", "apply", "globex"][..], &window].concat(),
@@ -494,10 +519,13 @@ fn with_exactly_the_generated_policies_every_command_works_and_each_action_is_ne
         assert_works(step.name, &s.run(step.name));
     }
 
-    // Each action, removed alone, breaks a command of its role.
+    // Each action, removed alone, breaks a command of its role. Except, named here with why:
+    // ecs:UntagResource, which rollback calls only when the service carries an audit tag the
+    // revision it returns to lacks; every deploy of this scenario writes the same tag keys.
+    const NOT_REACHED: &[&str] = &["ecs:UntagResource"];
     let mut unproven = Vec::new();
     for (role, list) in [(RoleKind::Inspect, &inspect), (RoleKind::Deploy, &deploy)] {
-        for &action in list.iter() {
+        for &action in list.iter().filter(|a| !NOT_REACHED.contains(a)) {
             let without: Vec<&str> = list.iter().copied().filter(|a| *a != action).collect();
             s.grant(role, &without);
             let needle = format!("{action} as ");
