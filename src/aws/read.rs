@@ -317,7 +317,10 @@ impl TenantReader {
     ) -> Result<(), TenantError> {
         let out = match self.sm.describe_secret().secret_id(secret).send().await {
             Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
                 missing.push(Missing {
                     unmet: Unmet::SmSecret {
                         secret: secret.to_owned(),
@@ -347,9 +350,11 @@ impl TenantReader {
             // another account, which ECS allows.
             self.own("secretsmanager:DescribeSecret", &arn)?;
         }
-        let current_version = out.version_ids_to_stages.unwrap_or_default().into_iter().find_map(
-            |(id, stages)| stages.iter().any(|s| s == "AWSCURRENT").then_some(id),
-        );
+        let current_version = out
+            .version_ids_to_stages
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|(id, stages)| stages.iter().any(|s| s == "AWSCURRENT").then_some(id));
         l.secretsmanager.insert(
             secret.to_owned(),
             SmSecret {

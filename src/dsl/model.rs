@@ -94,13 +94,23 @@ pub struct EnvEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum ValueSpec {
-    Literal { value: String },
-    Ssm { name: String, version: Option<u64> },
-    Secret { name: String },
+    Literal {
+        value: String,
+    },
+    Ssm {
+        name: String,
+        version: Option<u64>,
+    },
+    Secret {
+        name: String,
+    },
     /// `{ secret = "arn:aws:secretsmanager:…" }` or `{ secretsmanager = "name" [, key, version_stage | version_id] }`.
     /// `secret` is the name or ARN as written; DescribeSecret takes either.
     SecretsManager(SmRef),
-    CfnOutput { stack: String, output: String },
+    CfnOutput {
+        stack: String,
+        output: String,
+    },
     Unset,
 }
 

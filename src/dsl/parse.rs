@@ -13,8 +13,8 @@ use toml::de::{DeTable, DeValue};
 use super::diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile, did_you_mean};
 use super::model::{
     DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, FreezeSpec, InfraSection,
-    ProjectSection, ScheduleSection, ServiceSection, TenantSection, SmRef, ValueSpec, VarBlock, VarEntry,
-    VarValue,
+    ProjectSection, ScheduleSection, ServiceSection, SmRef, TenantSection, ValueSpec, VarBlock,
+    VarEntry, VarValue,
 };
 
 const TOP_KEYS_DEFAULTS: &[&str] = &[
@@ -643,7 +643,10 @@ impl Walker<'_> {
                 }
                 "version" => version = Some(v),
                 k if SM_KEYS.contains(&k) => {
-                    sm_keys.push((SM_KEYS.iter().find(|s| **s == k).copied().unwrap_or("key"), v));
+                    sm_keys.push((
+                        SM_KEYS.iter().find(|s| **s == k).copied().unwrap_or("key"),
+                        v,
+                    ));
                 }
                 _ => {
                     self.unknown_key(key, &format!("the value of `{name}`"), VALUE_FORM_KEYS);
@@ -825,7 +828,9 @@ impl Walker<'_> {
             self.err(
                 &kv.span(),
                 format!("`{k}` goes with `secretsmanager`, not with `{kind}`"),
-                Some(format!("write `{name} = {{ secretsmanager = \"NAME\", {k} = … }}`")),
+                Some(format!(
+                    "write `{name} = {{ secretsmanager = \"NAME\", {k} = … }}`"
+                )),
             );
             return None;
         }
@@ -866,7 +871,9 @@ impl Walker<'_> {
                 self.err(
                     &kv.span(),
                     format!("`{k}` must be non-empty and without `:`, found `{text}`"),
-                    Some("ECS joins the reference with `:`; write e.g. `key = \"password\"`".into()),
+                    Some(
+                        "ECS joins the reference with `:`; write e.g. `key = \"password\"`".into(),
+                    ),
                 );
                 return None;
             }
@@ -896,13 +903,11 @@ impl Walker<'_> {
             let name = key.get_ref().to_string();
             let value = match vv.get_ref() {
                 DeValue::Table(inner)
-                    if inner
-                        .iter()
-                        .any(|(k, _)| {
-                            let k = k.get_ref().as_ref();
-                            // `key` and versions alone leave a JSON table a JSON table.
-                            VALUE_FORM_KEYS.contains(&k) && !SM_KEYS.contains(&k)
-                        }) =>
+                    if inner.iter().any(|(k, _)| {
+                        let k = k.get_ref().as_ref();
+                        // `key` and versions alone leave a JSON table a JSON table.
+                        VALUE_FORM_KEYS.contains(&k) && !SM_KEYS.contains(&k)
+                    }) =>
                 {
                     match self.value_form(inner, &vv.span(), &name, false) {
                         Some(ValueSpec::Ssm { name, version }) => VarValue::Ssm { name, version },

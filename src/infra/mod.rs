@@ -44,7 +44,10 @@ pub fn secure_reference(name: &str, version: Option<u64>) -> String {
 pub fn sm_dynamic_reference(sm: &crate::dsl::model::SmRef) -> String {
     match sm.value_from_tail().trim_end_matches(':') {
         "" => format!("{{{{resolve:secretsmanager:{}}}}}", sm.secret),
-        tail => format!("{{{{resolve:secretsmanager:{}:SecretString{tail}}}}}", sm.secret),
+        tail => format!(
+            "{{{{resolve:secretsmanager:{}:SecretString{tail}}}}}",
+            sm.secret
+        ),
     }
 }
 

@@ -565,7 +565,12 @@ pub fn service_env(
                 ValueSpec::SecretsManager(sm) => {
                     let arn = sm_arn(tenant, sm, lookups);
                     let value_from = format!("{arn}{}", sm.value_from_tail());
-                    (Kind::SecretsManager, None, Some(value_from), Some(sm.reference()))
+                    (
+                        Kind::SecretsManager,
+                        None,
+                        Some(value_from),
+                        Some(sm.reference()),
+                    )
                 }
                 ValueSpec::CfnOutput { stack, output } => {
                     let value = cfn_value(stack, output, lookups, &e.at, missing);
