@@ -1346,6 +1346,8 @@ C = { ssm = "/p/c", version = 3 }
 D = { secret = "/p/d" }
 E = { cfn_output = "net.Subnets" }
 F = { unset = true }
+G = { secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:acme/db-AbCdEf" }
+H = { secretsmanager = "acme/db", key = "password", version_stage = "AWSPREVIOUS" }
 "#,
         );
         assert!(d.is_empty(), "{d}");
@@ -1388,6 +1390,25 @@ F = { unset = true }
                     }
                 ),
                 ("F".into(), ValueSpec::Unset),
+                (
+                    "G".into(),
+                    ValueSpec::SecretsManager(SmRef {
+                        secret: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:acme/db-AbCdEf"
+                            .into(),
+                        key: None,
+                        version_stage: None,
+                        version_id: None,
+                    })
+                ),
+                (
+                    "H".into(),
+                    ValueSpec::SecretsManager(SmRef {
+                        secret: "acme/db".into(),
+                        key: Some("password".into()),
+                        version_stage: Some("AWSPREVIOUS".into()),
+                        version_id: None,
+                    })
+                ),
             ]
         );
     }
@@ -1504,6 +1525,30 @@ F = { unset = true }
             ("[env]\nA = { cfn_output = \"nodot\" }\n", "STACK.OutputKey"),
             ("[env]\nA = { ssm = \"relative\" }\n", "start with `/`"),
             ("[env]\nA = {}\n", "names no value source"),
+            (
+                "[env]\nA = { secret = \"arn:aws:ssm:eu-west-1:123456789012:parameter/x\" }\n",
+                "not a Secrets Manager secret ARN",
+            ),
+            (
+                "[env]\nA = { secret = \"/a\", key = \"k\" }\n",
+                "`key` goes with `secretsmanager`, not with `secret`",
+            ),
+            (
+                "[env]\nA = { secretsmanager = \"a\", version_stage = \"S\", version_id = \"I\" }\n",
+                "both `version_stage` and `version_id`",
+            ),
+            (
+                "[env]\nA = { secretsmanager = \"a\", key = \"x:y\" }\n",
+                "without `:`",
+            ),
+            (
+                "[env]\nA = { secretsmanager = \"a\", version = 2 }\n",
+                "`version` goes with `ssm`, not with `secretsmanager`",
+            ),
+            (
+                "[tenant]\nvars = { a = { secretsmanager = \"a\" } }\n",
+                "rendered into the task definition in plain text",
+            ),
         ] {
             let d = only_error(FileKind::Tenant, text);
             let shown = d.to_string();

@@ -325,6 +325,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn secrets_manager_references_follow_ecs_and_cloudformation_syntax() {
+        let mut sm = crate::dsl::model::SmRef {
+            secret: "acme/db".into(),
+            key: None,
+            version_stage: None,
+            version_id: None,
+        };
+        assert_eq!(sm.value_from_tail(), "");
+        assert_eq!(sm_dynamic_reference(&sm), "{{resolve:secretsmanager:acme/db}}");
+        sm.key = Some("password".into());
+        assert_eq!(sm.value_from_tail(), ":password::");
+        assert_eq!(
+            sm_dynamic_reference(&sm),
+            "{{resolve:secretsmanager:acme/db:SecretString:password}}"
+        );
+        assert_eq!(sm.reference(), "secretsmanager:acme/db#password");
+        sm.key = None;
+        sm.version_id = Some("v-1".into());
+        assert_eq!(sm.value_from_tail(), "::v-1");
+        assert_eq!(
+            sm_dynamic_reference(&sm),
+            "{{resolve:secretsmanager:acme/db:SecretString:::v-1}}"
+        );
+        assert_eq!(sm.reference(), "secretsmanager:acme/db@v-1");
+    }
+
     fn param(name: &str, value: &str) -> StackParam {
         StackParam {
             name: name.into(),
