@@ -1393,8 +1393,9 @@ H = { secretsmanager = "acme/db", key = "password", version_stage = "AWSPREVIOUS
                 (
                     "G".into(),
                     ValueSpec::SecretsManager(SmRef {
-                        secret: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:acme/db-AbCdEf"
-                            .into(),
+                        secret:
+                            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:acme/db-AbCdEf"
+                                .into(),
                         key: None,
                         version_stage: None,
                         version_id: None,

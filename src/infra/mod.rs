@@ -334,7 +334,10 @@ mod tests {
             version_id: None,
         };
         assert_eq!(sm.value_from_tail(), "");
-        assert_eq!(sm_dynamic_reference(&sm), "{{resolve:secretsmanager:acme/db}}");
+        assert_eq!(
+            sm_dynamic_reference(&sm),
+            "{{resolve:secretsmanager:acme/db}}"
+        );
         sm.key = Some("password".into());
         assert_eq!(sm.value_from_tail(), ":password::");
         assert_eq!(
@@ -344,7 +347,7 @@ mod tests {
         assert_eq!(sm.reference(), "secretsmanager:acme/db#password");
         sm.key = None;
         sm.version_id = Some("v-1".into());
-        assert_eq!(sm.value_from_tail(), "::v-1");
+        assert_eq!(sm.value_from_tail(), ":::v-1");
         assert_eq!(
             sm_dynamic_reference(&sm),
             "{{resolve:secretsmanager:acme/db:SecretString:::v-1}}"

@@ -326,3 +326,56 @@ fn stamp_never_calls_get_secret_value() {
     }
     assert!(read > 20, "walked {read} source files");
 }
+
+/// Offline, a name has no random suffix yet: `valueFrom` is the partial ARN (ECS accepts it in
+/// the task's region); a stack parameter becomes CloudFormation's dynamic reference.
+#[test]
+fn offline_a_name_renders_as_a_partial_arn_and_a_stack_parameter_as_a_dynamic_reference() {
+    let f = crate::support::Fixture::example();
+    f.replace(
+        "tenants/umbrella.toml",
+        "API_BASE     = { ssm = \"/shop/umbrella/api_base\" }",
+        "API_BASE     = { ssm = \"/shop/umbrella/api_base\" }\n\
+         DB_PASSWORD  = { secretsmanager = \"shop/umbrella/db\", key = \"password\" }",
+    );
+    f.replace(
+        "tenants/umbrella.toml",
+        "Tenant = \"umbrella\"",
+        "Tenant = { secretsmanager = \"shop/umbrella/db\", key = \"password\", version_stage = \"AWSPREVIOUS\" }",
+    );
+    let run = f.stamp(&[
+        "explain",
+        "umbrella",
+        "-s",
+        "api",
+        "DB_PASSWORD",
+        "--offline",
+        "--output",
+        "json",
+    ]);
+    run.no_panic().success();
+    assert!(
+        run.stdout.contains(
+            "\"arn:aws:secretsmanager:eu-west-1:444444444444:secret:shop/umbrella/db:password::\""
+        ),
+        "{}",
+        run.stdout
+    );
+    let run = f.stamp(&[
+        "explain",
+        "umbrella",
+        "--stack",
+        "app",
+        "--offline",
+        "--output",
+        "json",
+    ]);
+    run.no_panic().success();
+    assert!(
+        run.stdout.contains(
+            "{{resolve:secretsmanager:shop/umbrella/db:SecretString:password:AWSPREVIOUS}}"
+        ),
+        "{}",
+        run.stdout
+    );
+}
