@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+/// What every audit tag key starts with.
+pub const PREFIX: &str = "stamp:";
 pub const COMMIT: &str = "stamp:commit";
 pub const DIGEST: &str = "stamp:digest";
 pub const RELEASE: &str = "stamp:release";

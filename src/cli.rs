@@ -178,13 +178,14 @@ tenant's account, a new task definition revision only if it changed, UpdateServi
 for the rollout, and on failure or --timeout a rollback to what ran before. Everything
 deployed is tagged with commit, digest, release and deployer.
 Exit codes: 0 all deployed, unchanged or skipped by schedule; 1 a service failed or was rolled
-back; 2 bad input or usage.")]
+back; 2 bad input or usage, or a refusal before any write (a declined y/N included); 130
+interrupted twice.")]
     Deploy(DeployArgs),
 
-    /// Roll a service back to the revision that ran before (or --to N), and wait for it.
+    /// Roll a service back to the newest earlier revision stamp deployed (or --to N), as a deploy.
     #[command(after_help = "\
 Examples:
-  stamp rollback acme -s api             to the revision before the running one
+  stamp rollback acme -s api --yes       to the newest earlier revision stamp deployed
   stamp rollback acme -s api --to 41     to revision 41 of the service's family
   stamp history acme -s api              to see the revisions first")]
     Rollback(RollbackArgs),
@@ -653,6 +654,9 @@ pub struct DeployArgs {
     /// Release for tenants that do not pin one.
     #[arg(long, value_parser = release)]
     pub release: Option<String>,
+    /// Only this service (repeatable), as `plan` and `status` select them.
+    #[arg(short, long = "service", value_name = "SERVICE")]
+    pub services: Vec<String>,
     /// Only this ring of project.rings.
     #[arg(long)]
     pub ring: Option<String>,
@@ -664,6 +668,9 @@ pub struct DeployArgs {
     /// Tenants deployed at once inside a ring.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,
+    /// Services of one tenant rolled out at once, each under its own lock.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub service_concurrency: usize,
     /// Failed tenants tolerated before no new tenant starts (the rest are reported skipped).
     #[arg(long, default_value_t = 0, value_name = "K")]
     pub failure_tolerance: u32,
@@ -707,6 +714,21 @@ pub struct RollbackArgs {
     /// Revision of the service's task definition family to go back to.
     #[arg(long, value_name = "REVISION", value_parser = revision, allow_hyphen_values = true)]
     pub to: Option<i32>,
+    /// Roll back without asking (required when not on a terminal, as in CI).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Roll back even outside the tenant's deploy windows (needs --reason; recorded in tags).
+    #[arg(long)]
+    pub ignore_window: bool,
+    /// Roll back even during a freeze (needs --reason; recorded in tags).
+    #[arg(long)]
+    pub ignore_freeze: bool,
+    /// Why a window or freeze is overridden.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
+    #[arg(long)]
+    pub allow_dirty: bool,
     /// How long to wait for the rollout.
     #[arg(long, default_value = "10m", value_parser = duration, allow_hyphen_values = true)]
     pub timeout: std::time::Duration,
@@ -915,4 +937,10 @@ pub struct InfraApplyArgs {
     /// Take a live lock held by another run.
     #[arg(long)]
     pub force_unlock: bool,
+    /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Print the AWS calls made, per operation, on stderr.
+    #[arg(long)]
+    pub stats: bool,
 }

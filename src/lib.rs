@@ -19,6 +19,7 @@ pub mod plan;
 pub mod preflight;
 pub mod render;
 pub mod resolve;
+pub mod rollout;
 pub mod schedule;
 pub mod vcs;
 

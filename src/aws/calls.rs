@@ -3,7 +3,9 @@
 //! An SDK interceptor shared by all clients of a run: the plan's `api_calls` and `--stats`
 //! come from here, so the call budget of DESIGN §3 is measured, not assumed. A [`child`]
 //! counter counts into its own totals and its parent's: deploy gives each tenant one, so the
-//! summary can say which tenant's calls were retried.
+//! summary can say which tenant's calls were retried. [`scoped`] counts the calls one future
+//! makes (a service rolling out next to its tenant's other services, on the same clients):
+//! the rollout engine's per-unit retry attribution.
 //!
 //! [`child`]: CallCounter::child
 
@@ -115,7 +117,11 @@ impl CallCounter {
     }
 
     fn add(&self, key: &str, retry: bool) {
-        for counts in std::iter::once(&self.inner).chain(&self.parents) {
+        let unit = UNIT.try_with(Clone::clone).ok();
+        for counts in std::iter::once(&self.inner)
+            .chain(&self.parents)
+            .chain(unit.as_ref())
+        {
             if let Ok(mut c) = counts.lock() {
                 let map = if retry {
                     &mut c.retries
@@ -126,6 +132,20 @@ impl CallCounter {
             }
         }
     }
+}
+
+tokio::task_local! {
+    /// The counter of the unit whose future is being polled, if any (see [`scoped`]).
+    static UNIT: Arc<Mutex<Counts>>;
+}
+
+/// Runs `fut` and returns what it returned with the calls it made: counted while it is polled,
+/// so units running side by side on one tenant's clients each get their own.
+pub async fn scoped<F: std::future::Future>(fut: F) -> (F::Output, Counts) {
+    let counts: Arc<Mutex<Counts>> = Arc::default();
+    let out = UNIT.scope(counts.clone(), fut).await;
+    let counted = counts.lock().map(|c| c.clone()).unwrap_or_default();
+    (out, counted)
 }
 
 /// `"ecs"` rather than the SDK's `"ECS"`, `"ssm"` rather than `"SSM"`.

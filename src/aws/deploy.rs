@@ -687,6 +687,22 @@ impl TenantDeployer {
         Ok(())
     }
 
+    /// Removes tags from the service (idempotent): after a rollback, the stamp tags the
+    /// revision that runs again does not carry, so they describe what runs, not the last deploy.
+    pub async fn untag_service_arn(&self, arn: &str, keys: &[String]) -> Result<(), TenantError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.ecs
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map_err(|e| self.fail(describe("ecs:UntagResource", &self.role, &e)))?;
+        Ok(())
+    }
+
     /// Polls DescribeServices every `limits.poll` until the deployment of `task_definition_arn`
     /// completes (COMPLETED with every task running), fails (FAILED, with ECS's reason), or
     /// `limits.timeout` passes. `on_change` sees each status that differs from the previous

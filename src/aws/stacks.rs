@@ -23,7 +23,8 @@ use super::session::Session;
 use crate::dsl::Tenant;
 
 pub struct StackDeployer {
-    deployer: TenantDeployer,
+    /// Shared, so a lock guard can hold it (`crate::rollout::Guard`).
+    deployer: std::sync::Arc<TenantDeployer>,
     cfn: aws_sdk_cloudformation::Client,
 }
 
@@ -95,11 +96,14 @@ impl StackDeployer {
                 .interceptor(session.calls().clone())
                 .build(),
         );
-        Ok(Self { deployer, cfn })
+        Ok(Self {
+            deployer: std::sync::Arc::new(deployer),
+            cfn,
+        })
     }
 
     /// Locks and the reads of the deploy role's session.
-    pub fn deployer(&self) -> &TenantDeployer {
+    pub fn deployer(&self) -> &std::sync::Arc<TenantDeployer> {
         &self.deployer
     }
 

@@ -129,14 +129,16 @@ pub(super) fn explain(ctx: &super::Ctx, tenant: &Tenant, key: &str, offline: boo
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::aws::deploy::{LockHolder, LockOutcome};
+use crate::audit::Audit;
+use crate::aws::deploy::{LockHolder, WaitLimits};
 use crate::aws::stacks::{ChangeSet, ResourceChange, StackDeployer, StackOutcome};
 use crate::cli::{InfraApplyArgs, InfraPlanArgs};
-use crate::fleet::{self, Gate, Outcome, Overrides, Row, Summary, Tolerance};
+use crate::fleet::{Outcome, Overrides, Row};
 use crate::infra::template::{self as cfn_template, StackTemplate};
 use crate::resolve::Kind;
+use crate::rollout::{self, Control, Exit, Settings, Start, Unit};
 
 /// One parameter, old → new.
 #[derive(Debug, Clone, Serialize)]
@@ -299,8 +301,10 @@ async fn plan_stack(
     tenant: &Tenant,
     s: &Stack,
     tpl: &StackTemplate,
-    keep: bool,
+    audit: Option<&Audit>,
 ) -> StackPlan {
+    // Only `apply` (with the audit it records) keeps the change set to execute it.
+    let keep = audit.is_some();
     let mut p = StackPlan {
         tenant: tenant.name.clone(),
         stack: s.key.clone(),
@@ -379,6 +383,16 @@ async fn plan_stack(
             .map(|x| (x.name.clone(), x.value.clone()))
             .collect();
         let name = format!("stamp-{}", jiff::Timestamp::now().as_millisecond());
+        // The stack's own tags, and with `apply` the audit: commit, deployer, the digest of
+        // the stack's inputs, the override reason (not drift: `infra::compare` skips them).
+        let mut tags = s.tags.clone();
+        if let Some(a) = audit {
+            let a = Audit {
+                digest: Some(crate::infra::inputs_digest(&tpl.body, &params, &s.tags)),
+                ..a.clone()
+            };
+            tags.extend(a.to_tags());
+        }
         match sd
             .change_set(
                 &s.stack_name,
@@ -386,7 +400,7 @@ async fn plan_stack(
                 &tpl.body,
                 &values,
                 &s.capabilities,
-                &s.tags,
+                &tags,
                 &name,
             )
             .await?
@@ -488,7 +502,7 @@ pub(super) fn plan(ctx: &super::Ctx, a: &InfraPlanArgs) -> Result<()> {
                 };
                 for s in select(&t, only.as_deref()) {
                     if let Some(tpl) = templates.get(&s.template.value) {
-                        out.push(plan_stack(&sd, &t, &s, tpl, false).await);
+                        out.push(plan_stack(&sd, &t, &s, tpl, None).await);
                     }
                 }
                 (i, out)
@@ -531,350 +545,283 @@ fn failed_plan(t: &Tenant, s: Stack, e: String) -> StackPlan {
     }
 }
 
-struct ApplyReport {
-    summary: Summary,
-    styled: bool,
+/// What every stack of the run shares.
+struct Job {
+    session: crate::aws::Session,
+    templates: Arc<BTreeMap<String, StackTemplate>>,
+    holder: LockHolder,
+    commit: String,
+    settings: Settings,
+    timeout: Duration,
+    only: Option<String>,
 }
 
-impl Serialize for ApplyReport {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        self.summary.serialize(s)
-    }
+/// The stacks `infra apply` touches for a tenant: in `cfn_output` dependency order (a cycle is
+/// refused by `validate` before this runs), or only `--stack KEY`.
+fn ordered(t: &Tenant, only: Option<&str>) -> Vec<Stack> {
+    crate::infra::order(t)
+        .unwrap_or_else(|_| t.infra.iter().collect())
+        .into_iter()
+        .filter(|s| only.is_none_or(|k| s.key == k))
+        .cloned()
+        .collect()
 }
 
-impl Report for ApplyReport {
-    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
-        out.write_all(self.summary.table(self.styled).as_bytes())
-    }
+fn unit_name(s: &Stack) -> String {
+    format!("stack:{}", s.key)
 }
 
-/// Applies one stack: lock, change set, execute, wait; the summary row says how it ended.
-async fn apply_stack(
-    sd: &StackDeployer,
-    t: &Tenant,
-    s: &Stack,
-    tpl: &StackTemplate,
-    holder: &LockHolder,
-    a: &InfraApplyArgs,
-    printer: &crate::output::Printer,
-) -> Row {
-    let started = Instant::now();
-    let mut row = Row {
-        tenant: t.name.clone(),
-        ring: t.ring.clone(),
-        service: format!("stack:{}", s.key),
-        result: Outcome::Failed,
-        revision: None,
-        previous_revision: None,
-        release: None,
-        duration_ms: 0,
-        detail: None,
-        retries: 0,
-        retried: Default::default(),
-    };
-    let lock_ttl = a.timeout + Duration::from_secs(300);
-    match sd
-        .deployer()
-        .lock(
-            "cloudformation",
-            &s.stack_name,
-            holder,
-            lock_ttl,
-            a.force_unlock,
-        )
-        .await
-    {
-        Ok(LockOutcome::Acquired { .. }) => {}
-        Ok(LockOutcome::Held(info)) => {
-            row.detail = Some(format!(
-                "locked by {} until {} (--force-unlock takes it)",
-                info.who, info.expires
-            ));
-            return row;
-        }
-        Err(e) => {
-            row.detail = Some(e.to_string());
-            return row;
-        }
-    }
-    let since = aws_smithy_types::DateTime::from_secs(jiff::Timestamp::now().as_second() - 1);
-    let p = plan_stack(sd, t, s, tpl, true).await;
-    match (p.action, p.change_set) {
-        (_, _) if p.error.is_some() => row.detail = p.error,
-        ("no-change", _) => {
-            row.result = Outcome::Unchanged;
-        }
-        (action, Some(id)) => {
-            let key = format!("{}/{}", t.name, s.key);
-            printer.info(format_args!(
-                "{key}: {action} {} (change set {id})",
-                s.stack_name
-            ));
-            match sd.execute_change_set(&s.stack_name, &id).await {
-                Err(e) => row.detail = Some(e.to_string()),
-                Ok(()) => {
-                    let pr = printer.clone();
-                    let k2 = key.clone();
-                    let progress = move |st: &str| pr.info(format_args!("{k2}: {st}"));
-                    match sd.wait(&s.stack_name, since, a.timeout, &progress).await {
-                        Ok(StackOutcome::Complete { status }) => {
-                            row.result = Outcome::Deployed;
-                            row.detail = Some(status);
-                        }
-                        Ok(StackOutcome::Failed { status, failures }) => {
-                            let cause = failures.first().map_or_else(
-                                || "no failed resource in the stack events".to_owned(),
-                                |f| {
-                                    format!(
-                                        "{} ({}) {}: {}",
-                                        f.logical_id, f.resource_type, f.status, f.reason
-                                    )
-                                },
-                            );
-                            let next = stuck(&s.stack_name, &status)
-                                .map(|n| format!("; {n}"))
-                                .unwrap_or_default();
-                            row.detail = Some(format!("{status}: {cause}{next}"));
-                        }
-                        Ok(StackOutcome::TimedOut { status }) => {
-                            row.detail = Some(format!("still {status} after {:?}", a.timeout));
-                        }
-                        Err(e) => row.detail = Some(e.to_string()),
-                    }
-                }
-            }
-        }
-        (_, None) => row.detail = Some("no change set was created".into()),
-    }
-    if let Err(e) = sd
-        .deployer()
-        .unlock("cloudformation", &s.stack_name, holder)
-        .await
-    {
-        printer.error(format_args!("{}: {e}", t.name));
-    }
-    row.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    row
-}
-
-/// The tenant's retries outside its stacks (AssumeRole, the account guard) go on its first row,
-/// as `deploy` does, so that a tenant's rows add up to every retry its calls needed.
-fn shared_retries_on_first(rows: &mut [Row], mut all: BTreeMap<String, u64>) {
-    for r in rows.iter() {
-        for (op, n) in &r.retried {
-            if let Some(total) = all.get_mut(op) {
-                *total = total.saturating_sub(*n);
-            }
-        }
-    }
-    all.retain(|_, n| *n > 0);
-    if let Some(first) = rows.first_mut() {
-        for (op, n) in all {
-            *first.retried.entry(op).or_insert(0) += n;
-        }
-        first.retries = first.retried.values().sum();
-    }
-}
-
-/// `stamp infra apply`.
+/// `stamp infra apply`: arguments → settings → the rollout engine → the summary.
 pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
     let fleet = ctx.load_fleet()?;
     let tenants = selected(&fleet, &a.select)?;
     let templates = load_templates(ctx, &fleet)?;
-    if (a.ignore_window || a.ignore_freeze)
-        && a.reason.as_deref().is_none_or(|r| r.trim().is_empty())
-    {
-        return Err(Failure::usage(
-            "--ignore-window and --ignore-freeze need --reason TEXT",
-            Some("say why the window or freeze is overridden".to_owned()),
-        ));
-    }
-    if !a.yes {
-        if let Err(why) = crate::output::confirm::can_confirm() {
-            return Err(Failure::usage(
-                why.to_string(),
-                Some("pass --yes to apply without confirmation (as CI does)".to_owned()),
-            ));
-        }
-        let stacks: usize = tenants
-            .iter()
-            .map(|t| crate::infra::select(t, a.select.stack.as_deref()).len())
-            .sum();
-        eprint!(
-            "apply {stacks} stack(s) of {} tenant(s)? [y/N] ",
-            tenants.len()
-        );
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Err(Failure::usage("not confirmed; nothing was changed", None));
-        }
-    }
-    let now = jiff::Timestamp::now();
-    let overrides = Overrides {
-        ignore_window: a.ignore_window,
-        ignore_freeze: a.ignore_freeze,
-        reason: a.reason.clone(),
-    };
-    let mut rows = Vec::new();
-    let mut eligible = Vec::new();
-    for t in &tenants {
-        let gate = fleet::gate(t, now, &overrides);
-        match &gate {
-            Gate::Open | Gate::Overridden { .. } => eligible.push(*t),
-            _ => {
-                let why = gate.detail().unwrap_or_else(|| "outside window".into());
-                for s in crate::infra::select(t, a.select.stack.as_deref()) {
-                    rows.push(Row {
-                        tenant: t.name.clone(),
-                        ring: t.ring.clone(),
-                        service: format!("stack:{}", s.key),
-                        result: Outcome::Skipped,
-                        revision: None,
-                        previous_revision: None,
-                        release: None,
-                        duration_ms: 0,
-                        detail: Some(why.clone()),
-                        retries: 0,
-                        retried: Default::default(),
-                    });
-                }
-            }
-        }
-    }
-    let waves: Vec<(String, Vec<Tenant>)> =
-        fleet::waves(&fleet.project.rings, &eligible, a.ring.as_deref())
-            .into_iter()
-            .map(|w| (w.ring, w.tenants.into_iter().cloned().collect()))
-            .collect();
-    let rt = super::runtime()?;
-    let printer = ctx.printer.clone();
-    let summary = rt.block_on(async {
-        let session = ctx.session().await?;
-        let holder = Arc::new(LockHolder {
-            who: session.caller.arn.clone(),
-            run_id: format!("{}-{}", std::process::id(), now.as_nanosecond()),
-            digest: String::new(),
-        });
-        let tolerance = Arc::new(std::sync::Mutex::new(Tolerance::new(a.failure_tolerance)));
-        let args = Arc::new(InfraApplyArgs {
-            select: InfraPlanArgs {
-                tenants: Vec::new(),
-                all: false,
-                stack: a.select.stack.clone(),
-                concurrency: a.select.concurrency,
-                aws: crate::cli::AwsArgs {
-                    profile: a.select.aws.profile.clone(),
-                },
-            },
-            yes: true,
-            ring: None,
-            failure_tolerance: a.failure_tolerance,
-            timeout: a.timeout,
+    let settings = Settings {
+        verb: "apply",
+        yes: a.yes,
+        allow_dirty: a.allow_dirty,
+        concurrency: a.select.concurrency,
+        // One stack after the other: a later stack may read an earlier one's outputs.
+        unit_concurrency: 1,
+        failure_tolerance: a.failure_tolerance,
+        ring: a.ring.clone(),
+        overrides: Overrides {
             ignore_window: a.ignore_window,
             ignore_freeze: a.ignore_freeze,
             reason: a.reason.clone(),
-            force_unlock: a.force_unlock,
+        },
+        force_unlock: a.force_unlock,
+        lock_ttl: Settings::ttl_for(a.timeout),
+    };
+    let commit = rollout::refuse(&settings, &ctx.root, &fleet)?;
+    let count: usize = tenants
+        .iter()
+        .map(|t| ordered(t, a.select.stack.as_deref()).len())
+        .sum();
+    rollout::confirm(
+        &settings,
+        &format!(
+            "apply {count} stack(s) of {} tenant(s) as planned above?",
+            tenants.len()
+        ),
+        || plan(ctx, &a.select),
+    )?;
+    let only = a.select.stack.clone();
+    let units = move |t: &Tenant| ordered(t, only.as_deref()).iter().map(unit_name).collect();
+    let (skipped, waves) = rollout::schedule(
+        &fleet,
+        &tenants,
+        &settings,
+        jiff::Timestamp::now(),
+        &units,
+        &ctx.printer,
+    );
+    let rt = super::runtime()?;
+    let ended = rt.block_on(async {
+        let session = ctx.session().await?;
+        let ctl = Control::new(&settings, ctx.printer.clone());
+        let job = Arc::new(Job {
+            holder: super::deploy::holder(&session, String::new()),
+            session,
+            templates,
+            commit,
+            settings: settings.clone(),
+            timeout: a.timeout,
+            only: a.select.stack.clone(),
         });
-        let mut out = rows;
-        for (ring, wave) in waves {
-            printer.info(format_args!("wave {ring}: {} tenant(s)", wave.len()));
-            let sem = Arc::new(tokio::sync::Semaphore::new(a.select.concurrency.max(1)));
-            let mut set = tokio::task::JoinSet::new();
-            for t in wave {
-                let (session, sem, templates, holder, tolerance, args, printer) = (
-                    session.clone(),
-                    sem.clone(),
-                    templates.clone(),
-                    holder.clone(),
-                    tolerance.clone(),
-                    args.clone(),
-                    printer.clone(),
-                );
-                set.spawn(async move {
-                    let _permit = sem.acquire().await;
-                    let stacks = select(&t, args.select.stack.as_deref());
-                    let skip = |detail: &str| -> Vec<Row> {
-                        stacks
-                            .iter()
-                            .map(|s| Row {
-                                tenant: t.name.clone(),
-                                ring: t.ring.clone(),
-                                service: format!("stack:{}", s.key),
-                                result: Outcome::Skipped,
-                                revision: None,
-                                previous_revision: None,
-                                release: None,
-                                duration_ms: 0,
-                                detail: Some(detail.to_owned()),
-                                retries: 0,
-                                retried: Default::default(),
-                            })
-                            .collect()
-                    };
-                    if !tolerance.lock().is_ok_and(|t| t.may_start()) {
-                        return skip("not started: failure tolerance reached");
-                    }
-                    // A counter of the tenant's own, so its rows can say what was retried.
-                    let session = session.for_tenant();
-                    let sd = match StackDeployer::connect(&session, &t).await {
-                        Ok(sd) => sd,
-                        Err(e) => {
-                            if let Ok(mut tol) = tolerance.lock() {
-                                tol.record_failure();
-                            }
-                            let mut r = skip(&e.to_string());
-                            for row in &mut r {
-                                row.result = Outcome::Failed;
-                            }
-                            shared_retries_on_first(&mut r, session.calls().snapshot().retries);
-                            return r;
-                        }
-                    };
-                    let mut rows = Vec::new();
-                    let mut failed = false;
-                    for s in &stacks {
-                        let Some(tpl) = templates.get(&s.template.value) else {
-                            continue;
-                        };
-                        if failed {
-                            rows.extend(
-                                skip("not started: an earlier stack of the tenant failed")
-                                    .into_iter()
-                                    .filter(|r| r.service == format!("stack:{}", s.key)),
-                            );
-                            continue;
-                        }
-                        let before = session.calls().snapshot();
-                        let mut row = apply_stack(&sd, &t, s, tpl, &holder, &args, &printer).await;
-                        row.retried = session.calls().snapshot().since(&before).retries;
-                        row.retries = row.retried.values().sum();
-                        failed = row.result.is_failure();
-                        rows.push(row);
-                    }
-                    shared_retries_on_first(&mut rows, session.calls().snapshot().retries);
-                    if failed && let Ok(mut tol) = tolerance.lock() {
-                        tol.record_failure();
-                    }
-                    rows
-                });
-            }
-            while let Some(j) = set.join_next().await {
-                if let Ok(r) = j {
-                    out.extend(r);
+        let c = ctl.clone();
+        let j = job.clone();
+        let rows = rollout::run(
+            ctl,
+            &fleet.project.rings,
+            waves,
+            settings.concurrency,
+            Arc::new(units),
+            move |start| apply_tenant(j.clone(), c.clone(), start),
+        )
+        .await;
+        anyhow::Ok(rows.map(|r| (r, job.session.calls().snapshot())))
+    })?;
+    rollout::finish(
+        &ctx.printer,
+        rollout::Ending {
+            skipped,
+            ended,
+            stats: a.stats,
+            api_calls: false,
+            rule: Exit::of,
+        },
+    )
+}
+
+/// One tenant: connect, then its stacks one after the other through the engine.
+async fn apply_tenant(job: Arc<Job>, ctl: Arc<Control>, start: Start) -> Vec<Row> {
+    // A counter of the tenant's own, so its rows can say what was retried.
+    let session = job.session.for_tenant();
+    let t = &start.tenant;
+    let stacks = ordered(t, job.only.as_deref());
+    let mut rows = match StackDeployer::connect(&session, t).await {
+        Err(e) => stacks
+            .iter()
+            .map(|s| {
+                rollout::row(
+                    t,
+                    &start.ring,
+                    &unit_name(s),
+                    Outcome::Failed,
+                    Some(e.to_string()),
+                )
+            })
+            .collect(),
+        Ok(sd) => {
+            let sd = Arc::new(sd);
+            let units = stacks
+                .into_iter()
+                .map(|s| Unit {
+                    name: unit_name(&s),
+                    item: s,
+                })
+                .collect();
+            let (job, start2, ctl2) = (job.clone(), start.clone(), ctl.clone());
+            rollout::each(&ctl, t, &start.ring, units, 1, move |s| {
+                apply_stack(job.clone(), sd.clone(), start2.clone(), s, ctl2.clone())
+            })
+            .await
+        }
+    };
+    rollout::shared_retries_on_first(&mut rows, session.calls().snapshot().retries);
+    rows
+}
+
+/// One stack under its lock: change set (with the audit tags), execute, wait.
+async fn apply_stack(
+    job: Arc<Job>,
+    sd: Arc<StackDeployer>,
+    start: Start,
+    s: Stack,
+    ctl: Arc<Control>,
+) -> Row {
+    let t = &start.tenant;
+    let mut row = rollout::row(t, &start.ring, &unit_name(&s), Outcome::Failed, None);
+    let Some(tpl) = job.templates.get(&s.template.value) else {
+        row.detail = Some(format!("templates/{} is not loaded", s.template.value));
+        return row;
+    };
+    let acquired = rollout::acquire(
+        sd.deployer(),
+        "cloudformation",
+        &s.stack_name,
+        &job.holder,
+        job.settings.lock_ttl,
+        job.settings.force_unlock,
+    )
+    .await;
+    let (guard, forced) = match acquired {
+        Ok(a) => (a.guard, a.forced),
+        Err(why) => {
+            row.detail = Some(why);
+            return row;
+        }
+    };
+    let audit = Audit {
+        commit: Some(job.commit.clone()),
+        digest: None,
+        release: None,
+        deployer: Some(job.holder.who.clone()),
+        r#override: start.r#override.clone(),
+        forced_unlock: forced,
+    };
+    change_and_wait(&sd, t, &s, tpl, &audit, job.timeout, &ctl.printer, &mut row).await;
+    if let Err(e) = guard.release().await {
+        rollout::note(&mut row, format!("the lock could not be released: {e}"));
+    }
+    row
+}
+
+/// Plans the stack keeping its change set, executes it and waits; the row says how it ended.
+#[allow(clippy::too_many_arguments)]
+async fn change_and_wait(
+    sd: &StackDeployer,
+    t: &Tenant,
+    s: &Stack,
+    tpl: &StackTemplate,
+    audit: &Audit,
+    timeout: Duration,
+    printer: &crate::output::Printer,
+    row: &mut Row,
+) {
+    let since = aws_smithy_types::DateTime::from_secs(jiff::Timestamp::now().as_second() - 1);
+    let p = plan_stack(sd, t, s, tpl, Some(audit)).await;
+    let id = match (p.action, p.change_set) {
+        (_, _) if p.error.is_some() => {
+            row.detail = p.error;
+            return;
+        }
+        ("no-change", _) => {
+            row.result = Outcome::Unchanged;
+            return;
+        }
+        (_, None) => {
+            row.detail = Some("no change set was created".into());
+            return;
+        }
+        (action, Some(id)) => {
+            printer.info(format_args!(
+                "{}/{}: {action} {} (change set {id})",
+                t.name, s.key, s.stack_name
+            ));
+            id
+        }
+    };
+    // What deploy set on the tenant's services, to verify (and put back) after the change.
+    let before = match rollout::owned(sd.deployer(), t).await {
+        Ok(b) => b,
+        Err(e) => {
+            row.detail = Some(e.to_string());
+            return;
+        }
+    };
+    if let Err(e) = sd.execute_change_set(&s.stack_name, &id).await {
+        row.detail = Some(e.to_string());
+        return;
+    }
+    let key = format!("{}/{}", t.name, s.key);
+    let pr = printer.clone();
+    let progress = move |st: &str| pr.info(format_args!("{key}: {st}"));
+    match sd.wait(&s.stack_name, since, timeout, &progress).await {
+        Ok(StackOutcome::Complete { status }) => {
+            row.result = Outcome::Deployed;
+            row.detail = Some(status);
+            let limits = WaitLimits {
+                timeout,
+                poll: Duration::from_secs(1),
+            };
+            match rollout::restore(sd.deployer(), t, &before, limits).await {
+                Ok(said) => said.into_iter().for_each(|n| rollout::note(row, n)),
+                Err(why) => {
+                    row.result = Outcome::Failed;
+                    rollout::note(row, why);
                 }
             }
         }
-        anyhow::Ok(Summary { rows: out })
-    })?;
-    let code = summary.exit_code();
-    ctx.printer.data(&ApplyReport {
-        summary,
-        styled: ctx.printer.stdout_styled(),
-    })?;
-    if code == 0 {
-        Ok(())
-    } else {
-        Err(Failure::Reported(code))
+        Ok(StackOutcome::Failed { status, failures }) => {
+            let cause = failures.first().map_or_else(
+                || "no failed resource in the stack events".to_owned(),
+                |f| {
+                    format!(
+                        "{} ({}) {}: {}",
+                        f.logical_id, f.resource_type, f.status, f.reason
+                    )
+                },
+            );
+            let next = stuck(&s.stack_name, &status)
+                .map(|n| format!("; {n}"))
+                .unwrap_or_default();
+            row.detail = Some(format!("{status}: {cause}{next}"));
+        }
+        Ok(StackOutcome::TimedOut { status }) => {
+            row.detail = Some(format!("still {status} after {timeout:?}"));
+        }
+        Err(e) => row.detail = Some(e.to_string()),
     }
 }

@@ -25,6 +25,7 @@ mod params;
 mod plan;
 mod profiles;
 mod render;
+mod rollback;
 mod schedule;
 mod schema;
 mod status;
@@ -155,7 +156,7 @@ pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
         Command::Infra(crate::cli::InfraCommand::Apply(a)) => infra::apply(&ctx, &a),
         Command::Plan(a) => plan::run(&ctx, &a),
         Command::Deploy(a) => deploy::run(&ctx, &a),
-        Command::Rollback(a) => deploy::rollback(&ctx, &a),
+        Command::Rollback(a) => rollback::run(&ctx, &a),
         Command::Status(a) => status::run(&ctx, &a),
         Command::History(a) => history::run(&ctx, &a),
         Command::Params(a) => params::run(&ctx, &a),
@@ -234,6 +235,18 @@ pub fn service<'t>(tenant: &'t Tenant, name: &str) -> Result<&'t Service> {
             Some(hint),
         )
     })
+}
+
+/// `-s NAME` on a command over several tenants: a service of at least one of them, or a usage
+/// error with a suggestion.
+pub fn service_of_any(tenants: &[&Tenant], name: &str) -> Result<()> {
+    if tenants.iter().any(|t| t.service(name).is_some()) {
+        return Ok(());
+    }
+    match tenants.first() {
+        Some(t) => service(t, name).map(|_| ()),
+        None => Ok(()),
+    }
 }
 
 /// Per tenant, the values its files reference: placeholders with `--offline`, otherwise read

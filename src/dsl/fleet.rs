@@ -107,6 +107,15 @@ impl Tenant {
     pub fn stack(&self, key: &str) -> Option<&Stack> {
         self.infra.iter().find(|s| s.key == key)
     }
+
+    /// Stack key → CloudFormation stack name: what `cfn_output = "KEY.Output"` reads. Here,
+    /// in the model, so that `resolve` and `infra` both read it without importing each other.
+    pub fn stack_names(&self) -> std::collections::BTreeMap<String, String> {
+        self.infra
+            .iter()
+            .map(|s| (s.key.clone(), s.stack_name.clone()))
+            .collect()
+    }
 }
 
 /// Which release a tenant gets, and why.

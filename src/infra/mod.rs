@@ -115,7 +115,7 @@ pub fn parameters(stack: &Stack, lookups: &Lookups, missing: &mut Vec<Missing>) 
 /// What a tenant's stacks read from SSM and other stacks, for the read edge.
 pub fn references(tenant: &Tenant, stacks: &[&Stack]) -> References {
     let mut r = References {
-        stack_names: stack_names(tenant),
+        stack_names: tenant.stack_names(),
         ..References::default()
     };
     for s in stacks {
@@ -150,15 +150,6 @@ pub fn references(tenant: &Tenant, stacks: &[&Stack]) -> References {
     r
 }
 
-/// `cfn_output = "KEY.Output"` names the `[infra.KEY]` stack's real name when there is one.
-pub fn stack_names(tenant: &Tenant) -> BTreeMap<String, String> {
-    tenant
-        .infra
-        .iter()
-        .map(|s| (s.key.clone(), s.stack_name.clone()))
-        .collect()
-}
-
 /// The stacks of a tenant, or only `--stack KEY`.
 pub fn select<'t>(tenant: &'t Tenant, only: Option<&str>) -> Vec<&'t Stack> {
     tenant
@@ -166,6 +157,55 @@ pub fn select<'t>(tenant: &'t Tenant, only: Option<&str>) -> Vec<&'t Stack> {
         .iter()
         .filter(|s| only.is_none_or(|k| s.key == k))
         .collect()
+}
+
+/// The tenant's stacks in the order they can be applied: a stack after every stack whose
+/// outputs its parameters read (`cfn_output = "KEY.Output"`), otherwise in declaration order.
+/// `Err` names the stacks that read each other in a cycle (a `validate` error).
+pub fn order(tenant: &Tenant) -> Result<Vec<&Stack>, Vec<String>> {
+    let keys: BTreeSet<&str> = tenant.infra.iter().map(|s| s.key.as_str()).collect();
+    let needs = |s: &Stack| -> BTreeSet<String> {
+        s.parameters
+            .iter()
+            .flat_map(|(_, entries)| entries.iter())
+            .filter_map(|e| match &e.spec {
+                ValueSpec::CfnOutput { stack, .. } if keys.contains(stack.as_str()) => {
+                    Some(stack.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let mut left: Vec<(&Stack, BTreeSet<String>)> =
+        tenant.infra.iter().map(|s| (s, needs(s))).collect();
+    let mut done: Vec<&Stack> = Vec::new();
+    while !left.is_empty() {
+        let applied: BTreeSet<&str> = done.iter().map(|s| s.key.as_str()).collect();
+        let Some(i) = left
+            .iter()
+            .position(|(_, n)| n.iter().all(|k| applied.contains(k.as_str())))
+        else {
+            return Err(left.iter().map(|(s, _)| s.key.clone()).collect());
+        };
+        done.push(left.remove(i).0);
+    }
+    Ok(done)
+}
+
+/// The digest of what a stack is made from (template, parameter values, tags): the
+/// `stamp:digest` tag `infra apply` leaves on the stack. Secrets are in it as their dynamic
+/// references, never as values.
+pub fn inputs_digest(body: &str, params: &[StackParam], tags: &BTreeMap<String, String>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(body.as_bytes());
+    for p in params {
+        h.update(format!("\0param\0{}\0{}", p.name, p.value).as_bytes());
+    }
+    for (k, v) in tags {
+        h.update(format!("\0tag\0{k}\0{v}").as_bytes());
+    }
+    format!("sha256:{:x}", h.finalize())
 }
 
 /// `validate`'s check of every stack against its template: a parameter given but not declared
@@ -182,6 +222,27 @@ fn check_root(root: &Path, tenants: &[Tenant]) -> Diagnostics {
         // Every tenant inheriting a mistake adds itself to it: `Diagnostics::sorted` makes it
         // one problem naming them all.
         let push = |diags: &mut Diagnostics, d: Diagnostic| diags.push(d.tenant(&t.name));
+        if let (Err(cycle), Some(first)) = (order(t), t.infra.first()) {
+            let at = t
+                .infra
+                .iter()
+                .find(|s| cycle.contains(&s.key))
+                .map_or(&first.at, |s| &s.at);
+            push(
+                &mut diags,
+                Diagnostic::at(
+                    at,
+                    format!(
+                        "stacks {} read each other's outputs (cfn_output): no order can apply them",
+                        cycle.join(", ")
+                    ),
+                    Some(
+                        "one of them must not take its parameter from the other's outputs"
+                            .to_owned(),
+                    ),
+                ),
+            );
+        }
         for s in &t.infra {
             let tpl = templates
                 .entry(s.template.value.clone())
@@ -300,7 +361,13 @@ pub fn compare(
         }
     }
     let mut keys: BTreeSet<&str> = tags.keys().map(String::as_str).collect();
-    keys.extend(live_tags.keys().map(String::as_str));
+    // The audit tags `infra apply` adds (commit, deployer, digest, override) are not drift.
+    keys.extend(
+        live_tags
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !k.starts_with(crate::audit::PREFIX)),
+    );
     for k in keys {
         if tags.get(k) != live_tags.get(k) {
             c.drift.push(format!("tag:{k}"));

@@ -157,7 +157,7 @@ impl References {
 /// Lists what a tenant reads from SSM and CloudFormation, so the edge can fetch it in batches.
 pub fn references(tenant: &Tenant) -> References {
     let mut r = References {
-        stack_names: crate::infra::stack_names(tenant),
+        stack_names: tenant.stack_names(),
         ..References::default()
     };
     let mut seen_blocks: BTreeSet<*const EnvBlock> = BTreeSet::new();

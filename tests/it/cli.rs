@@ -66,12 +66,33 @@ fn render_without_credentials_fails_clearly_and_points_at_offline() {
 /// itself; `aws …` and `git …` command lines are other tools' flags.
 const PRINTED_BY: &[(&str, &str, &[&str])] = &[
     ("src/cli.rs", "*", &[]),
-    ("src/commands/deploy.rs", "rollback", &["rollback"]),
+    ("src/commands/rollback.rs", "*", &["rollback"]),
     ("src/commands/deploy.rs", "*", &["deploy"]),
     ("src/commands/infra.rs", "apply", &["infra apply"]),
     ("src/commands/infra.rs", "apply_stack", &["infra apply"]),
     ("src/commands/infra.rs", "*", &["infra plan", "infra apply"]),
     ("src/commands/mod.rs", "*", &["(aws)"]),
+    // The rollout engine's refusals and skips, worded once for every write command.
+    (
+        "src/rollout/settings.rs",
+        "check_ring",
+        &["deploy", "infra apply"],
+    ),
+    (
+        "src/rollout/settings.rs",
+        "*",
+        &["deploy", "rollback", "infra apply"],
+    ),
+    (
+        "src/rollout/waves.rs",
+        "*",
+        &["deploy", "rollback", "infra apply"],
+    ),
+    (
+        "src/rollout/lock.rs",
+        "*",
+        &["deploy", "rollback", "infra apply"],
+    ),
     ("src/commands/plan.rs", "*", &["plan"]),
     ("src/commands/params.rs", "*", &["params"]),
     ("src/commands/verify.rs", "*", &["verify"]),

@@ -696,12 +696,16 @@ fn a_rollback_restores_what_ran_when_the_lock_was_taken() {
     let f = fleet();
     let u = f.tenant("umbrella").clone();
     emu().hang_next_rollout(&u.account_id, &u.region, &u.cluster, "api");
-    // A: umbrella's api hangs for 6 s, then it goes on to the worker.
-    let a = command(&f, &deploy_args(&["umbrella", "--timeout", "6s"]))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start A");
+    // A: umbrella's api hangs for 6 s, then it goes on to the worker (one service at a time,
+    // so the worker starts after B deployed it).
+    let a = command(
+        &f,
+        &deploy_args(&["umbrella", "--timeout", "6s", "--service-concurrency", "1"]),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("start A");
     wait_until("A locks the api", Duration::from_secs(30), || {
         lock_exists(&f, "umbrella", "api")
     });
@@ -1158,67 +1162,266 @@ fn refusals_come_before_any_write() {
 
 // ---- 13 -----------------------------------------------------------------------------------
 
-fn rollback(f: &Fleet, extra: &[&str]) -> Value {
+fn rollback_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "rollback",
         "umbrella",
         "-s",
         "api",
+        "--yes",
+        "--allow-dirty",
         "--poll-interval",
         "20ms",
         "--output",
         "json",
     ];
     args.extend_from_slice(extra);
-    let run = stamp(f, &args);
+    args
+}
+
+fn rollback(f: &Fleet, extra: &[&str]) -> Value {
+    let run = stamp(f, &rollback_args(extra));
     run.no_panic().success();
     let rows = rows(&run);
     assert_eq!(rows.len(), 1, "{}", run.stdout);
     rows["umbrella/api"].clone()
 }
 
+/// The default target is the newest earlier revision stamp registered; `--to N` names any
+/// revision and says when stamp did not register it. `status` afterwards shows the release,
+/// commit and deployer of the revision that runs, not those of the deploy that was undone.
 #[test]
-fn rollback_goes_to_the_previous_revision_and_to_a_named_one() {
+fn rollback_goes_to_the_newest_earlier_stamp_revision_and_to_a_named_one() {
     let f = fleet();
     // umbrella: UTC, always open.
     deploy(&f, &["umbrella"]).success();
-    let deployed = live(&f)["umbrella/api"].clone();
-    assert_eq!(deployed.revision, SEEDED + 1);
+    let second = live(&f)["umbrella/api"].clone();
+    deploy(&f, &["umbrella", "--release", "v1.43.0"]).success();
+    assert_eq!(live(&f)["umbrella/api"].revision, SEEDED + 2);
 
     let row = rollback(&f, &[]);
     assert_eq!(result(&row), "rolled-back", "{row}");
-    assert_eq!(row["previous_revision"], SEEDED + 1, "{row}");
-    assert_eq!(row["revision"], SEEDED, "{row}");
+    assert_eq!(row["previous_revision"], SEEDED + 2, "{row}");
+    assert_eq!(row["revision"], SEEDED + 1, "{row}");
     let l = live(&f)["umbrella/api"].clone();
-    assert_eq!(l.revision, SEEDED, "runs the previous revision");
-    assert_eq!(l.revisions, vec![SEEDED, SEEDED + 1], "nothing registered");
+    assert_eq!(l.revision, SEEDED + 1, "runs the previous stamp revision");
+    assert_eq!(
+        l.revisions,
+        vec![SEEDED, SEEDED + 1, SEEDED + 2],
+        "nothing registered"
+    );
     assert!(
         l.service_tags
             .get("stamp:override")
-            .is_some_and(|o| o.contains("rollback")),
+            .is_some_and(|o| o.contains("rollback from revision 3")),
         "{:?}",
         l.service_tags
     );
+    // The service's audit tags are those of revision 2 again.
+    for k in [
+        "stamp:release",
+        "stamp:commit",
+        "stamp:digest",
+        "stamp:deployer",
+    ] {
+        assert_eq!(l.service_tags.get(k), second.td_tags.get(k), "{k}");
+    }
+    let status = stamp(&f, &["status", "umbrella", "-s", "api", "--output", "json"]);
+    let doc = status.json();
+    let svc = &doc["tenants"][0]["services"][0];
+    assert_eq!(svc["live"]["revision"], SEEDED + 1, "{svc:#}");
+    assert_eq!(svc["live"]["release"], "v1.41.3", "{svc:#}");
+    assert_eq!(svc["live"]["last_deploy"]["release"], "v1.41.3", "{svc:#}");
+    assert_eq!(
+        svc["live"]["last_deploy"]["commit"].as_str(),
+        second.td_tags.get("stamp:commit").map(String::as_str),
+        "{svc:#}"
+    );
 
-    // Forward again by number, then back to revision 1 by number.
-    let row = rollback(&f, &["--to", "2"]);
-    assert_eq!(row["revision"], SEEDED + 1, "{row}");
-    assert_eq!(live(&f)["umbrella/api"].revision, SEEDED + 1);
-    let row = rollback(&f, &["--to", "1"]);
+    // Forward again by number, then back to the seeded (non-stamp) revision by number.
+    let row = rollback(&f, &["--to", "3"]);
+    assert_eq!(row["revision"], SEEDED + 2, "{row}");
+    let run = stamp(&f, &rollback_args(&["--to", "1"]));
+    run.no_panic().success();
+    assert!(
+        run.stderr.contains("was not deployed by stamp"),
+        "{}",
+        run.stderr
+    );
+    let row = rows(&run)["umbrella/api"].clone();
     assert_eq!(result(&row), "rolled-back", "{row}");
     assert_eq!(row["revision"], SEEDED, "{row}");
-    assert_eq!(row["previous_revision"], SEEDED + 1, "{row}");
+    assert!(detail(&row).contains("not deployed by stamp"), "{row}");
     let l = live(&f)["umbrella/api"].clone();
     assert_eq!(l.revision, SEEDED, "runs revision 1");
-    assert_eq!(l.revisions, vec![SEEDED, SEEDED + 1]);
+    assert!(
+        !l.service_tags.contains_key("stamp:release"),
+        "no release is claimed for a revision stamp did not register: {:?}",
+        l.service_tags
+    );
     // The worker is not touched by a rollback of the api.
-    assert_eq!(live(&f)["umbrella/worker"].revision, SEEDED + 1);
+    assert_eq!(live(&f)["umbrella/worker"].revision, SEEDED + 2);
     assert_eq!(locks_left(&f), Vec::<String>::new());
+}
+
+/// Registers a copy of what `tenant/service` runs, without stamp's tags, and points the
+/// service at it: what a hand deploy (or a stack's bootstrap) leaves. Returns its revision.
+fn hand_deploy(f: &Fleet, tenant: &str, service: &str) -> i32 {
+    let t = f.tenant(tenant).clone();
+    rt().block_on(async {
+        let ecs = aws_sdk_ecs::Client::new(&cfg(f, tenant).await);
+        let name = &t.services[service].ecs_service;
+        let svc = ecs
+            .describe_services()
+            .cluster(&t.cluster)
+            .services(name)
+            .send()
+            .await
+            .expect("DescribeServices");
+        let arn = svc.services()[0].task_definition().expect("td").to_owned();
+        let td = ecs
+            .describe_task_definition()
+            .task_definition(&arn)
+            .send()
+            .await
+            .expect("DescribeTaskDefinition");
+        let td = td.task_definition().expect("td");
+        let new = ecs
+            .register_task_definition()
+            .family(td.family().expect("family"))
+            .set_container_definitions(Some(td.container_definitions().to_vec()))
+            .set_cpu(td.cpu().map(str::to_owned))
+            .set_memory(td.memory().map(str::to_owned))
+            .send()
+            .await
+            .expect("RegisterTaskDefinition");
+        let new = new.task_definition().expect("registered");
+        ecs.update_service()
+            .cluster(&t.cluster)
+            .service(name)
+            .task_definition(new.task_definition_arn().expect("arn"))
+            .send()
+            .await
+            .expect("UpdateService");
+        new.revision()
+    })
+}
+
+/// A revision stamp did not register (a hand deploy, the CloudFormation bootstrap) is passed
+/// over by the default target, and when there is no stamp revision to go to, the rollback is
+/// refused before any write.
+#[test]
+fn rollback_skips_a_revision_stamp_did_not_register() {
+    let f = fleet();
+    // Only revision 1, the seeded one stamp did not register, lies behind revision 2.
+    deploy(&f, &["umbrella"]).success();
+    let run = stamp(&f, &rollback_args(&[]));
+    run.no_panic().code(2);
+    assert!(
+        run.stderr.contains("no earlier revision deployed by stamp")
+            && run.stderr.contains("revision(s) 1"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        live(&f)["umbrella/api"].revision,
+        SEEDED + 1,
+        "nothing changed"
+    );
+    assert_eq!(locks_left(&f), Vec::<String>::new());
+
+    let by_hand = hand_deploy(&f, "umbrella", "api");
+    assert_eq!(by_hand, SEEDED + 2);
+    deploy(&f, &["umbrella", "--release", "v1.43.0"]).success();
+    assert_eq!(live(&f)["umbrella/api"].revision, SEEDED + 3);
+    let run = stamp(&f, &rollback_args(&[]));
+    run.no_panic().success();
+    assert!(
+        run.stderr.contains("passed over revision(s) 3"),
+        "{}",
+        run.stderr
+    );
+    let row = rows(&run)["umbrella/api"].clone();
+    assert_eq!(row["revision"], SEEDED + 1, "{row}");
+    assert_eq!(live(&f)["umbrella/api"].revision, SEEDED + 1);
+}
+
+/// rollback gets deploy's refusals, each before any write: a dirty tree, no terminal and no
+/// --yes, an override without a reason; and a closed window skips it.
+#[test]
+fn rollback_refusals_come_before_any_write_and_a_closed_window_skips_it() {
+    let f = fleet();
+    open_all(&f);
+    deploy(&f, &["umbrella"]).success();
+    deploy(&f, &["umbrella", "--release", "v1.43.0"]).success();
+    commit_all(&f);
+    let path = f.root().join("tenants/umbrella.toml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, format!("{text}\n# an uncommitted edit\n")).expect("write");
+    let base = [
+        "rollback",
+        "umbrella",
+        "-s",
+        "api",
+        "--poll-interval",
+        "20ms",
+    ];
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        ("dirty tree", vec!["--yes"], "uncommitted changes"),
+        (
+            "no terminal",
+            vec!["--allow-dirty"],
+            "no confirmation can be asked",
+        ),
+        (
+            "override without a reason",
+            vec!["--yes", "--allow-dirty", "--ignore-window"],
+            "--reason",
+        ),
+    ];
+    for (what, extra, says) in &cases {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let run = stamp(&f, &args);
+        run.no_panic();
+        assert_eq!(run.code, 2, "{what}\n{}\n{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(says), "{what}: {}", run.stderr);
+        assert_eq!(live(&f)["umbrella/api"].revision, SEEDED + 2, "{what}");
+        assert_eq!(locks_left(&f), Vec::<String>::new(), "{what}");
+    }
+    let now = jiff::Timestamp::now();
+    let (from, to) = (utc(now + hours(2), "%H:%M"), utc(now + hours(3), "%H:%M"));
+    set_schedule(
+        &f,
+        "umbrella",
+        &format!("timezone = \"UTC\"\nwindows = [\"daily {from}-{to}\"]"),
+    );
+    let run = stamp(&f, &rollback_args(&[]));
+    run.no_panic().success();
+    let row = rows(&run)["umbrella/api"].clone();
+    assert_eq!(result(&row), "skipped", "{row}");
+    assert!(detail(&row).contains("outside window"), "{row}");
+    assert_eq!(
+        live(&f)["umbrella/api"].revision,
+        SEEDED + 2,
+        "skipped means untouched"
+    );
+    // With the override and a reason it rolls back, and the reason is in the tags.
+    let row = rollback(&f, &["--ignore-window", "--reason", "INC-7 bad release"]);
+    assert_eq!(result(&row), "rolled-back", "{row}");
+    let l = live(&f)["umbrella/api"].clone();
+    assert_eq!(l.revision, SEEDED + 1);
+    assert!(
+        l.service_tags
+            .get("stamp:override")
+            .is_some_and(|o| o.contains("INC-7 bad release")),
+        "{:?}",
+        l.service_tags
+    );
 }
 
 /// With three revisions, "the previous one" is 2, not the oldest. stamp asks ECS for the
 /// revisions newest first (`sort=DESC`); moto 5.2.5 ignores `sort` and lists them oldest
-/// first, so against the emulator stamp picks revision 1.
+/// first, so stamp sorts them itself.
 #[test]
 fn rollback_with_three_revisions_goes_to_the_one_before_the_running_one() {
     let f = fleet();
@@ -1228,6 +1431,97 @@ fn rollback_with_three_revisions_goes_to_the_one_before_the_running_one() {
     let row = rollback(&f, &[]);
     assert_eq!(row["revision"], SEEDED + 1, "{row}");
     assert_eq!(live(&f)["umbrella/api"].revision, SEEDED + 1);
+}
+
+/// A tenant's services roll out side by side; when one fails, those not yet started are not
+/// started with that release (skipped, saying which failed). One at a time makes "not yet
+/// started" certain: the api fails first, the worker never starts.
+#[test]
+fn one_failing_service_stops_the_tenants_unstarted_services() {
+    let f = fleet();
+    let u = f.tenant("umbrella").clone();
+    emu().fail_next_rollout(&u.account_id, &u.region, &u.cluster, "api");
+    let run = deploy(&f, &["umbrella", "--service-concurrency", "1"]);
+    run.code(1);
+    let r = rows(&run);
+    assert_eq!(result(&r["umbrella/api"]), "rolled-back", "{}", run.stdout);
+    let worker = &r["umbrella/worker"];
+    assert_eq!(result(worker), "skipped", "{worker}");
+    assert!(detail(worker).contains("api failed"), "{worker}");
+    let after = live(&f);
+    assert_eq!(
+        after["umbrella/worker"].revisions,
+        vec![SEEDED],
+        "the worker got nothing"
+    );
+    assert_eq!(after["umbrella/api"].revision, SEEDED);
+    assert_eq!(locks_left(&f), Vec::<String>::new());
+}
+
+/// By default a tenant's services roll out at once: the worker deploys while the api's rollout
+/// hangs, so the tenant takes one rollout's time, not two. A second interrupt then abandons
+/// the run with exit 130.
+#[test]
+fn a_tenants_services_roll_out_side_by_side() {
+    let f = fleet();
+    let u = f.tenant("umbrella").clone();
+    emu().hang_next_rollout(&u.account_id, &u.region, &u.cluster, "api");
+    let child = command(&f, &deploy_args(&["umbrella", "--timeout", "120s"]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the deploy");
+    let pid = child.id().to_string();
+    // While the api's rollout hangs under its lock, the worker's finishes.
+    wait_until(
+        "the worker runs the new revision",
+        Duration::from_secs(60),
+        || live(&f)["umbrella/worker"].revision == SEEDED + 1,
+    );
+    assert!(
+        lock_exists(&f, "umbrella", "api"),
+        "the api is still rolling out"
+    );
+    // Interrupts until it exits (the second one abandons the hung rollout).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let signaller = std::thread::spawn(move || {
+        for _ in 0..120 {
+            if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+    let (run, _) = wait_for(child, Duration::from_secs(90));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = signaller.join();
+    run.no_panic().code(130).stderr_has(&["interrupted again"]);
+}
+
+/// `deploy T -s S` (repeatable) deploys only those services.
+#[test]
+fn deploy_with_service_deploys_only_that_service() {
+    let f = fleet();
+    let run = deploy(&f, &["umbrella", "-s", "worker"]);
+    run.success();
+    let r = rows(&run);
+    assert_eq!(
+        r.keys().cloned().collect::<Vec<_>>(),
+        vec!["umbrella/worker".to_owned()],
+        "{}",
+        run.stdout
+    );
+    let after = live(&f);
+    assert_eq!(after["umbrella/worker"].revision, SEEDED + 1);
+    assert_eq!(
+        after["umbrella/api"].revisions,
+        vec![SEEDED],
+        "the api was not selected"
+    );
+    let run = stamp(&f, &deploy_args(&["umbrella", "-s", "wroker"]));
+    run.no_panic().code(2).stderr_has(&["worker"]);
 }
 
 /// A plan made for one service deploys that service only, with exactly the plan's task

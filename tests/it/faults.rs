@@ -758,7 +758,15 @@ fn a_deploy_killed_while_waiting_on_rollouts_is_converged_by_a_rerun_that_names_
         f,
         None,
         &[],
-        &deploy_args(&["--poll-interval", "60s", "--failure-tolerance", "10"]),
+        // One service at a time, so that svc1 has not started when the run dies.
+        &deploy_args(&[
+            "--poll-interval",
+            "60s",
+            "--failure-tolerance",
+            "10",
+            "--service-concurrency",
+            "1",
+        ]),
     ));
     let first: Vec<String> = s
         .generated

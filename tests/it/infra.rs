@@ -76,6 +76,7 @@ const APPLY_ACME: &[&str] = &[
     "apply",
     "acme",
     "--yes",
+    "--allow-dirty",
     "--ignore-window",
     "--reason",
     "infra test",
@@ -468,7 +469,13 @@ fn the_example_fleet_is_built_from_nothing_by_its_app_stack_then_deployed() {
             services: false,
         },
     );
-    let override_window = ["--yes", "--ignore-window", "--reason", "infra test"];
+    let override_window = [
+        "--yes",
+        "--allow-dirty",
+        "--ignore-window",
+        "--reason",
+        "infra test",
+    ];
     let run = stamp_on(
         emu,
         &f,
@@ -495,13 +502,7 @@ fn the_example_fleet_is_built_from_nothing_by_its_app_stack_then_deployed() {
         emu,
         &f,
         &[
-            &[
-                "deploy",
-                "--all",
-                "--allow-dirty",
-                "--poll-interval",
-                "20ms",
-            ][..],
+            &["deploy", "--all", "--poll-interval", "20ms"][..],
             &["--output", "json"],
             &override_window,
         ]
@@ -636,4 +637,254 @@ fn status_shows_each_stack_in_sync_drifted_or_missing_reading_only() {
     let html = std::fs::read_to_string(&page).expect("page");
     assert!(html.contains("<th>stack logs</th>"), "no stack column");
     assert!(html.contains("create complete"), "no stack status cell");
+}
+
+fn git(f: &Fleet, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(f.root())
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(["-c", "commit.gpgsign=false"])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The stack's tags as CloudFormation holds them.
+fn stack_tags(
+    emu: &Emulator,
+    f: &Fleet,
+    tenant: &str,
+    stack: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    let t = f.tenant(tenant).clone();
+    rt().block_on(async {
+        let cfg = emu
+            .sdk_config_for(&t.account_id, &t.region, "stamp-deploy")
+            .await;
+        let cfn = aws_sdk_cloudformation::Client::new(&cfg);
+        let out = cfn.describe_stacks().stack_name(stack).send().await.ok()?;
+        let s = out.stacks().first()?.clone();
+        Some(
+            s.tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+        )
+    })
+}
+
+/// `infra apply` refuses an uncommitted fleet as deploy does, and the stack it applies carries
+/// the audit: commit, deployer, the digest of its inputs, the override reason; `status` does
+/// not call those tags drift.
+#[test]
+fn infra_apply_refuses_a_dirty_tree_and_tags_the_stack_with_its_audit() {
+    let emu = Emulator::shared();
+    let f = fleet(emu);
+    git(&f, &["init", "-q"]);
+    git(&f, &["add", "-A"]);
+    git(&f, &["commit", "-qm", "fleet"]);
+    append(&f, "tenants/acme.toml", "# an uncommitted edit\n");
+    let dirty: Vec<&str> = APPLY_ACME
+        .iter()
+        .copied()
+        .filter(|a| *a != "--allow-dirty")
+        .collect();
+    let run = stamp_on(emu, &f, &dirty);
+    run.code(2);
+    assert!(run.stderr.contains("uncommitted changes"), "{}", run.stderr);
+    assert_eq!(
+        stack_tags(emu, &f, "acme", "acme-logs"),
+        None,
+        "no stack was created"
+    );
+    assert_eq!(plan(emu, &f)["action"], "create");
+
+    git(&f, &["commit", "-qam", "the edit"]);
+    let sha = git(&f, &["rev-parse", "HEAD"]);
+    let run = stamp_on(emu, &f, &dirty);
+    run.success();
+    assert_eq!(
+        run.json()["rows"][0]["result"],
+        "deployed",
+        "{}",
+        run.stdout
+    );
+    let tags = stack_tags(emu, &f, "acme", "acme-logs").expect("the stack exists");
+    assert_eq!(
+        tags.get("team").map(String::as_str),
+        Some("platform"),
+        "{tags:?}"
+    );
+    assert_eq!(tags.get("stamp:commit"), Some(&sha), "{tags:?}");
+    assert!(
+        tags.get("stamp:deployer")
+            .is_some_and(|d| d.starts_with("arn:aws:")),
+        "{tags:?}"
+    );
+    assert!(
+        tags.get("stamp:digest")
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{tags:?}"
+    );
+    assert!(
+        tags.get("stamp:override")
+            .is_some_and(|o| o.contains("infra test")),
+        "{tags:?}"
+    );
+    let run = stamp_on(emu, &f, &["status", "acme", "--output", "json"]);
+    run.success();
+    let acme = stack_of(&run.json(), "acme");
+    assert_eq!(acme["state"], "in-sync", "{acme:#}");
+    assert_eq!(plan(emu, &f)["action"], "no-change");
+}
+
+/// A stack that reads another's output is applied after it, whatever the declaration order;
+/// two stacks reading each other are a `validate` error.
+#[test]
+fn stacks_apply_in_cfn_output_order_and_a_cycle_is_a_validate_error() {
+    let emu = Emulator::shared();
+    let f = fleet(emu);
+    // `b` is declared first and takes its prefix from `a`'s output.
+    append(
+        &f,
+        "tenants/acme.toml",
+        "[infra.b]\ntemplate = \"logs.cfn.yaml\"\n[infra.b.parameters]\nPrefix = { cfn_output = \"a.LogGroup\" }\n\n[infra.a]\ntemplate = \"logs.cfn.yaml\"\n[infra.a.parameters]\nPrefix = \"acme-a\"\n",
+    );
+    let run = stamp_on(emu, &f, APPLY_ACME);
+    run.success();
+    let rows = run.json()["rows"].as_array().cloned().unwrap_or_default();
+    for key in ["stack:a", "stack:b", "stack:logs"] {
+        let r = rows
+            .iter()
+            .find(|r| r["service"] == key)
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(r["result"], "deployed", "{key}: {rows:#?}");
+    }
+
+    edit(
+        &f,
+        "tenants/acme.toml",
+        "Prefix = \"acme-a\"",
+        "Prefix = { cfn_output = \"b.LogGroup\" }",
+    );
+    let run = stamp_on(emu, &f, &["validate"]);
+    run.code(2);
+    assert!(
+        run.stderr.contains("read each other's outputs"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A stack change applied over deployed services leaves what deploy owns alone: the revision
+/// they run and their task count stay as deploy set them.
+#[test]
+fn a_stack_change_over_deployed_services_keeps_their_revision_and_count() {
+    let emu = Emulator::shared();
+    let (root, params) = example_fleet();
+    let f = emu.fresh_fleet_with(
+        &root,
+        &params,
+        &SeedOptions {
+            tenants: Some(vec!["umbrella".into()]),
+            services: false,
+        },
+    );
+    for t in ["acme", "globex", "initech"] {
+        std::fs::remove_file(f.root().join(format!("tenants/{t}.toml"))).expect("remove tenant");
+    }
+    let go = [
+        "--yes",
+        "--allow-dirty",
+        "--ignore-window",
+        "--reason",
+        "infra test",
+        "--output",
+        "json",
+    ];
+    let apply = |f: &Fleet| {
+        let run = stamp_on(emu, f, &[&["infra", "apply", "umbrella"][..], &go].concat());
+        run.success();
+        run.json()
+    };
+    apply(&f);
+    let run = stamp_on(
+        emu,
+        &f,
+        &[&["deploy", "umbrella", "--poll-interval", "20ms"][..], &go].concat(),
+    );
+    run.success();
+    let t = f.tenant("umbrella").clone();
+    let before: Vec<(String, i32)> = ["api", "worker"]
+        .iter()
+        .map(|s| {
+            let v = rt().block_on(async {
+                let cfg = emu
+                    .sdk_config_for(&t.account_id, &t.region, "stamp-deploy")
+                    .await;
+                emu.describe_service(&cfg, &t.cluster, s).await
+            });
+            (v.task_definition, v.desired)
+        })
+        .collect();
+    assert!(
+        before.iter().all(|(td, _)| td.ends_with(":2")),
+        "{before:?}"
+    );
+    assert!(
+        before.iter().all(|(_, n)| *n > 0),
+        "deploy set the task counts: {before:?}"
+    );
+
+    // The worst stack change for deploy's state: a longer log retention, a changed bootstrap
+    // task definition (a new revision) and a changed service (the stack updates it, which
+    // sends the bootstrap revision).
+    edit(
+        &f,
+        "tenants/_defaults.toml",
+        "LogRetentionDays = \"14\"",
+        "LogRetentionDays = \"30\"",
+    );
+    edit(
+        &f,
+        "templates/app.cfn.yaml",
+        "Family: shop-api\n",
+        "Family: shop-api\n      Tags: [{ Key: layout, Value: v2 }]\n",
+    );
+    edit(
+        &f,
+        "templates/app.cfn.yaml",
+        "MaximumPercent: 200",
+        "MaximumPercent: 150",
+    );
+    let doc = apply(&f);
+    assert_eq!(doc["rows"][0]["result"], "deployed", "{doc:#}");
+    // The stack did put its bootstrap revision in; infra apply saw it and put deploy's back.
+    let detail = doc["rows"][0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("the stack changed service api") && detail.contains("put back"),
+        "{doc:#}"
+    );
+    for (s, (td, desired)) in ["api", "worker"].iter().zip(&before) {
+        let v = rt().block_on(async {
+            let cfg = emu
+                .sdk_config_for(&t.account_id, &t.region, "stamp-deploy")
+                .await;
+            emu.describe_service(&cfg, &t.cluster, s).await
+        });
+        assert_eq!(
+            &v.task_definition, td,
+            "{s}: the stack put another revision in"
+        );
+        assert_eq!(v.desired, *desired, "{s}: the stack changed the task count");
+    }
 }

@@ -412,6 +412,11 @@ fn no_command_in_any_mode_shows_a_secret_or_a_credential() {
             "umbrella",
             "-s",
             "api",
+            // Twice (text, then JSON): a named revision, the same both times.
+            "--to",
+            "2",
+            "--yes",
+            "--allow-dirty",
             "--poll-interval",
             "20ms",
         ],
