@@ -45,7 +45,7 @@ use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType};
 use super::errors::describe;
 use super::session::Session;
 use crate::dsl::Tenant;
-use crate::resolve::{Lookups, Missing, Param, PathParam, References, Unmet};
+use crate::resolve::{Lookups, Missing, Param, PathParam, References, SmSecret, Unmet};
 
 /// Why a tenant's account could not be used. Each names the tenant; the wording lives in
 /// [`TenantError::message`] and [`TenantError::hint`].
@@ -162,6 +162,8 @@ pub struct TenantReader {
     ssm: aws_sdk_ssm::Client,
     ecs: aws_sdk_ecs::Client,
     cfn: aws_sdk_cloudformation::Client,
+    /// DescribeSecret only: the read-only role has no `secretsmanager:GetSecretValue`.
+    sm: aws_sdk_secretsmanager::Client,
     /// The role's configuration and the run's call counter, for the clients built on demand
     /// (ECR in the registry's region, IAM, CloudWatch Logs: `aws::preflight`).
     pub(super) cfg: aws_config::SdkConfig,
@@ -262,6 +264,11 @@ impl TenantReader {
                     .interceptor(calls.clone())
                     .build(),
             ),
+            sm: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(&cfg)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
             cfg: cfg.clone(),
             calls,
         };
@@ -297,6 +304,66 @@ impl TenantReader {
             }
             _ => Ok(()),
         }
+    }
+
+    /// One DescribeSecret (there is no batch form that takes names): the ARN ECS needs, and
+    /// whether the secret exists. Never GetSecretValue.
+    async fn describe_secret(
+        &self,
+        secret: &str,
+        at: &crate::dsl::Loc,
+        l: &mut Lookups,
+        missing: &mut Vec<Missing>,
+    ) -> Result<(), TenantError> {
+        let out = match self.sm.describe_secret().secret_id(secret).send().await {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                missing.push(Missing {
+                    unmet: Unmet::SmSecret {
+                        secret: secret.to_owned(),
+                        deleted: false,
+                    },
+                    at: at.clone(),
+                });
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(self.fail(describe("secretsmanager:DescribeSecret", &self.role, &e)));
+            }
+        };
+        if out.deleted_date.is_some() {
+            missing.push(Missing {
+                unmet: Unmet::SmSecret {
+                    secret: secret.to_owned(),
+                    deleted: true,
+                },
+                at: at.clone(),
+            });
+            return Ok(());
+        }
+        let arn = out.arn.unwrap_or_default();
+        if !secret.starts_with("arn:") {
+            // Named, the secret must be the tenant's own; an ARN written out may be shared from
+            // another account, which ECS allows.
+            self.own("secretsmanager:DescribeSecret", &arn)?;
+        }
+        let current_version = out
+            .version_ids_to_stages
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|(id, stages)| stages.iter().any(|s| s == "AWSCURRENT").then_some(id));
+        l.secretsmanager.insert(
+            secret.to_owned(),
+            SmSecret {
+                arn,
+                name: out.name.unwrap_or_default(),
+                current_version,
+            },
+        );
+        Ok(())
     }
 
     pub(super) fn fail(&self, detail: String) -> TenantError {
@@ -459,6 +526,11 @@ impl TenantReader {
                     }),
                 }
             }
+        }
+
+        for (secret, at) in &refs.secretsmanager {
+            self.describe_secret(secret, at, &mut l, &mut missing)
+                .await?;
         }
 
         for (stack, at) in &refs.stacks {

@@ -1,5 +1,6 @@
-//! `stamp params [T…|--all]`: every SSM parameter the tenants use — name, type, version, how
-//! the files reference it, which variables use it, whether it is missing — never a value.
+//! `stamp params [T…|--all]`: every SSM parameter and Secrets Manager secret the tenants use —
+//! name, type, version, how the files reference it, which variables use it, whether it is
+//! missing — never a value.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
@@ -35,13 +36,14 @@ struct TenantParams {
 struct Row {
     /// The parameter's name, as SSM has it.
     name: String,
-    /// `String`, `StringList` or `SecureString`, as stored; null when it does not exist.
+    /// `String`, `StringList` or `SecureString`, as stored, or `secretsmanager` for a Secrets
+    /// Manager secret; null when it does not exist.
     r#type: Option<&'static str>,
     /// The version read (the pinned one for a pin); null when it does not exist.
     version: Option<u64>,
     /// `version = N` in the tenant files, if pinned.
     pinned_version: Option<u64>,
-    /// How the tenant files reference it: `ssm`, `secret` or `env_from`.
+    /// How the tenant files reference it: `ssm`, `secret`, `secretsmanager` or `env_from`.
     reference: &'static str,
     /// For `env_from`: the path it was imported from.
     ssm_path: Option<String>,
@@ -211,6 +213,20 @@ fn rows(tenant: &Tenant, lookups: &Lookups, missing: &[Missing]) -> Vec<Row> {
             used_by: used_by(name),
             source: at.to_string(),
             status: status(name, version.is_some()),
+        });
+    }
+    for (secret, at) in &refs.secretsmanager {
+        let found = lookups.secretsmanager.contains_key(secret);
+        rows.push(Row {
+            name: secret.clone(),
+            r#type: found.then_some("secretsmanager"),
+            version: None,
+            pinned_version: None,
+            reference: "secretsmanager",
+            ssm_path: None,
+            used_by: used_by(secret),
+            source: at.to_string(),
+            status: status(secret, found),
         });
     }
     for (path, at) in &refs.paths {

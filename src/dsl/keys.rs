@@ -374,7 +374,18 @@ pub const VALUE_FORMS: &[ValueForm] = &[
         form: Form::Text,
         with: &[],
         in_vars: false,
-        description: "A SecureString SSM parameter: an ECS `secrets` entry by ARN; stamp never reads the value.",
+        description: "A SecureString SSM parameter, or a Secrets Manager secret's full ARN: an ECS `secrets` entry by ARN; stamp never reads the value.",
+    },
+    ValueForm {
+        key: "secretsmanager",
+        form: Form::Text,
+        with: &[
+            ("key", Form::Pattern("^[^:]+$")),
+            ("version_stage", Form::Pattern("^[^:]+$")),
+            ("version_id", Form::Pattern("^[^:]+$")),
+        ],
+        in_vars: false,
+        description: "A Secrets Manager secret (name or ARN), checked with DescribeSecret: an ECS `secrets` entry whose `valueFrom` is `ARN:key:version_stage:version_id`; stamp never reads the value.",
     },
     ValueForm {
         key: "cfn_output",

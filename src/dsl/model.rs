@@ -94,11 +94,64 @@ pub struct EnvEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum ValueSpec {
-    Literal { value: String },
-    Ssm { name: String, version: Option<u64> },
-    Secret { name: String },
-    CfnOutput { stack: String, output: String },
+    Literal {
+        value: String,
+    },
+    Ssm {
+        name: String,
+        version: Option<u64>,
+    },
+    Secret {
+        name: String,
+    },
+    /// `{ secret = "arn:aws:secretsmanager:…" }` or `{ secretsmanager = "name" [, key, version_stage | version_id] }`.
+    /// `secret` is the name or ARN as written; DescribeSecret takes either.
+    SecretsManager(SmRef),
+    CfnOutput {
+        stack: String,
+        output: String,
+    },
     Unset,
+}
+
+/// A Secrets Manager reference: the secret, and optionally one JSON key of it and a version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct SmRef {
+    pub secret: String,
+    pub key: Option<String>,
+    pub version_stage: Option<String>,
+    pub version_id: Option<String>,
+}
+
+impl SmRef {
+    /// The tail ECS appends to the ARN in `valueFrom`: `:json-key:version-stage:version-id`,
+    /// empty when the whole current secret is meant.
+    pub fn value_from_tail(&self) -> String {
+        if self.key.is_none() && self.version_stage.is_none() && self.version_id.is_none() {
+            return String::new();
+        }
+        let f = |o: &Option<String>| o.clone().unwrap_or_default();
+        format!(
+            ":{}:{}:{}",
+            f(&self.key),
+            f(&self.version_stage),
+            f(&self.version_id)
+        )
+    }
+
+    /// How `explain` and `params` name it: `secretsmanager:NAME#key@stage`.
+    pub fn reference(&self) -> String {
+        let mut s = format!("secretsmanager:{}", self.secret);
+        if let Some(k) = &self.key {
+            s.push('#');
+            s.push_str(k);
+        }
+        if let Some(v) = self.version_stage.as_ref().or(self.version_id.as_ref()) {
+            s.push('@');
+            s.push_str(v);
+        }
+        s
+    }
 }
 
 /// Free-form template values (`vars`), layered like `env`.

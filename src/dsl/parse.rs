@@ -13,8 +13,8 @@ use toml::de::{DeTable, DeValue};
 use super::diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile, did_you_mean};
 use super::model::{
     DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, FreezeSpec, InfraSection,
-    ProjectSection, ScheduleSection, ServiceSection, TenantSection, ValueSpec, VarBlock, VarEntry,
-    VarValue,
+    ProjectSection, ScheduleSection, ServiceSection, SmRef, TenantSection, ValueSpec, VarBlock,
+    VarEntry, VarValue,
 };
 
 const TOP_KEYS_DEFAULTS: &[&str] = &[
@@ -59,7 +59,19 @@ const SERVICE_KEYS: &[&str] = &[
     "vars",
     "env",
 ];
-const VALUE_FORM_KEYS: &[&str] = &["ssm", "secret", "cfn_output", "unset", "version"];
+const VALUE_FORM_KEYS: &[&str] = &[
+    "ssm",
+    "secret",
+    "secretsmanager",
+    "cfn_output",
+    "unset",
+    "version",
+    "key",
+    "version_stage",
+    "version_id",
+];
+/// The keys that go with `secretsmanager` only.
+const SM_KEYS: &[&str] = &["key", "version_stage", "version_id"];
 const ENV_FROM_KEYS: &[&str] = &["ssm_path"];
 
 type Table<'i> = DeTable<'i>;
@@ -612,11 +624,12 @@ impl Walker<'_> {
     ) -> Option<ValueSpec> {
         let mut form: Option<(&str, &Value<'_>)> = None;
         let mut version: Option<&Value<'_>> = None;
+        let mut sm_keys: Vec<(&'static str, &Value<'_>)> = Vec::new();
         let mut bad = false;
         for (key, v) in t.iter() {
             let k = key.get_ref().as_ref();
             match k {
-                "ssm" | "secret" | "cfn_output" | "unset" => {
+                "ssm" | "secret" | "secretsmanager" | "cfn_output" | "unset" => {
                     if let Some((prev, _)) = form {
                         self.err(
                             &key.span(),
@@ -629,6 +642,12 @@ impl Walker<'_> {
                     }
                 }
                 "version" => version = Some(v),
+                k if SM_KEYS.contains(&k) => {
+                    sm_keys.push((
+                        SM_KEYS.iter().find(|s| **s == k).copied().unwrap_or("key"),
+                        v,
+                    ));
+                }
                 _ => {
                     self.unknown_key(key, &format!("the value of `{name}`"), VALUE_FORM_KEYS);
                     bad = true;
@@ -647,6 +666,9 @@ impl Walker<'_> {
         };
         if bad {
             return None;
+        }
+        if kind == "secretsmanager" || !sm_keys.is_empty() {
+            return self.secrets_manager(kind, v, &sm_keys, version, span, name, for_env);
         }
         let version = match version {
             None => None,
@@ -682,7 +704,7 @@ impl Walker<'_> {
                     &vv.span(),
                     format!("`version` goes with `ssm`, not with `{kind}`"),
                     Some(if kind == "secret" {
-                        "ECS always reads a secret's current version; remove `version`".into()
+                        "ECS always reads an SSM secret's current version; remove `version` (Secrets Manager takes `version_stage` or `version_id`)".into()
                     } else {
                         "remove `version`".into()
                     }),
@@ -725,6 +747,9 @@ impl Walker<'_> {
                 let value = s.value;
                 match kind {
                     "ssm" | "secret" => {
+                        if kind == "secret" && value.starts_with("arn:") {
+                            return self.secret_arn(value, &v.span());
+                        }
                         if let Err(why) = check_parameter_name(&value) {
                             self.err(
                                 &v.span(),
@@ -768,6 +793,107 @@ impl Walker<'_> {
         }
     }
 
+    /// `{ secret = "arn:…:secretsmanager:…:secret:NAME-AbCdEf" }`: a whole Secrets Manager secret.
+    fn secret_arn(&mut self, value: String, span: &Range<usize>) -> Option<ValueSpec> {
+        if let Err(why) = check_secret_arn(&value) {
+            self.err(
+                span,
+                format!("`{value}` is not a Secrets Manager secret ARN: {why}"),
+                Some("write `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf`, or `{ secretsmanager = \"NAME\" }`".into()),
+            );
+            return None;
+        }
+        Some(ValueSpec::SecretsManager(SmRef {
+            secret: value,
+            key: None,
+            version_stage: None,
+            version_id: None,
+        }))
+    }
+
+    /// `{ secretsmanager = "name" [, key = "k"] [, version_stage = "S" | version_id = "I"] }`.
+    #[allow(clippy::too_many_arguments)]
+    fn secrets_manager(
+        &mut self,
+        kind: &str,
+        v: &Value<'_>,
+        sm_keys: &[(&'static str, &Value<'_>)],
+        version: Option<&Value<'_>>,
+        span: &Range<usize>,
+        name: &str,
+        for_env: bool,
+    ) -> Option<ValueSpec> {
+        if kind != "secretsmanager" {
+            let (k, kv) = sm_keys[0];
+            self.err(
+                &kv.span(),
+                format!("`{k}` goes with `secretsmanager`, not with `{kind}`"),
+                Some(format!(
+                    "write `{name} = {{ secretsmanager = \"NAME\", {k} = … }}`"
+                )),
+            );
+            return None;
+        }
+        if let Some(vv) = version {
+            self.err(
+                &vv.span(),
+                "`version` goes with `ssm`, not with `secretsmanager`",
+                Some("write `version_stage = \"AWSPREVIOUS\"` or `version_id = \"…\"`".into()),
+            );
+            return None;
+        }
+        if !for_env {
+            self.err(
+                span,
+                format!("`{name}` is a secret, but template vars are rendered into the task definition in plain text"),
+                Some("put secrets in `env` as `{ secretsmanager = \"NAME\" }`: ECS then fetches them at task start".into()),
+            );
+            return None;
+        }
+        let secret = self.string(v, "secretsmanager")?.value;
+        if secret.is_empty() || (secret.starts_with("arn:") && check_secret_arn(&secret).is_err()) {
+            self.err(
+                &v.span(),
+                format!("`{secret}` is not a Secrets Manager secret name or ARN"),
+                Some("write the secret's name, e.g. `{ secretsmanager = \"acme/db\" }`, or its full ARN".into()),
+            );
+            return None;
+        }
+        let mut r = SmRef {
+            secret,
+            key: None,
+            version_stage: None,
+            version_id: None,
+        };
+        for (k, kv) in sm_keys {
+            let text = self.string(kv, k)?.value;
+            if text.is_empty() || text.contains(':') {
+                self.err(
+                    &kv.span(),
+                    format!("`{k}` must be non-empty and without `:`, found `{text}`"),
+                    Some(
+                        "ECS joins the reference with `:`; write e.g. `key = \"password\"`".into(),
+                    ),
+                );
+                return None;
+            }
+            match *k {
+                "key" => r.key = Some(text),
+                "version_stage" => r.version_stage = Some(text),
+                _ => r.version_id = Some(text),
+            }
+        }
+        if r.version_stage.is_some() && r.version_id.is_some() {
+            self.err(
+                span,
+                format!("`{name}` has both `version_stage` and `version_id`"),
+                Some("a secret version is named one way: keep one of them".into()),
+            );
+            return None;
+        }
+        Some(ValueSpec::SecretsManager(r))
+    }
+
     fn vars(&mut self, v: &Value<'_>, where_: &str) -> VarBlock {
         let Some(t) = self.table(v, where_) else {
             return VarBlock::default();
@@ -777,9 +903,11 @@ impl Walker<'_> {
             let name = key.get_ref().to_string();
             let value = match vv.get_ref() {
                 DeValue::Table(inner)
-                    if inner
-                        .iter()
-                        .any(|(k, _)| VALUE_FORM_KEYS.contains(&k.get_ref().as_ref())) =>
+                    if inner.iter().any(|(k, _)| {
+                        let k = k.get_ref().as_ref();
+                        // `key` and versions alone leave a JSON table a JSON table.
+                        VALUE_FORM_KEYS.contains(&k) && !SM_KEYS.contains(&k)
+                    }) =>
                 {
                     match self.value_form(inner, &vv.span(), &name, false) {
                         Some(ValueSpec::Ssm { name, version }) => VarValue::Ssm { name, version },
@@ -1022,6 +1150,7 @@ fn key_static(k: &str) -> &'static str {
     match k {
         "ssm" => "ssm",
         "secret" => "secret",
+        "secretsmanager" => "secretsmanager",
         "cfn_output" => "cfn_output",
         _ => "unset",
     }
@@ -1029,7 +1158,7 @@ fn key_static(k: &str) -> &'static str {
 
 fn value_forms_hint(name: &str) -> String {
     format!(
-        "write one of: `{name} = \"text\"`, `{name} = {{ ssm = \"/path\" }}`, `{name} = {{ secret = \"/path\" }}`, `{name} = {{ cfn_output = \"STACK.Key\" }}`, `{name} = {{ unset = true }}`"
+        "write one of: `{name} = \"text\"`, `{name} = {{ ssm = \"/path\" }}`, `{name} = {{ secret = \"/path\" }}`, `{name} = {{ secretsmanager = \"NAME\", key = \"k\" }}`, `{name} = {{ cfn_output = \"STACK.Key\" }}`, `{name} = {{ unset = true }}`"
     )
 }
 
@@ -1105,6 +1234,25 @@ fn suggest_env_name(name: &str) -> String {
         s.insert(0, '_');
     }
     s
+}
+
+/// A Secrets Manager secret ARN: `arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME`.
+fn check_secret_arn(arn: &str) -> Result<(), &'static str> {
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    match parts.as_slice() {
+        ["arn", p, "secretsmanager", region, account, "secret", name]
+            if !p.is_empty() && !region.is_empty() && !name.is_empty() =>
+        {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                Err("the account must be 12 digits")
+            } else if name.contains(':') {
+                Err("a JSON key or version goes in `secretsmanager = …, key = …`, not in the ARN")
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err("it must read `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME`"),
+    }
 }
 
 /// SSM's rule for parameter names (fully qualified, as stamp always writes them).
@@ -1198,6 +1346,8 @@ C = { ssm = "/p/c", version = 3 }
 D = { secret = "/p/d" }
 E = { cfn_output = "net.Subnets" }
 F = { unset = true }
+G = { secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:acme/db-AbCdEf" }
+H = { secretsmanager = "acme/db", key = "password", version_stage = "AWSPREVIOUS" }
 "#,
         );
         assert!(d.is_empty(), "{d}");
@@ -1240,6 +1390,26 @@ F = { unset = true }
                     }
                 ),
                 ("F".into(), ValueSpec::Unset),
+                (
+                    "G".into(),
+                    ValueSpec::SecretsManager(SmRef {
+                        secret:
+                            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:acme/db-AbCdEf"
+                                .into(),
+                        key: None,
+                        version_stage: None,
+                        version_id: None,
+                    })
+                ),
+                (
+                    "H".into(),
+                    ValueSpec::SecretsManager(SmRef {
+                        secret: "acme/db".into(),
+                        key: Some("password".into()),
+                        version_stage: Some("AWSPREVIOUS".into()),
+                        version_id: None,
+                    })
+                ),
             ]
         );
     }
@@ -1356,6 +1526,30 @@ F = { unset = true }
             ("[env]\nA = { cfn_output = \"nodot\" }\n", "STACK.OutputKey"),
             ("[env]\nA = { ssm = \"relative\" }\n", "start with `/`"),
             ("[env]\nA = {}\n", "names no value source"),
+            (
+                "[env]\nA = { secret = \"arn:aws:ssm:eu-west-1:123456789012:parameter/x\" }\n",
+                "not a Secrets Manager secret ARN",
+            ),
+            (
+                "[env]\nA = { secret = \"/a\", key = \"k\" }\n",
+                "`key` goes with `secretsmanager`, not with `secret`",
+            ),
+            (
+                "[env]\nA = { secretsmanager = \"a\", version_stage = \"S\", version_id = \"I\" }\n",
+                "both `version_stage` and `version_id`",
+            ),
+            (
+                "[env]\nA = { secretsmanager = \"a\", key = \"x:y\" }\n",
+                "without `:`",
+            ),
+            (
+                "[env]\nA = { secretsmanager = \"a\", version = 2 }\n",
+                "`version` goes with `ssm`, not with `secretsmanager`",
+            ),
+            (
+                "[tenant]\nvars = { a = { secretsmanager = \"a\" } }\n",
+                "rendered into the task definition in plain text",
+            ),
         ] {
             let d = only_error(FileKind::Tenant, text);
             let shown = d.to_string();

@@ -39,6 +39,18 @@ pub fn secure_reference(name: &str, version: Option<u64>) -> String {
     }
 }
 
+/// CloudFormation's dynamic reference to a Secrets Manager secret: CloudFormation reads it when
+/// it applies the stack, so the value never passes through stamp.
+pub fn sm_dynamic_reference(sm: &crate::dsl::model::SmRef) -> String {
+    match sm.value_from_tail().trim_end_matches(':') {
+        "" => format!("{{{{resolve:secretsmanager:{}}}}}", sm.secret),
+        tail => format!(
+            "{{{{resolve:secretsmanager:{}:SecretString{tail}}}}}",
+            sm.secret
+        ),
+    }
+}
+
 /// Layers a stack's parameters (defaults, then tenant; `unset` removes an inherited one).
 pub fn parameters(stack: &Stack, lookups: &Lookups, missing: &mut Vec<Missing>) -> Vec<StackParam> {
     let mut out: BTreeMap<String, StackParam> = BTreeMap::new();
@@ -67,6 +79,11 @@ pub fn parameters(stack: &Stack, lookups: &Lookups, missing: &mut Vec<Missing>) 
                         Some(reference),
                     )
                 }
+                ValueSpec::SecretsManager(sm) => (
+                    Kind::SecretsManager,
+                    sm_dynamic_reference(sm),
+                    Some(sm.reference()),
+                ),
                 ValueSpec::CfnOutput { stack, output } => (
                     Kind::CfnOutput,
                     cfn_value(stack, output, lookups, &e.at, missing),
@@ -113,6 +130,11 @@ pub fn references(tenant: &Tenant, stacks: &[&Stack]) -> References {
                     ValueSpec::Secret { name } => {
                         r.secrets
                             .entry(name.clone())
+                            .or_insert_with(|| e.at.clone());
+                    }
+                    ValueSpec::SecretsManager(sm) => {
+                        r.secretsmanager
+                            .entry(sm.secret.clone())
                             .or_insert_with(|| e.at.clone());
                     }
                     ValueSpec::CfnOutput { stack, .. } => {
@@ -392,6 +414,36 @@ mod tests {
             secure_reference("/shop/acme/db", None),
             "{{resolve:ssm-secure:/shop/acme/db}}"
         );
+    }
+
+    #[test]
+    fn secrets_manager_references_follow_ecs_and_cloudformation_syntax() {
+        let mut sm = crate::dsl::model::SmRef {
+            secret: "acme/db".into(),
+            key: None,
+            version_stage: None,
+            version_id: None,
+        };
+        assert_eq!(sm.value_from_tail(), "");
+        assert_eq!(
+            sm_dynamic_reference(&sm),
+            "{{resolve:secretsmanager:acme/db}}"
+        );
+        sm.key = Some("password".into());
+        assert_eq!(sm.value_from_tail(), ":password::");
+        assert_eq!(
+            sm_dynamic_reference(&sm),
+            "{{resolve:secretsmanager:acme/db:SecretString:password}}"
+        );
+        assert_eq!(sm.reference(), "secretsmanager:acme/db#password");
+        sm.key = None;
+        sm.version_id = Some("v-1".into());
+        assert_eq!(sm.value_from_tail(), ":::v-1");
+        assert_eq!(
+            sm_dynamic_reference(&sm),
+            "{{resolve:secretsmanager:acme/db:SecretString:::v-1}}"
+        );
+        assert_eq!(sm.reference(), "secretsmanager:acme/db@v-1");
     }
 
     fn param(name: &str, value: &str) -> StackParam {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::dsl::model::{EnvBlock, VarBlock};
+use crate::dsl::model::{EnvBlock, SmRef, VarBlock};
 use crate::dsl::{Layer, Loc, Service, Tenant, ValueSpec, VarValue};
 
 /// Where a resolved value came from.
@@ -18,6 +18,9 @@ pub enum Kind {
     Literal,
     Ssm,
     Secret,
+    /// A Secrets Manager secret (by ARN, perhaps one JSON key of it).
+    #[serde(rename = "secretsmanager")]
+    SecretsManager,
     CfnOutput,
     Template,
 }
@@ -38,14 +41,15 @@ pub struct Resolved {
     pub reference: Option<String>,
     /// What this value replaced, nearest layer first.
     pub overrides: Vec<Shadowed>,
-    /// The SSM parameter the value (or secret reference) comes from, for `stamp params`.
+    /// The SSM parameter (or Secrets Manager secret, as written) the value or secret reference
+    /// comes from, for `stamp params`.
     #[serde(skip)]
     pub parameter: Option<String>,
 }
 
 impl Resolved {
     pub fn is_secret(&self) -> bool {
-        self.kind == Kind::Secret
+        matches!(self.kind, Kind::Secret | Kind::SecretsManager)
     }
 }
 
@@ -96,6 +100,16 @@ pub struct PathParam {
     pub value: Option<String>,
 }
 
+/// A Secrets Manager secret as DescribeSecret describes it (never its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmSecret {
+    pub arn: String,
+    pub name: String,
+    /// The version ids carrying `AWSCURRENT`, for `stamp params` (not in the digest: ECS reads
+    /// the secret at task start, so a rotation changes no task definition).
+    pub current_version: Option<String>,
+}
+
 /// What the outside world answered, for one tenant. Offline, everything is a placeholder.
 #[derive(Debug, Clone, Default)]
 pub struct Lookups {
@@ -105,6 +119,8 @@ pub struct Lookups {
     pub paths: HashMap<String, Vec<PathParam>>,
     /// Current version of each secret, from DescribeParameters (never the value).
     pub secret_versions: HashMap<String, u64>,
+    /// Secrets Manager secrets, keyed by the name or ARN as written (DescribeSecret only).
+    pub secretsmanager: HashMap<String, SmSecret>,
     pub stack_outputs: HashMap<String, BTreeMap<String, String>>,
 }
 
@@ -122,6 +138,8 @@ impl Lookups {
 pub struct References {
     pub ssm: BTreeMap<(String, Option<u64>), Loc>,
     pub secrets: BTreeMap<String, Loc>,
+    /// Secrets Manager secrets by the name or ARN as written.
+    pub secretsmanager: BTreeMap<String, Loc>,
     pub paths: BTreeMap<String, Loc>,
     /// Keyed by the name written in `cfn_output = "STACK.Key"`.
     pub stacks: BTreeMap<String, Loc>,
@@ -164,6 +182,11 @@ pub fn references(tenant: &Tenant) -> References {
                     ValueSpec::Secret { name } => {
                         r.secrets
                             .entry(name.clone())
+                            .or_insert_with(|| e.at.clone());
+                    }
+                    ValueSpec::SecretsManager(sm) => {
+                        r.secretsmanager
+                            .entry(sm.secret.clone())
                             .or_insert_with(|| e.at.clone());
                     }
                     ValueSpec::CfnOutput { stack, .. } => {
@@ -218,6 +241,8 @@ pub enum Unmet {
     PlainAsSecret { name: String },
     /// `{ secret = NAME }`: no such parameter.
     Secret { name: String },
+    /// `{ secretsmanager = NAME }` or `{ secret = ARN }`: no such secret (or it is being deleted).
+    SmSecret { secret: String, deleted: bool },
     /// `env_from = { ssm_path = PATH }`: nothing under the path.
     EmptyPath { path: String },
     /// `cfn_output = "STACK.Key"`: no such stack; `infra` when STACK is an `[infra.KEY]`.
@@ -251,6 +276,20 @@ impl std::fmt::Display for Missing {
             Unmet::Secret { name } => {
                 write!(f, "secret `{name}` does not exist in the tenant's account")
             }
+            Unmet::SmSecret {
+                secret,
+                deleted: false,
+            } => write!(
+                f,
+                "Secrets Manager secret `{secret}` does not exist in the tenant's account"
+            ),
+            Unmet::SmSecret {
+                secret,
+                deleted: true,
+            } => write!(
+                f,
+                "Secrets Manager secret `{secret}` is scheduled for deletion in the tenant's account"
+            ),
             Unmet::EmptyPath { path } => write!(
                 f,
                 "no parameters exist under `{path}` in the tenant's account"
@@ -276,9 +315,14 @@ impl Missing {
     /// What to do about it.
     pub fn hint(&self) -> String {
         match &self.unmet {
-            Unmet::Parameter { version: None, .. } | Unmet::Secret { .. } => {
+            Unmet::Parameter { version: None, .. }
+            | Unmet::Secret { .. }
+            | Unmet::SmSecret { deleted: false, .. } => {
                 "create it in the tenant's account, or correct the name".to_owned()
             }
+            Unmet::SmSecret { secret, deleted: true } => format!(
+                "restore it (`aws secretsmanager restore-secret --secret-id {secret}`), or reference another secret"
+            ),
             Unmet::Parameter {
                 name,
                 version: Some(_),
@@ -310,7 +354,8 @@ impl Missing {
             Unmet::Parameter { name, .. }
             | Unmet::SecretAsPlain { name }
             | Unmet::PlainAsSecret { name }
-            | Unmet::Secret { name } => name,
+            | Unmet::Secret { name }
+            | Unmet::SmSecret { secret: name, .. } => name,
             Unmet::EmptyPath { path } => path,
             Unmet::Stack { name, infra } => infra.as_deref().unwrap_or(name),
             Unmet::Output { output, .. } => output,
@@ -375,17 +420,39 @@ fn shadow(r: &Resolved) -> Shadowed {
 
 /// The ARN ECS needs in `valueFrom`; built, not fetched, so the offline render matches the live one.
 pub fn parameter_arn(region: &str, account_id: &str, name: &str) -> String {
-    let partition = if region.starts_with("cn-") {
+    let partition = partition(region);
+    format!(
+        "arn:{partition}:ssm:{region}:{account_id}:parameter/{}",
+        name.trim_start_matches('/')
+    )
+}
+
+/// A Secrets Manager secret's ARN: as written, as DescribeSecret answered, or (offline, for a
+/// name) the partial ARN without the random suffix, which ECS accepts in the same region.
+pub fn sm_arn(tenant: &Tenant, sm: &SmRef, lookups: &Lookups) -> String {
+    if let Some(found) = lookups.secretsmanager.get(&sm.secret) {
+        return found.arn.clone();
+    }
+    if sm.secret.starts_with("arn:") {
+        return sm.secret.clone();
+    }
+    format!(
+        "arn:{}:secretsmanager:{}:{}:secret:{}",
+        partition(&tenant.region),
+        tenant.region,
+        tenant.account_id,
+        sm.secret
+    )
+}
+
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
         "aws-cn"
     } else if region.starts_with("us-gov-") {
         "aws-us-gov"
     } else {
         "aws"
-    };
-    format!(
-        "arn:{partition}:ssm:{region}:{account_id}:parameter/{}",
-        name.trim_start_matches('/')
-    )
+    }
 }
 
 /// `env_from` naming: the last path segment, upper-cased, `-` and `.` as `_`.
@@ -495,6 +562,16 @@ pub fn service_env(
                     };
                     (Kind::Secret, None, Some(arn), Some(reference))
                 }
+                ValueSpec::SecretsManager(sm) => {
+                    let arn = sm_arn(tenant, sm, lookups);
+                    let value_from = format!("{arn}{}", sm.value_from_tail());
+                    (
+                        Kind::SecretsManager,
+                        None,
+                        Some(value_from),
+                        Some(sm.reference()),
+                    )
+                }
                 ValueSpec::CfnOutput { stack, output } => {
                     let value = cfn_value(stack, output, lookups, &e.at, missing);
                     (
@@ -507,6 +584,7 @@ pub fn service_env(
             };
             let parameter = match &e.spec {
                 ValueSpec::Ssm { name, .. } | ValueSpec::Secret { name } => Some(name.clone()),
+                ValueSpec::SecretsManager(sm) => Some(sm.secret.clone()),
                 _ => None,
             };
             set(

@@ -21,6 +21,7 @@ mod properties;
 mod release;
 mod scaling;
 mod secrets;
+mod secretsmanager;
 mod snapshots_offline;
 mod status;
 mod support;

@@ -4,7 +4,8 @@
 //! value, a failed rollout, a rollout that times out, an access denied), and the canaries are
 //! looked for in everything stamp writes or leaves behind: stdout, stderr, `--out-dir` files,
 //! the saved plan, service and task definition tags, every registered task definition as
-//! DescribeTaskDefinition returns it, and lock parameters (read while held).
+//! DescribeTaskDefinition returns it, and lock parameters (read while held). Two Secrets
+//! Manager secrets (one read by JSON key, one by ARN) carry canaries too.
 //!
 //! The emulator stores a SecureString "encrypted" as `kms:<key>:<plaintext>`, so a value read
 //! without decryption still carries its canary: reading one by mistake cannot hide.
@@ -320,7 +321,7 @@ fn no_command_in_any_mode_shows_a_secret_or_a_credential() {
     let emu = &dedicated;
     // The params (which hold the canaries) apart from what stamp writes, which is scanned.
     let seed_dir = tempfile::tempdir().expect("temp dir");
-    let (params, canaries) = canary_params(seed_dir.path());
+    let (params, mut canaries) = canary_params(seed_dir.path());
     let scratch = tempfile::tempdir().expect("temp dir");
     let (root, _) = example_fleet();
     let fleet = emu.fresh_fleet_with(&root, &params, &SeedOptions::default());
@@ -330,6 +331,36 @@ fn no_command_in_any_mode_shows_a_secret_or_a_credential() {
         fleet,
         seen: Seen::default(),
     };
+    // Secrets Manager: a JSON secret read by key and a whole secret by ARN, canaries both.
+    let sm_canaries = [
+        format!("CANARYSMPW{}", unique_account()),
+        format!("CANARYSMTOKEN{}", unique_account()),
+    ];
+    let token_arn = rt().block_on(async {
+        let sm = aws_sdk_secretsmanager::Client::new(&c.cfg("acme").await);
+        sm.create_secret()
+            .name("shop/acme/db")
+            .secret_string(format!(r#"{{"password":"{}"}}"#, sm_canaries[0]))
+            .send()
+            .await
+            .expect("CreateSecret");
+        sm.create_secret()
+            .name("shop/acme/token")
+            .secret_string(&sm_canaries[1])
+            .send()
+            .await
+            .expect("CreateSecret")
+            .arn
+            .expect("an ARN")
+    });
+    canaries.extend(sm_canaries.iter().cloned());
+    c.edit(
+        "acme",
+        "NEW_CHECKOUT = \"true\"",
+        &format!(
+            "NEW_CHECKOUT = \"true\"\nSM_PASSWORD = {{ secretsmanager = \"shop/acme/db\", key = \"password\" }}\nSM_TOKEN = {{ secret = \"{token_arn}\" }}"
+        ),
+    );
     let written = scratch.path();
     let dir = |name: &str| written.join(name).to_string_lossy().into_owned();
     let deploy = [
@@ -366,6 +397,7 @@ fn no_command_in_any_mode_shows_a_secret_or_a_credential() {
     c.both(&["explain", "acme", "-s", "api", "DATABASE_URL"], 0);
     c.both(&["explain", "acme", "-s", "api", "JWT_SIGNING_KEY"], 0);
     c.both(&["explain", "acme", "-s", "worker", "PAYMENT_KEY"], 0);
+    c.both(&["explain", "acme", "-s", "api", "SM_PASSWORD"], 0);
     c.both(&["plan", "--all", "--stats"], 0);
     let plan_file = dir("plan.json");
     c.both(&["plan", "--all", "--out", &plan_file], 0);
@@ -444,6 +476,14 @@ fn no_command_in_any_mode_shows_a_secret_or_a_credential() {
     c.both(&["explain", "acme", "-s", "api"], 1);
     c.both(&["explain", "acme", "-s", "api", "PAY"], 1);
     c.both(&["render", "acme"], 1);
+    c.both(&["params", "acme"], 1);
+    c.both(&["plan", "acme"], 1);
+    c.both(&with(&deploy, &["acme"]), 1);
+    c.restore("acme", &acme);
+
+    // A Secrets Manager secret that does not exist.
+    let acme = c.edit("acme", "\"shop/acme/db\"", "\"shop/acme/gone\"");
+    c.both(&["explain", "acme", "-s", "api"], 1);
     c.both(&["params", "acme"], 1);
     c.both(&["plan", "acme"], 1);
     c.both(&with(&deploy, &["acme"]), 1);
@@ -546,6 +586,21 @@ fn no_command_in_any_mode_shows_a_secret_or_a_credential() {
     let mut control = Seen::default();
     control.add("control", format!("kms:alias/aws/ssm:{held}"));
     assert_eq!(control.find(&canaries).len(), 1);
+    // The Secrets Manager canaries are in the account too, where only GetSecretValue reads them.
+    let held_sm = rt().block_on(async {
+        aws_sdk_secretsmanager::Client::new(&c.cfg("acme").await)
+            .get_secret_value()
+            .secret_id("shop/acme/db")
+            .send()
+            .await
+            .expect("GetSecretValue")
+            .secret_string
+            .unwrap_or_default()
+    });
+    assert!(
+        held_sm.contains(&sm_canaries[0]),
+        "the account holds {held_sm:?}"
+    );
 
     let leaked = c.seen.find(&canaries);
     assert!(
