@@ -96,6 +96,11 @@ const READS: &[(&str, Scope, &str)] = &[
         "the live task definition and its tags",
     ),
     (
+        "secretsmanager:DescribeSecret",
+        Any,
+        "`{ secret = ARN }` and `{ secretsmanager = … }` values: the ARN and state, never the value",
+    ),
+    (
         "application-autoscaling:DescribeScalableTargets",
         Any,
         "whether an autoscaler owns a service's count",
