@@ -39,52 +39,10 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     let fleet = ctx.load_fleet()?;
     let templates = Templates::load(&fleet)?;
     let saved = load_saved(args, &fleet)?;
-    let names: Vec<String> = match &saved {
-        Some(p) => p.tenants.iter().map(|t| t.tenant.clone()).collect(),
-        None if !args.all && args.tenants.is_empty() => {
-            return Err(Failure::usage(
-                "name the tenants to deploy, or pass --all",
-                Some("e.g. `stamp deploy acme` or `stamp deploy --all --yes`".to_owned()),
-            ));
-        }
-        None => args.tenants.clone(),
-    };
-    let mut tenants = super::select_tenants(&fleet, &names)?;
-    if let Some(shard) = args.shard {
-        tenants = fleet::shard(&tenants, shard);
-    }
-    for s in &args.services {
-        super::service_of_any(&tenants, s)?;
-    }
+    let tenants = select(args, &fleet, saved.as_ref())?;
     let settings = settings(args);
     let commit = rollout::refuse(&settings, &ctx.root, &fleet)?;
-    if let (Some(p), Some(path)) = (&saved, &args.plan)
-        && p.commit != commit
-    {
-        return Err(Failure::usage(
-            format!(
-                "--plan {}: the plan was made at commit {}, but the repository is at {commit}",
-                path.display(),
-                p.commit
-            ),
-            Some("check out the plan's commit, or make a new plan".to_owned()),
-        ));
-    }
-    let no_release: Vec<&str> = tenants
-        .iter()
-        // A saved plan carries each service's release; only a fresh deploy needs one here.
-        .filter(|t| saved.is_none() && t.release(args.release.as_deref()).is_none())
-        .map(|t| t.name.as_str())
-        .collect();
-    if !no_release.is_empty() {
-        return Err(Failure::usage(
-            format!(
-                "no release for {}: not pinned, no --release, none in _defaults.toml",
-                no_release.join(", ")
-            ),
-            Some("pass --release X".to_owned()),
-        ));
-    }
+    refuse_plan_or_release(args, saved.as_ref(), &tenants, &commit)?;
     // On a terminal, the same read-only plan as `stamp plan` (diffs and digests) before y/N.
     rollout::confirm(
         &settings,
@@ -224,6 +182,71 @@ async fn preflight_gate(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()> {
         lines.join("\n  ")
     ))
     .into())
+}
+
+/// The tenants a deploy names (the saved plan's, or the arguments'), sharded, with every `-s`
+/// service checked to exist in one of them.
+fn select<'f>(
+    args: &DeployArgs,
+    fleet: &'f Fleet,
+    saved: Option<&SavedPlan>,
+) -> Result<Vec<&'f Tenant>> {
+    let names: Vec<String> = match saved {
+        Some(p) => p.tenants.iter().map(|t| t.tenant.clone()).collect(),
+        None if !args.all && args.tenants.is_empty() => {
+            return Err(Failure::usage(
+                "name the tenants to deploy, or pass --all",
+                Some("e.g. `stamp deploy acme` or `stamp deploy --all --yes`".to_owned()),
+            ));
+        }
+        None => args.tenants.clone(),
+    };
+    let mut tenants = super::select_tenants(fleet, &names)?;
+    if let Some(shard) = args.shard {
+        tenants = fleet::shard(&tenants, shard);
+    }
+    for s in &args.services {
+        super::service_of_any(&tenants, s)?;
+    }
+    Ok(tenants)
+}
+
+/// Refusals that need the commit: a saved plan made at another commit, and a tenant with no
+/// release to deploy.
+fn refuse_plan_or_release(
+    args: &DeployArgs,
+    saved: Option<&SavedPlan>,
+    tenants: &[&Tenant],
+    commit: &str,
+) -> Result<()> {
+    if let (Some(p), Some(path)) = (saved, &args.plan)
+        && p.commit != commit
+    {
+        return Err(Failure::usage(
+            format!(
+                "--plan {}: the plan was made at commit {}, but the repository is at {commit}",
+                path.display(),
+                p.commit
+            ),
+            Some("check out the plan's commit, or make a new plan".to_owned()),
+        ));
+    }
+    let no_release: Vec<&str> = tenants
+        .iter()
+        // A saved plan carries each service's release; only a fresh deploy needs one here.
+        .filter(|t| saved.is_none() && t.release(args.release.as_deref()).is_none())
+        .map(|t| t.name.as_str())
+        .collect();
+    if !no_release.is_empty() {
+        return Err(Failure::usage(
+            format!(
+                "no release for {}: not pinned, no --release, none in _defaults.toml",
+                no_release.join(", ")
+            ),
+            Some("pass --release X".to_owned()),
+        ));
+    }
+    Ok(())
 }
 
 fn settings(args: &DeployArgs) -> Settings {
