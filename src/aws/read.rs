@@ -379,6 +379,25 @@ impl TenantReader {
         let mut l = Lookups::default();
         let mut missing = Vec::new();
 
+        self.read_parameters(refs, &mut l, &mut missing).await?;
+        self.read_paths(refs, &mut l, &mut missing).await?;
+        self.read_ssm_secrets(refs, &mut l, &mut missing).await?;
+        for (secret, at) in &refs.secretsmanager {
+            self.describe_secret(secret, at, &mut l, &mut missing)
+                .await?;
+        }
+        self.read_stack_outputs(refs, &mut l, &mut missing).await?;
+        Ok((l, missing))
+    }
+
+    /// `{ ssm = … }` values, in GetParameters batches; a SecureString asked for as a value is a
+    /// problem, its value dropped unread.
+    async fn read_parameters(
+        &self,
+        refs: &References,
+        l: &mut Lookups,
+        missing: &mut Vec<Missing>,
+    ) -> Result<(), TenantError> {
         let wanted: Vec<(&(String, Option<u64>), &crate::dsl::Loc)> = refs.ssm.iter().collect();
         for batch in wanted.chunks(GET_PARAMETERS_BATCH) {
             let selectors: Vec<String> = batch
@@ -442,7 +461,16 @@ impl TenantReader {
                 }
             }
         }
+        Ok(())
+    }
 
+    /// `env_from` imports, one GetParametersByPath walk per path; a SecureString's value is dropped.
+    async fn read_paths(
+        &self,
+        refs: &References,
+        l: &mut Lookups,
+        missing: &mut Vec<Missing>,
+    ) -> Result<(), TenantError> {
         for (path, at) in &refs.paths {
             let mut found = Vec::new();
             let mut pages = self
@@ -480,7 +508,16 @@ impl TenantReader {
             }
             l.paths.insert(path.clone(), found);
         }
+        Ok(())
+    }
 
+    /// `{ secret = "/ssm/…" }` references: type and version by DescribeParameters, never the value.
+    async fn read_ssm_secrets(
+        &self,
+        refs: &References,
+        l: &mut Lookups,
+        missing: &mut Vec<Missing>,
+    ) -> Result<(), TenantError> {
         let secrets: Vec<(&String, &crate::dsl::Loc)> = refs.secrets.iter().collect();
         for batch in secrets.chunks(DESCRIBE_PARAMETERS_BATCH) {
             let filter = ParameterStringFilter::builder()
@@ -527,12 +564,17 @@ impl TenantReader {
                 }
             }
         }
+        Ok(())
+    }
 
-        for (secret, at) in &refs.secretsmanager {
-            self.describe_secret(secret, at, &mut l, &mut missing)
-                .await?;
-        }
-
+    /// `{ cfn_output = … }` values: each named stack's outputs; a stack that does not exist is a
+    /// problem.
+    async fn read_stack_outputs(
+        &self,
+        refs: &References,
+        l: &mut Lookups,
+        missing: &mut Vec<Missing>,
+    ) -> Result<(), TenantError> {
         for (stack, at) in &refs.stacks {
             let real = refs.stack_name(stack);
             match self.cfn.describe_stacks().stack_name(real).send().await {
@@ -568,7 +610,7 @@ impl TenantReader {
                 }
             }
         }
-        Ok((l, missing))
+        Ok(())
     }
 
     /// The stack, or `None` when it does not exist (AWS answers a ValidationError).
