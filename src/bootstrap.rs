@@ -145,7 +145,8 @@ fn permissions(inputs: &Inputs, kind: RoleKind) -> Value {
 }
 
 /// The resources of `scope` for this tenant, as `Fn::Sub` strings (the partition is the
-/// account's own: aws, aws-cn, aws-us-gov).
+/// account's own: aws, aws-cn, aws-us-gov). An ephemeral tenant's copies (`--instance ID`)
+/// carry `-ID` in every name, so each name is granted with `-*` after it too.
 pub fn resources(inputs: &Inputs, scope: Scope) -> Vec<Value> {
     let t = inputs.tenant;
     let at = |service: &str, rest: &str| {
@@ -154,26 +155,50 @@ pub fn resources(inputs: &Inputs, scope: Scope) -> Vec<Value> {
             t.region, t.account_id
         ))
     };
-    let services = || at("ecs", &format!("service/{}/*", t.cluster));
+    let named = |name: &str| -> Vec<String> {
+        if t.ephemeral {
+            vec![name.to_owned(), format!("{name}-*")]
+        } else {
+            vec![name.to_owned()]
+        }
+    };
+    let clusters = named(&t.cluster);
+    let services = || {
+        clusters
+            .iter()
+            .map(|c| at("ecs", &format!("service/{c}/*")))
+            .collect::<Vec<_>>()
+    };
+    let stacks: Vec<String> = inputs.stacks.iter().flat_map(|s| named(s)).collect();
     match scope {
         Scope::Any => vec![json!("*")],
         Scope::Parameters => vec![at("ssm", "parameter/*")],
-        Scope::Locks => vec![at(
-            "ssm",
-            &format!("parameter{LOCK_PREFIX}/{}/*", t.cluster),
-        )],
-        Scope::Cluster => vec![at("ecs", &format!("cluster/{}", t.cluster))],
-        Scope::Services => vec![services()],
-        Scope::ServicesAndFamilies => std::iter::once(services())
+        // A service's lock lives under its cluster, a stack's beside the other stacks' locks.
+        Scope::Locks => clusters
+            .iter()
+            .map(|c| at("ssm", &format!("parameter{LOCK_PREFIX}/{c}/*")))
+            .chain(
+                stacks
+                    .iter()
+                    .map(|s| at("ssm", &format!("parameter{LOCK_PREFIX}/cloudformation/{s}"))),
+            )
+            .collect(),
+        Scope::Cluster => clusters
+            .iter()
+            .map(|c| at("ecs", &format!("cluster/{c}")))
+            .collect(),
+        Scope::Services => services(),
+        Scope::ServicesAndFamilies => services()
+            .into_iter()
             .chain(
                 inputs
                     .families
                     .iter()
+                    .flat_map(|f| named(f))
                     .map(|f| at("ecs", &format!("task-definition/{f}:*"))),
             )
             .collect(),
-        Scope::Stacks => inputs
-            .stacks
+        Scope::Stacks => stacks
             .iter()
             .map(|s| at("cloudformation", &format!("stack/{s}/*")))
             .collect(),

@@ -393,6 +393,127 @@ Assumes both roles (the account guard checks each lands in the tenant's account)
 with inspect_role only: the cluster, the parameters the files reference and the stacks they
 name. One line per problem per tenant. Exit code 1 when any tenant has a problem.")]
     Check(CheckArgs),
+
+    /// Build tenants from accounts holding only their roles: stacks, then services (a deploy).
+    #[command(after_help = "\
+Examples:
+  stamp up acme --yes                             stacks in dependency order, then every service
+  stamp up acme --instance $CIRCLE_WORKFLOW_ID --yes   a copy beside others in the same account
+
+Runs `infra apply` for each stack (in cfn_output dependency order, waiting for each), then
+`deploy` for each service, as one run of the engine: the same refusals, --yes, --reason,
+windows, locks and summary. A tenant whose stack fails gets no service deploy.
+With --instance ID every name stamp makes in the account ends in -ID (cluster, stacks,
+services, families, locks); the stack templates get it as the parameter StampInstance.")]
+    Up(UpArgs),
+
+    /// Remove everything stamp made for an ephemeral tenant: services, stacks, families, locks.
+    #[command(after_help = "\
+Examples:
+  stamp down pr-preview --yes
+  stamp down acme --instance $CIRCLE_WORKFLOW_ID --yes
+
+Refused (exit 2, before any call) for a tenant whose own file does not say `ephemeral = true`,
+whatever the flags. On a terminal, asks for each tenant's name to be typed; elsewhere needs
+--yes. Services are scaled to zero and deleted, stacks deleted in reverse dependency order,
+every revision of the tenant's task definition families deregistered and deleted, and the
+lock parameters under /stamp/locks removed. The account's bootstrap stack (the roles) stays.")]
+    Down(DownArgs),
+}
+
+/// The copy of a tenant a command addresses: `--instance ID` (see `stamp up --help`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct InstanceArgs {
+    /// Address the copy of the tenant whose names end in -ID (lower-case letters, digits, -; at most 36).
+    #[arg(long, value_name = "ID")]
+    pub instance: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Tenants to build (file stems in tenants/).
+    #[arg(required = true)]
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
+    pub tenants: Vec<String>,
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// Build without asking (required when not on a terminal, as in CI).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Release for tenants that do not pin one.
+    #[arg(long, value_parser = release)]
+    pub release: Option<String>,
+    /// Tenants built at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+    /// How long to wait for one stack operation or one rollout.
+    #[arg(long, default_value = "30m", value_parser = duration)]
+    pub timeout: std::time::Duration,
+    /// How often to poll a rollout (e.g. 5s, 200ms).
+    #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION")]
+    pub poll_interval: std::time::Duration,
+    /// Build even outside the tenants' deploy windows (needs --reason; recorded in tags).
+    #[arg(long)]
+    pub ignore_window: bool,
+    /// Build even during a freeze (needs --reason; recorded in tags).
+    #[arg(long)]
+    pub ignore_freeze: bool,
+    /// Why a window or freeze is overridden.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Take a live lock held by another run (recorded in tags).
+    #[arg(long)]
+    pub force_unlock: bool,
+    /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Print the AWS calls made, per operation, on stderr.
+    #[arg(long)]
+    pub stats: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Tenants to remove (file stems in tenants/); each must say `ephemeral = true` in its file.
+    #[arg(required = true)]
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
+    pub tenants: Vec<String>,
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// Remove without asking (required when not on a terminal, as in CI).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Tenants removed at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+    /// How long to wait for one stack deletion or one service to drain.
+    #[arg(long, default_value = "30m", value_parser = duration)]
+    pub timeout: std::time::Duration,
+    /// How often to poll a draining service (e.g. 5s, 200ms).
+    #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION")]
+    pub poll_interval: std::time::Duration,
+    /// Remove even outside the tenants' deploy windows (needs --reason).
+    #[arg(long)]
+    pub ignore_window: bool,
+    /// Remove even during a freeze (needs --reason).
+    #[arg(long)]
+    pub ignore_freeze: bool,
+    /// Why a window or freeze is overridden.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Take a live lock held by another run.
+    #[arg(long)]
+    pub force_unlock: bool,
+    /// Allow uncommitted changes under tenants/ and templates/.
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Print the AWS calls made, per operation, on stderr.
+    #[arg(long)]
+    pub stats: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -657,6 +778,8 @@ pub struct StatusArgs {
     /// Exit 1 unless every service is in-sync (for CI drift checks).
     #[arg(long)]
     pub check: bool,
+    #[command(flatten)]
+    pub instance: InstanceArgs,
     /// Print the AWS calls made, by operation, on stderr.
     #[arg(long)]
     pub stats: bool,

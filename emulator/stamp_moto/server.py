@@ -27,6 +27,8 @@
   (signature.py), as AWS does, not over moto's re-encoding of it.
 * DescribeImages with another account's registryId reads that account's repository when its
   policy allows the caller (ecr_cross_account.py), as AWS does; moto looks only in the caller's.
+* ListTaskDefinitionFamilies honours `status` and forgets a family whose revisions were all
+  deleted (ecs_families.py), as AWS documents; moto lists every family it ever saw.
 * GET /federation serves the console federation endpoint (signin.py: getSigninToken checked
   against the credentials moto issued, login); GET /stamp-control/signins lists what it accepted.
 """
@@ -46,7 +48,7 @@ import urllib.request
 from collections import Counter
 from typing import Any, Callable, Iterable
 
-from stamp_moto import cfn_execute, ecr_cross_account, ecs_rollout, signature, signin, ssm_paging
+from stamp_moto import cfn_execute, ecr_cross_account, ecs_families, ecs_rollout, signature, signin, ssm_paging
 
 
 def _json_response(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
@@ -211,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
     ecs_rollout.install()
+    ecs_families.install()
     ssm_paging.install()
     cfn_execute.install()
     signature.install()

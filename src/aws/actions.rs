@@ -107,8 +107,15 @@ const READS: &[(&str, Scope, &str)] = &[
     ),
 ];
 
-/// Reads only `inspect_role` makes: `stamp check`, and `verify` (also deploy's preflight).
+/// Reads only one role makes: `inspect_role` for `stamp check` and `verify` (also deploy's
+/// preflight); `deploy_role` for what `down` must find before it removes it.
 const CHECKS: &[Action] = &[
+    a(
+        "ecs:ListTaskDefinitions",
+        Deploy,
+        Any,
+        "down: every revision of the tenant's families, ACTIVE and INACTIVE",
+    ),
     a(
         "ecs:ListTaskDefinitions",
         Inspect,
@@ -144,6 +151,30 @@ const CHECKS: &[Action] = &[
 /// The writes only `deploy_role` makes.
 const WRITES: &[Action] = &[
     a(
+        "cloudformation:DeleteStack",
+        Deploy,
+        Stacks,
+        "down: remove the tenant's stacks, in reverse dependency order",
+    ),
+    a(
+        "ecs:DeleteService",
+        Deploy,
+        Services,
+        "down: remove a service once scaled to zero",
+    ),
+    a(
+        "ecs:DeregisterTaskDefinition",
+        Deploy,
+        Any,
+        "down: deregister the revisions of the tenant's families",
+    ),
+    a(
+        "ecs:DeleteTaskDefinitions",
+        Deploy,
+        Any,
+        "down: delete the deregistered revisions",
+    ),
+    a(
         "ssm:PutParameter",
         Deploy,
         Locks,
@@ -155,7 +186,12 @@ const WRITES: &[Action] = &[
         Locks,
         "read a held lock and its journal",
     ),
-    a("ssm:DeleteParameter", Deploy, Locks, "release a lock"),
+    a(
+        "ssm:DeleteParameter",
+        Deploy,
+        Locks,
+        "release a lock; down: the locks killed runs left",
+    ),
     a(
         "ecs:RegisterTaskDefinition",
         Deploy,

@@ -66,10 +66,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 pub struct TenantDeployer {
     tenant: String,
-    role: String,
+    pub(super) role: String,
     reader: TenantReader,
-    ssm: aws_sdk_ssm::Client,
-    ecs: aws_sdk_ecs::Client,
+    // Shared with `aws::teardown`, the removals of `stamp down`.
+    pub(super) ssm: aws_sdk_ssm::Client,
+    pub(super) ecs: aws_sdk_ecs::Client,
     calls: CallCounter,
     /// Attempts for the writes retried here rather than by the SDK.
     max_attempts: u32,
@@ -240,7 +241,7 @@ impl TenantDeployer {
         &self.role
     }
 
-    fn fail(&self, detail: String) -> TenantError {
+    pub(super) fn fail(&self, detail: String) -> TenantError {
         TenantError::Call {
             tenant: self.tenant.clone(),
             detail,

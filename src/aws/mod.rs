@@ -18,6 +18,7 @@ pub mod preflight;
 pub mod read;
 pub mod session;
 pub mod stacks;
+pub mod teardown;
 
 pub use calls::{CallCounter, Counts};
 pub use read::{TenantError, TenantReader};

@@ -20,19 +20,19 @@ use crate::resolve::{Lookups, references};
 use crate::rollout::{self, Control, Exit, Roll, Settings, Start, Target, Unit, note};
 
 /// Everything a tenant task needs, shared read-only between tasks.
-struct Run {
-    fleet: Fleet,
-    templates: Templates,
-    session: Session,
-    release: Option<String>,
-    limits: WaitLimits,
-    settings: Settings,
-    holder: LockHolder,
-    commit: String,
+pub(super) struct Run {
+    pub(super) fleet: Fleet,
+    pub(super) templates: Templates,
+    pub(super) session: Session,
+    pub(super) release: Option<String>,
+    pub(super) limits: WaitLimits,
+    pub(super) settings: Settings,
+    pub(super) holder: LockHolder,
+    pub(super) commit: String,
     /// `-s S` (repeatable): only these services; empty for all.
-    services: Vec<String>,
+    pub(super) services: Vec<String>,
     /// With `--plan`: the saved desired state per tenant and service.
-    saved: Option<SavedPlan>,
+    pub(super) saved: Option<SavedPlan>,
 }
 
 pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
@@ -334,7 +334,7 @@ fn load_saved(args: &DeployArgs, fleet: &Fleet) -> Result<Option<SavedPlan>> {
 
 /// One tenant: connect, read what its services need once, then its services side by side
 /// through the engine.
-async fn deploy_tenant(run: Arc<Run>, ctl: Arc<Control>, start: Start) -> Vec<Row> {
+pub(super) async fn deploy_tenant(run: Arc<Run>, ctl: Arc<Control>, start: Start) -> Vec<Row> {
     // A counter of the tenant's own, so its rows can say what was retried.
     let session = run.session.for_tenant();
     let t = &start.tenant;

@@ -447,7 +447,7 @@ fn selected<'f>(fleet: &'f crate::dsl::Fleet, a: &InfraPlanArgs) -> Result<Vec<&
     Ok(tenants)
 }
 
-fn load_templates(
+pub(super) fn load_templates(
     ctx: &super::Ctx,
     fleet: &crate::dsl::Fleet,
 ) -> Result<Arc<BTreeMap<String, StackTemplate>>> {
@@ -546,19 +546,19 @@ fn failed_plan(t: &Tenant, s: Stack, e: String) -> StackPlan {
 }
 
 /// What every stack of the run shares.
-struct Job {
-    session: crate::aws::Session,
-    templates: Arc<BTreeMap<String, StackTemplate>>,
-    holder: LockHolder,
-    commit: String,
-    settings: Settings,
-    timeout: Duration,
-    only: Option<String>,
+pub(super) struct Job {
+    pub(super) session: crate::aws::Session,
+    pub(super) templates: Arc<BTreeMap<String, StackTemplate>>,
+    pub(super) holder: LockHolder,
+    pub(super) commit: String,
+    pub(super) settings: Settings,
+    pub(super) timeout: Duration,
+    pub(super) only: Option<String>,
 }
 
 /// The stacks `infra apply` touches for a tenant: in `cfn_output` dependency order (a cycle is
 /// refused by `validate` before this runs), or only `--stack KEY`.
-fn ordered(t: &Tenant, only: Option<&str>) -> Vec<Stack> {
+pub(super) fn ordered(t: &Tenant, only: Option<&str>) -> Vec<Stack> {
     crate::infra::order(t)
         .unwrap_or_else(|_| t.infra.iter().collect())
         .into_iter()
@@ -567,7 +567,7 @@ fn ordered(t: &Tenant, only: Option<&str>) -> Vec<Stack> {
         .collect()
 }
 
-fn unit_name(s: &Stack) -> String {
+pub(super) fn unit_name(s: &Stack) -> String {
     format!("stack:{}", s.key)
 }
 
@@ -655,7 +655,7 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
 }
 
 /// One tenant: connect, then its stacks one after the other through the engine.
-async fn apply_tenant(job: Arc<Job>, ctl: Arc<Control>, start: Start) -> Vec<Row> {
+pub(super) async fn apply_tenant(job: Arc<Job>, ctl: Arc<Control>, start: Start) -> Vec<Row> {
     // A counter of the tenant's own, so its rows can say what was retried.
     let session = job.session.for_tenant();
     let t = &start.tenant;

@@ -16,6 +16,7 @@ mod check;
 mod completions;
 mod creds;
 mod deploy;
+mod down;
 mod exec;
 mod explain;
 mod history;
@@ -32,6 +33,7 @@ mod schedule;
 mod schema;
 mod status;
 mod tenant_new;
+mod up;
 mod validate;
 mod verify;
 mod whoami;
@@ -50,6 +52,16 @@ pub struct Ctx {
 impl Ctx {
     pub fn load_fleet(&self) -> Result<Fleet> {
         Ok(dsl::load(&self.root)?)
+    }
+
+    /// The fleet as `--instance ID` addresses it: every name stamp makes carries `-ID`.
+    pub fn load_instance(&self, a: &crate::cli::InstanceArgs) -> Result<Fleet> {
+        let mut fleet = self.load_fleet()?;
+        if let Some(id) = &a.instance {
+            dsl::instance::apply(&mut fleet, id)
+                .map_err(|e| Failure::usage(e, Some(dsl::instance::HINT.to_owned())))?;
+        }
+        Ok(fleet)
     }
 
     /// Problems of tenants and their accounts, on stderr: each cause once, with the source
@@ -173,6 +185,8 @@ pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
         Command::Tenant(crate::cli::TenantCommand::New(a)) => tenant_new::run(&ctx, &a),
         Command::Bootstrap(a) => bootstrap::run(&ctx, &a),
         Command::Check(a) => check::run(&ctx, &a),
+        Command::Up(a) => up::run(&ctx, &a),
+        Command::Down(a) => down::run(&ctx, &a),
         Command::Schema(_) | Command::Completions(_) | Command::Man(_) => unreachable!("run above"),
     }
 }
@@ -189,6 +203,8 @@ fn aws_args(c: &Command) -> Option<&crate::cli::AwsArgs> {
         | Command::Tenant(_) => None,
         Command::Bootstrap(a) => Some(&a.aws),
         Command::Check(a) => Some(&a.aws),
+        Command::Up(a) => Some(&a.aws),
+        Command::Down(a) => Some(&a.aws),
         Command::Render(a) => Some(&a.aws),
         Command::Explain(a) => Some(&a.aws),
         Command::Infra(InfraCommand::Plan(a)) => Some(&a.aws),

@@ -378,7 +378,7 @@ fn short_deployer(d: &str) -> String {
 }
 
 pub(super) fn run(ctx: &super::Ctx, args: &StatusArgs) -> Result<()> {
-    let fleet = ctx.load_fleet()?;
+    let fleet = ctx.load_instance(&args.instance)?;
     let templates = Templates::load(&fleet)?;
     if !args.all && args.tenants.is_empty() {
         return Err(Failure::usage(

@@ -67,6 +67,11 @@ pub struct Tenant {
     pub services: Vec<Service>,
     /// `[infra.STACK]` of `_defaults.toml` and the tenant file, layered; sorted by key.
     pub infra: Vec<Stack>,
+    /// `ephemeral = true` in the tenant's own file (never inherited): `stamp down` may remove
+    /// everything stamp made in its account.
+    pub ephemeral: bool,
+    /// `--instance ID`: the suffix (`-ID`) every name stamp makes in the account carries.
+    pub instance: Option<String>,
 }
 
 /// Where a stack parameter is written: the two layers of `[infra.STACK.parameters]`.
@@ -75,6 +80,8 @@ pub struct Tenant {
 pub enum InfraLayer {
     Defaults,
     Tenant,
+    /// `--instance ID`: the suffix, as `StampInstance` (see `dsl::instance`).
+    Instance,
 }
 
 impl InfraLayer {
@@ -82,6 +89,7 @@ impl InfraLayer {
         match self {
             InfraLayer::Defaults => format!("_defaults.toml [infra.{stack}.parameters]"),
             InfraLayer::Tenant => format!("tenant [infra.{stack}.parameters]"),
+            InfraLayer::Instance => "--instance".to_owned(),
         }
     }
 }
@@ -580,6 +588,13 @@ fn tenant(
             None
         }
     };
+    if let Some(at) = &d.tenant.ephemeral {
+        diags.push(Diagnostic::at(
+            at,
+            "`ephemeral` does not belong in _defaults.toml",
+            Some("only a tenant's own file can say that stamp may tear it down: write `ephemeral = true` there".into()),
+        ));
+    }
     if let Some(a) = &d.tenant.account_id {
         diags.push(Diagnostic::at(
             &a.at,
@@ -774,6 +789,8 @@ fn tenant(
         vars: vec![shared.tenant_vars.clone(), Arc::new(t.tenant.vars.clone())],
         services,
         infra,
+        ephemeral: t.tenant.ephemeral.is_some(),
+        instance: None,
     })
 }
 

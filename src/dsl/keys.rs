@@ -193,6 +193,12 @@ pub const KEYS: &[Key] = &[
         "Image tag the tenant runs; a pin in a tenant file, the fleet's release in _defaults.toml.",
     ),
     key(
+        "tenant.ephemeral",
+        TenantOnly,
+        Form::Flag,
+        "`true`: a disposable copy `stamp down` may remove entirely; only in the tenant's own file.",
+    ),
+    key(
         "tenant.vars",
         Both,
         Form::Vars,

@@ -4,6 +4,7 @@
 
 pub mod diag;
 pub mod fleet;
+pub mod instance;
 pub mod keys;
 pub mod model;
 pub mod parse;

@@ -55,6 +55,8 @@ pub struct TenantSection {
     pub external_id: Option<Located<String>>,
     pub ring: Option<Located<String>>,
     pub release: Option<Located<String>>,
+    /// `ephemeral = true`: only `true` is accepted, so `Some` means the file says so.
+    pub ephemeral: Option<Loc>,
     pub vars: VarBlock,
     /// Keys written in the file, valid or not: a key that is there but wrong is reported
     /// once, as wrong, never again as missing.

@@ -44,6 +44,7 @@ const TENANT_KEYS: &[&str] = &[
     "external_id",
     "ring",
     "release",
+    "ephemeral",
     "vars",
 ];
 const SCHEDULE_KEYS: &[&str] = &["timezone", "windows", "freeze"];
@@ -259,6 +260,19 @@ impl Walker<'_> {
         Some(s)
     }
 
+    /// A key that only takes `true` (`ephemeral`): its place, or `None` with the error said.
+    fn only_true(&mut self, v: &Value<'_>, key: &str) -> Option<Loc> {
+        if let DeValue::Boolean(true) = v.get_ref() {
+            return Some(self.loc(&v.span()));
+        }
+        self.err(
+            &v.span(),
+            format!("`{key}` only takes `true`"),
+            Some(format!("write `{key} = true`, or delete the line")),
+        );
+        None
+    }
+
     /// A whole number, or `"auto"` (stamp never sets the count).
     fn desired_count(&mut self, v: &Value<'_>) -> Option<Located<DesiredCount>> {
         if let DeValue::String(s) = v.get_ref()
@@ -390,6 +404,10 @@ impl Walker<'_> {
                 "release" => &mut s.release,
                 "vars" => {
                     s.vars = self.vars(v, "[tenant] vars");
+                    continue;
+                }
+                "ephemeral" => {
+                    s.ephemeral = self.only_true(v, "ephemeral");
                     continue;
                 }
                 _ => {

@@ -310,6 +310,11 @@ pub fn render_service(
         project: &fleet.project,
         tenant: TenantCtx {
             name: &tenant.name,
+            instance: tenant
+                .instance
+                .as_deref()
+                .map(crate::dsl::instance::suffix)
+                .unwrap_or_default(),
             account_id: &tenant.account_id,
             region: &tenant.region,
             cluster: &tenant.cluster,
@@ -440,6 +445,10 @@ fn render_checked(
         ))
     })?;
     let mut td = taskdef::parse(&text).map_err(|e| one(output_diag(src, &text, &e)))?;
+    // A family is a name stamp makes in the account: an instance's carries its suffix.
+    if !ctx.tenant.instance.is_empty() && !td.family.ends_with(&ctx.tenant.instance) {
+        td.family.push_str(&ctx.tenant.instance);
+    }
     let limit_diags = |violations: Vec<taskdef::LimitViolation>| {
         violations
             .into_iter()
@@ -711,6 +720,9 @@ struct Context<'a> {
 #[derive(Serialize)]
 struct TenantCtx<'a> {
     name: &'a str,
+    /// `-ID` with `--instance ID`, else empty: for the names a template refers to that the
+    /// tenant's stacks create (roles, log groups).
+    instance: String,
     account_id: &'a str,
     region: &'a str,
     cluster: &'a str,

@@ -1,5 +1,5 @@
 //! The one write path. Every command that changes a tenant account (`deploy`, `rollback`,
-//! `infra apply`) goes through here: the refusals before the first write, the waves by ring
+//! `infra apply`, `up`, `down`) goes through here: the refusals before the first write, the waves by ring
 //! with windows, freezes, concurrency and failure tolerance, SIGINT/SIGTERM, one lock guard per
 //! unit, a tenant's units side by side, per-unit retry attribution, and the exit status.
 //!
@@ -16,7 +16,7 @@ mod waves;
 pub use ecs::{Roll, Target, note, owned, restore, retag};
 pub use lock::{Acquired, Guard, acquire};
 pub use report::{Ending, finish};
-pub use settings::{Settings, confirm, refuse};
+pub use settings::{Settings, confirm, confirm_typed, refuse};
 pub use units::{Unit, each, shared_retries_on_first};
 pub use waves::{Control, Start, UnitNames, row, run, schedule};
 

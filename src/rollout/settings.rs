@@ -138,11 +138,41 @@ pub fn confirm(s: &Settings, question: &str, show: impl FnOnce() -> Result<()>) 
     }
 }
 
-/// What one run of the command is called: `deploy`, `rollback`, `infra apply`.
+/// `stamp down` on a terminal: `show` says what goes, then each tenant's name must be typed
+/// (not y/N: removing a tenant should take a moment's thought). With `--yes`, nothing.
+pub fn confirm_typed(
+    s: &Settings,
+    names: &[&str],
+    show: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    if s.yes {
+        return Ok(());
+    }
+    show()?;
+    for name in names {
+        eprint!("\ntype `{name}` to {} it: ", s.verb);
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != *name {
+            return Err(Failure::usage(
+                format!(
+                    "not confirmed: `{name}` was not typed, nothing was {}",
+                    past(s.verb)
+                ),
+                None,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What one run of the command is called: `deploy`, `rollback`, `infra apply`, `up`, `down`.
 fn noun(verb: &str) -> &'static str {
     match verb {
         "deploy" => "deploy",
         "roll back" => "rollback",
+        "build" => "up",
+        "remove" => "down",
         _ => "infra apply",
     }
 }
@@ -161,6 +191,8 @@ fn past(verb: &str) -> &'static str {
     match verb {
         "deploy" => "deployed",
         "roll back" => "rolled back",
+        "build" => "built",
+        "remove" => "removed",
         _ => "changed",
     }
 }

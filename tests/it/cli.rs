@@ -81,17 +81,17 @@ const PRINTED_BY: &[(&str, &str, &[&str])] = &[
     (
         "src/rollout/settings.rs",
         "*",
-        &["deploy", "rollback", "infra apply"],
+        &["deploy", "rollback", "infra apply", "up", "down"],
     ),
     (
         "src/rollout/waves.rs",
         "*",
-        &["deploy", "rollback", "infra apply"],
+        &["deploy", "rollback", "infra apply", "up", "down"],
     ),
     (
         "src/rollout/lock.rs",
         "*",
-        &["deploy", "rollback", "infra apply"],
+        &["deploy", "rollback", "infra apply", "up", "down"],
     ),
     ("src/commands/plan.rs", "*", &["plan"]),
     ("src/commands/params.rs", "*", &["params"]),
@@ -125,6 +125,9 @@ const PRINTED_BY: &[(&str, &str, &[&str])] = &[
     ("src/commands/tenant_new.rs", "*", &["tenant new"]),
     ("src/commands/bootstrap.rs", "*", &["bootstrap"]),
     ("src/commands/check.rs", "*", &["check"]),
+    ("src/commands/up.rs", "*", &["up"]),
+    ("src/commands/down.rs", "*", &["down"]),
+    ("src/dsl/instance.rs", "*", &["status", "up", "down"]),
 ];
 
 /// Every runnable command as a path (`infra plan`), from the clap definition.

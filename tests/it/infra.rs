@@ -857,8 +857,8 @@ fn a_stack_change_over_deployed_services_keeps_their_revision_and_count() {
     edit(
         &f,
         "templates/app.cfn.yaml",
-        "Family: shop-api\n",
-        "Family: shop-api\n      Tags: [{ Key: layout, Value: v2 }]\n",
+        "Family: !Sub \"shop-api${StampInstance}\"\n",
+        "Family: !Sub \"shop-api${StampInstance}\"\n      Tags: [{ Key: layout, Value: v2 }]\n",
     );
     edit(
         &f,

@@ -25,4 +25,5 @@ mod secretsmanager;
 mod snapshots_offline;
 mod status;
 mod support;
+mod updown;
 mod verify;

@@ -217,7 +217,10 @@ fn bootstrap_template_grants_each_role_exactly_its_list_scoped_to_the_tenant() {
         |svc: &str, rest: &str| format!("arn:${{AWS::Partition}}:{svc}:us-east-1:{at}:{rest}");
     assert_eq!(
         resources_of(&sd, "ssm:PutParameter"),
-        [arn("ssm", "parameter/stamp/locks/globex-shop/*")]
+        [
+            arn("ssm", "parameter/stamp/locks/globex-shop/*"),
+            arn("ssm", "parameter/stamp/locks/cloudformation/globex-app"),
+        ]
     );
     assert_eq!(
         resources_of(&sd, "ecs:UpdateService"),
@@ -308,6 +311,10 @@ const STEPS: &[Step] = &[
         name: "rollback",
         role: RoleKind::Deploy,
     },
+    Step {
+        name: "up-down",
+        role: RoleKind::Deploy,
+    },
 ];
 
 struct Scenario<'e> {
@@ -390,6 +397,25 @@ impl Scenario<'_> {
                 // removal it may fail; earlier passes left stamp's revisions behind).
                 self.run("deploy");
                 self.rollback(root)
+            }
+            "up-down" => {
+                // A copy of its own each run (`--instance`), built and removed again: globex's
+                // own file marked ephemeral in a copy of the fleet.
+                let copy =
+                    self.copy_with(|t| t.replacen("[tenant]\n", "[tenant]\nephemeral = true\n", 1));
+                let instance = format!("lp{n}");
+                let go = [
+                    &["globex", "--instance", &instance, "--yes", "--allow-dirty"][..],
+                    &["--poll-interval", "20ms"],
+                    &window,
+                ]
+                .concat();
+                let release = ["--release", PUSHED_RELEASES[0]];
+                let up = self.stamp(copy.path(), &[&["up"][..], &go, &release].concat());
+                if up.code != 0 {
+                    return up;
+                }
+                self.stamp(copy.path(), &[&["down"][..], &go].concat())
             }
             _ => unreachable!("{step}"),
         }
