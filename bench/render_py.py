@@ -113,7 +113,7 @@ def render_service(
     env, _ssm, secrets = resolve_env(tenant, svc)
     ctx = {
         "project": project,
-        "tenant": {k: tenant[k] for k in ("name", "account_id", "region", "cluster", "ring", "vars")},
+        "tenant": {**{k: tenant[k] for k in ("name", "account_id", "region", "cluster", "ring", "vars")}, "instance": ""},
         "service": {k: svc[k] for k in ("name", "cpu", "memory", "desired_count", "vars")},
         "release": release,
         "image": f"{project['image']}:{release}",

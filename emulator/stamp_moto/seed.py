@@ -6,7 +6,9 @@ For every tenant, working inside the tenant's own account (moto places the resou
 assumed role in the account named in the role ARN):
 
 * IAM roles stamp-deploy (everything) and stamp-readonly (Describe/List/Get only), trusting
-  the base account 123456789012;
+  the base account 123456789012; with --no-services as the stack `stamp-bootstrap`, the way
+  `stamp bootstrap --apply` makes them in a customer account, so that the account holds
+  nothing of stamp's but that stack (and the parameters) before `stamp up` or `infra apply`;
 * in the project's ECR registry (`[project] image`, when it is an ECR repository of the base
   account): the repository, a policy letting every account read it, and an image for the seed
   release, every release the tenant files name and each of --image-tags;
@@ -93,6 +95,24 @@ def trust_policy() -> str:
     )
 
 
+BOOTSTRAP_STACK = "stamp-bootstrap"
+
+
+def bootstrap_template() -> str:
+    """The two roles as one stack; the policy names are the ones stamp_moto.iam replaces."""
+    resources = {}
+    for logical, role, actions in (("DeployRole", "stamp-deploy", "*"), ("InspectRole", "stamp-readonly", READONLY_ACTIONS)):
+        resources[logical] = {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": role,
+                "AssumeRolePolicyDocument": json.loads(trust_policy()),
+                "Policies": [{"PolicyName": f"{role}-policy", "PolicyDocument": json.loads(policy(actions))}],
+            },
+        }
+    return json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources})
+
+
 def substitute(value: str, tenant: str, account_id: str, region: str) -> str:
     return value.replace("{tenant}", tenant).replace("{account_id}", account_id).replace("{region}", region)
 
@@ -151,7 +171,8 @@ def render(env: jinja2.Environment, tenant: dict[str, Any], svc: dict[str, Any])
     project = tenant["project"]
     ctx = {
         "project": project,
-        "tenant": {k: tenant[k] for k in ("name", "account_id", "region", "cluster", "ring", "vars")},
+        # `instance` is empty: the seed builds the tenant itself, not an `--instance` copy.
+        "tenant": {**{k: tenant[k] for k in ("name", "account_id", "region", "cluster", "ring", "vars")}, "instance": ""},
         "service": {k: svc[k] for k in ("name", "cpu", "memory", "desired_count", "vars")},
         "release": SEED_RELEASE,
         "image": f"{project.get('image', 'stamp-seed')}:{SEED_RELEASE}",
@@ -210,6 +231,25 @@ class Seeder:
             "aws_session_token": creds["SessionToken"],
         }
 
+    @staticmethod
+    def bootstrap_stack(cfn: Any) -> None:
+        """The roles as the stack `stamp-bootstrap`, created once and waited for."""
+        try:
+            cfn.create_stack(
+                StackName=BOOTSTRAP_STACK, TemplateBody=bootstrap_template(), Capabilities=["CAPABILITY_NAMED_IAM"]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "AlreadyExistsException":
+                raise
+        for _ in range(100):
+            status = cfn.describe_stacks(StackName=BOOTSTRAP_STACK)["Stacks"][0]["StackStatus"]
+            if not status.endswith("_IN_PROGRESS"):
+                if status != "CREATE_COMPLETE":
+                    raise SystemExit(f"seed: stack {BOOTSTRAP_STACK} ended {status}")
+                return
+            time.sleep(0.1)
+        raise SystemExit(f"seed: stack {BOOTSTRAP_STACK} still in progress")
+
     def seed_tenant(self, tenant: dict[str, Any]) -> dict[str, Any]:
         account, region = tenant["account_id"], tenant["region"]
         # One AssumeRole per account; every client of this tenant reuses the credentials.
@@ -221,13 +261,16 @@ class Seeder:
             )
 
         iam, ssm = client("iam"), client("ssm")
-        for role, actions in (("stamp-deploy", "*"), ("stamp-readonly", READONLY_ACTIONS)):
-            try:
-                iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust_policy())
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "EntityAlreadyExists":
-                    raise
-            iam.put_role_policy(RoleName=role, PolicyName=f"{role}-policy", PolicyDocument=policy(actions))
+        if self.services:
+            for role, actions in (("stamp-deploy", "*"), ("stamp-readonly", READONLY_ACTIONS)):
+                try:
+                    iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust_policy())
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "EntityAlreadyExists":
+                        raise
+                iam.put_role_policy(RoleName=role, PolicyName=f"{role}-policy", PolicyDocument=policy(actions))
+        else:
+            self.bootstrap_stack(client("cloudformation"))
 
         nparams = 0
         for name, spec in sorted(self.params.get(account, {}).items()):

@@ -25,7 +25,8 @@ pub enum Scope {
     Any,
     /// Any parameter of the account in the tenant's region (the files name them).
     Parameters,
-    /// stamp's lock parameters (`/stamp/locks/<cluster>/*`).
+    /// stamp's lock parameters (`/stamp/locks/<cluster>/*`, and a stack's
+    /// `/stamp/locks/cloudformation/<stack>`).
     Locks,
     /// The tenant's cluster.
     Cluster,
@@ -294,7 +295,9 @@ fn scope_text(scope: Scope) -> &'static str {
     match scope {
         Scope::Any => "`*` (the API has no resource-level permissions)",
         Scope::Parameters => "`parameter/*` of the tenant's account and region",
-        Scope::Locks => "`parameter/stamp/locks/<cluster>/*`",
+        Scope::Locks => {
+            "`parameter/stamp/locks/<cluster>/*` and `parameter/stamp/locks/cloudformation/<stack>` of each stack"
+        }
         Scope::Cluster => "`cluster/<cluster>`",
         Scope::Services => "`service/<cluster>/*`",
         Scope::ServicesAndFamilies => {

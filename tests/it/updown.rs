@@ -10,8 +10,9 @@ use crate::support::{Fixture, Run, rt, run_command, stamp_command};
 
 const GO: &[&str] = &["--yes", "--allow-dirty", "--output", "json"];
 
-/// The example fleet with only umbrella (always inside its window), seeded with its roles and
-/// parameters and nothing else, its own file saying `ephemeral = true`.
+/// The example fleet with only umbrella (always inside its window), its account seeded with
+/// the `stamp-bootstrap` stack (its roles) and its parameters and nothing else, its own file
+/// saying `ephemeral = true`.
 fn sandbox(emu: &Emulator) -> Fleet {
     let (root, params) = example_fleet();
     let f = emu.fresh_fleet_with(
@@ -242,7 +243,8 @@ fn up_builds_stacks_then_services_and_down_leaves_nothing_of_the_tenant() {
         "services first, then stacks, then families, then locks: {doc:#}"
     );
     let after = holdings(emu, &f);
-    assert!(after.stacks.is_empty(), "{after:?}");
+    // The account's roles are not the tenant's: their stack stays, as `up` found it.
+    assert_eq!(after.stacks, ["stamp-bootstrap"], "{after:?}");
     assert!(after.services.is_empty(), "{after:?}");
     assert!(
         !after
@@ -283,7 +285,9 @@ fn two_instances_in_one_account_one_torn_down_the_other_intact() {
 
     down(emu, &f, Some("wf-a"));
     let left = holdings(emu, &f);
-    assert_eq!(left.stacks, ["umbrella-app-wf-b"], "{left:?}");
+    let mut stacks = left.stacks.clone();
+    stacks.sort();
+    assert_eq!(stacks, ["stamp-bootstrap", "umbrella-app-wf-b"], "{left:?}");
     let mut services = left.services.clone();
     services.sort();
     assert_eq!(services, ["api-wf-b", "worker-wf-b"], "{left:?}");
@@ -318,10 +322,8 @@ fn two_instances_in_one_account_one_torn_down_the_other_intact() {
 
     down(emu, &f, Some("wf-b"));
     let none = holdings(emu, &f);
-    assert!(
-        none.stacks.is_empty() && none.services.is_empty(),
-        "{none:?}"
-    );
+    assert_eq!(none.stacks, ["stamp-bootstrap"], "{none:?}");
+    assert!(none.services.is_empty(), "{none:?}");
     assert!(none.parameters.is_empty(), "{none:?}");
 }
 
