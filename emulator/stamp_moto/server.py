@@ -29,6 +29,8 @@
   policy allows the caller (ecr_cross_account.py), as AWS does; moto looks only in the caller's.
 * ListTaskDefinitionFamilies honours `status` and forgets a family whose revisions were all
   deleted (ecs_families.py), as AWS documents; moto lists every family it ever saw.
+* A role's inline policies from a stack are kept as JSON text (iam_cfn_policies.py), so IAM
+  enforcement reads them as AWS does; moto keeps them as a dict it cannot evaluate.
 * GET /federation serves the console federation endpoint (signin.py: getSigninToken checked
   against the credentials moto issued, login); GET /stamp-control/signins lists what it accepted.
 """
@@ -48,7 +50,16 @@ import urllib.request
 from collections import Counter
 from typing import Any, Callable, Iterable
 
-from stamp_moto import cfn_execute, ecr_cross_account, ecs_families, ecs_rollout, signature, signin, ssm_paging
+from stamp_moto import (
+    cfn_execute,
+    ecr_cross_account,
+    ecs_families,
+    ecs_rollout,
+    iam_cfn_policies,
+    signature,
+    signin,
+    ssm_paging,
+)
 
 
 def _json_response(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
@@ -214,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ecs_rollout.install()
     ecs_families.install()
+    iam_cfn_policies.install()
     ssm_paging.install()
     cfn_execute.install()
     signature.install()

@@ -109,6 +109,8 @@ const PRINTED_BY: &[(&str, &str, &[&str])] = &[
         &["render", "explain", "plan", "deploy", "status"],
     ),
     ("src/dsl/fleet.rs", "find_root", &["(all)"]),
+    // The `--instance` layer of a stack parameter: only a command with --instance makes it.
+    ("src/dsl/fleet.rs", "describe", &["up"]),
     ("src/fleet/select.rs", "*", &["deploy"]),
     ("src/plan/saved.rs", "*", &["deploy"]),
     // git's own arguments, not text for people.
