@@ -3,17 +3,29 @@
 //! of the rollout engine. What a stack or a service becomes is said by `infra` and `deploy`;
 //! this file only puts them in order and skips the services of a tenant whose stack failed.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::aws::Counts;
 use crate::aws::deploy::WaitLimits;
 use crate::cli::UpArgs;
 use crate::dsl::{Fleet, Tenant, instance::STACK_PARAMETER};
 use crate::error::{Failure, Result};
 use crate::fleet::{Outcome, Overrides, Row};
+use crate::infra::template::StackTemplate;
 use crate::render::Templates;
 use crate::rollout::{self, Control, Exit, Settings, Start};
 
 use super::{deploy, infra};
+
+/// What the refusals left to build: the fleet, both kinds of templates, the run's settings.
+struct Prepared {
+    fleet: Fleet,
+    stack_templates: Arc<BTreeMap<String, StackTemplate>>,
+    templates: Templates,
+    settings: Settings,
+    commit: String,
+}
 
 pub(super) fn run(ctx: &super::Ctx, a: &UpArgs) -> Result<()> {
     let fleet = ctx.load_instance(&a.instance)?;
@@ -32,52 +44,23 @@ pub(super) fn run(ctx: &super::Ctx, a: &UpArgs) -> Result<()> {
         &format!("build {} tenant(s) as listed above?", tenants.len()),
         || show(ctx, &tenants),
     )?;
-    let units = |t: &Tenant| unit_names(t);
     let refs: Vec<&Tenant> = tenants.iter().collect();
     let (skipped, waves) = rollout::schedule(
         &fleet,
         &refs,
         &settings,
         jiff::Timestamp::now(),
-        &units,
+        &unit_names,
         &ctx.printer,
     );
-    let rings = fleet.project.rings.clone();
-    let rt = super::runtime()?;
-    let printer = ctx.printer.clone().with_live_status();
-    let ended = rt.block_on(async {
-        let session = ctx.session().await?;
-        let holder = deploy::holder(&session, String::new());
-        let job = Arc::new(infra::Job {
-            session: session.clone(),
-            templates: stack_templates,
-            holder: holder.clone(),
-            commit: commit.clone(),
-            settings: settings.clone(),
-            timeout: a.timeout,
-            only: None,
-        });
-        let run = Arc::new(deploy_run(
-            a,
-            fleet,
-            templates,
-            session.clone(),
-            holder,
-            commit,
-        ));
-        let ctl = Control::new(&settings, printer);
-        let c = ctl.clone();
-        let rows = rollout::run(
-            ctl,
-            &rings,
-            waves,
-            settings.concurrency,
-            Arc::new(unit_names),
-            move |start| up_tenant(job.clone(), run.clone(), c.clone(), start),
-        )
-        .await;
-        anyhow::Ok(rows.map(|r| (r, session.calls().snapshot())))
-    })?;
+    let p = Prepared {
+        fleet,
+        stack_templates,
+        templates,
+        settings,
+        commit,
+    };
+    let ended = super::runtime()?.block_on(engine(ctx, a, p, waves))?;
     rollout::finish(
         &ctx.printer,
         rollout::Ending {
@@ -88,6 +71,47 @@ pub(super) fn run(ctx: &super::Ctx, a: &UpArgs) -> Result<()> {
             rule: Exit::of,
         },
     )
+}
+
+/// The engine's run over the waves: each tenant's stacks, then its services.
+async fn engine(
+    ctx: &super::Ctx,
+    a: &UpArgs,
+    p: Prepared,
+    waves: Vec<(String, Vec<Start>)>,
+) -> anyhow::Result<Option<(Vec<Row>, Counts)>> {
+    let session = ctx.session().await?;
+    let holder = deploy::holder(&session, String::new());
+    let job = Arc::new(infra::Job {
+        session: session.clone(),
+        templates: p.stack_templates,
+        holder: holder.clone(),
+        commit: p.commit.clone(),
+        settings: p.settings.clone(),
+        timeout: a.timeout,
+        only: None,
+    });
+    let rings = p.fleet.project.rings.clone();
+    let run = Arc::new(deploy_run(
+        a,
+        p.fleet,
+        p.templates,
+        session.clone(),
+        holder,
+        p.commit,
+    ));
+    let ctl = Control::new(&p.settings, ctx.printer.clone().with_live_status());
+    let c = ctl.clone();
+    let rows = rollout::run(
+        ctl,
+        &rings,
+        waves,
+        p.settings.concurrency,
+        Arc::new(unit_names),
+        move |start| up_tenant(job.clone(), run.clone(), c.clone(), start),
+    )
+    .await;
+    Ok(rows.map(|r| (r, session.calls().snapshot())))
 }
 
 fn settings(a: &UpArgs) -> Settings {
