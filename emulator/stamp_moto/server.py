@@ -10,7 +10,9 @@
   pipe and the server goes with it, so no orphan servers pile up.
 * Adds POST /stamp-control/fail-next-rollout and /stamp-control/hang-next-rollout with a
   JSON body {"account_id", "region", "cluster", "service", "reason"?, "times"?}: the next
-  `times` rollouts (default 1) of that service fail or hang.
+  `times` rollouts (default 1) of that service fail or hang. POST
+  /stamp-control/alarm-on-next-rollout with the same keys and "alarm": that CloudWatch alarm (in
+  the same account and region) goes to ALARM when the service's next rollout starts.
 * Counts every AWS request by operation ("ecs:DescribeServices"), whoever sends it:
   GET /stamp-control/requests answers {"operations": {...}, "total": n, "waiting_max": n}
   (waiting_max: the most requests that waited out the simulated latency at the same time);
@@ -27,6 +29,8 @@
   (signature.py), as AWS does, not over moto's re-encoding of it.
 * DescribeImages with another account's registryId reads that account's repository when its
   policy allows the caller (ecr_cross_account.py), as AWS does; moto looks only in the caller's.
+* CloudWatch in the Smithy RPC v2 CBOR protocol current SDKs speak (cloudwatch_cbor.py), which
+  moto serves only as JSON or query; CloudWatch's IAM actions as `cloudwatch:*`.
 * GET /federation serves the console federation endpoint (signin.py: getSigninToken checked
   against the credentials moto issued, login); GET /stamp-control/signins lists what it accepted.
 """
@@ -46,7 +50,7 @@ import urllib.request
 from collections import Counter
 from typing import Any, Callable, Iterable
 
-from stamp_moto import cfn_execute, ecr_cross_account, ecs_rollout, signature, signin, ssm_paging
+from stamp_moto import cfn_execute, cloudwatch_cbor, ecr_cross_account, ecs_rollout, signature, signin, ssm_paging
 
 
 def _json_response(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
@@ -69,7 +73,7 @@ def _operation(environ: dict[str, Any]) -> str:
         scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
         if len(scope) >= 4:
             service = scope[3]
-    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    target = environ.get("HTTP_X_AMZ_TARGET", "") or cloudwatch_cbor.operation_of(environ) or ""
     if target:
         return f"{service}:{target.rsplit('.', 1)[-1]}"
     action = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Action")
@@ -124,6 +128,8 @@ class StampControl:
             finally:
                 with self._counts_lock:
                     self._waiting -= 1
+        if cloudwatch_cbor.matches(environ):
+            return cloudwatch_cbor.handle(environ, start_response, self.moto_app)
         return self.moto_app(environ, start_response)
 
     def _control(self, path: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -166,6 +172,8 @@ class StampControl:
             )
         if path == "/stamp-control/fail-next-rollout":
             ecs_rollout.arm_failure(*target, reason=body.get("reason"), times=times)
+        elif path == "/stamp-control/alarm-on-next-rollout" and body.get("alarm"):
+            ecs_rollout.arm_alarm(*target, alarm=str(body["alarm"]))
         elif path == "/stamp-control/hang-next-rollout":
             ecs_rollout.arm_hang(*target, times=times)
         else:
@@ -215,6 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     cfn_execute.install()
     signature.install()
     ecr_cross_account.install()
+    cloudwatch_cbor.install()
     if not args.log_requests:
         # One line per request drowns the useful part of the log (tracebacks) when seeding 100s of tenants.
         import logging
