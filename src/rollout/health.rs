@@ -57,7 +57,7 @@ impl Watch {
         Ok((Baseline(now), firing))
     }
 
-    async fn moved(&self, base: &Baseline) -> Result<Option<String>, String> {
+    async fn moved(&self, base: &Baseline) -> Result<Option<Moved>, String> {
         let now = self
             .reader
             .alarms(&self.names)
@@ -67,11 +67,25 @@ impl Watch {
     }
 }
 
+/// Why a gate failed: `alarm api-5xx in ALARM` for the rows it holds back, and with
+/// CloudWatch's reason for the row of the service itself.
+#[derive(Debug, PartialEq, Eq)]
+struct Moved {
+    short: String,
+    full: String,
+}
+
 /// Why the gate fails now: the first alarm of `names` that moved into ALARM since `base`, or
 /// that no longer exists.
-fn moved(names: &[String], base: &Baseline, now: &BTreeMap<String, Alarm>) -> Option<String> {
+fn moved(names: &[String], base: &Baseline, now: &BTreeMap<String, Alarm>) -> Option<Moved> {
     names.iter().find_map(|n| match now.get(n) {
-        None => Some(format!("alarm {n} no longer exists")),
+        None => {
+            let short = format!("alarm {n} no longer exists");
+            Some(Moved {
+                full: short.clone(),
+                short,
+            })
+        }
         Some(a)
             if a.firing
                 && base
@@ -79,10 +93,13 @@ fn moved(names: &[String], base: &Baseline, now: &BTreeMap<String, Alarm>) -> Op
                     .get(n)
                     .is_none_or(|b| !b.firing || b.since != a.since) =>
         {
-            Some(if a.reason.is_empty() {
-                format!("alarm {n} in ALARM")
-            } else {
-                format!("alarm {n} in ALARM ({})", a.reason)
+            let short = format!("alarm {n} in ALARM");
+            Some(Moved {
+                full: match a.reason.as_str() {
+                    "" => short.clone(),
+                    r => format!("{short} ({r})"),
+                },
+                short,
             })
         }
         Some(_) => None,
@@ -114,11 +131,18 @@ impl Gate<'_> {
     pub async fn tripped(&self) -> Option<String> {
         let why = match self.watch.moved(self.base).await {
             Ok(None) => return None,
-            Ok(Some(why)) => why,
-            Err(e) => format!("its alarms could not be read: {e}"),
+            Ok(Some(m)) => m,
+            Err(e) => {
+                let short = format!("its alarms could not be read: {e}");
+                Moved {
+                    full: short.clone(),
+                    short,
+                }
+            }
         };
-        self.health.trip(self.ring, format!("{}: {why}", self.who));
-        Some(why)
+        self.health
+            .trip(self.ring, format!("{}: {}", self.who, why.short));
+        Some(why.full)
     }
 }
 
@@ -302,22 +326,21 @@ impl Health {
         &self,
         ring: &str,
         baked: &[Baked],
-        tripped: Vec<(usize, String)>,
+        tripped: Vec<(usize, Moved)>,
         rows: &mut [Row],
     ) -> String {
         let mut whys = Vec::new();
         for (i, why) in tripped {
             let b = &baked[i];
             let who = format!("{}/{}", b.tenant, b.service);
-            let reason = format!("{why} during the bake of ring {ring}");
-            self.printer.error(format_args!("{who}: {reason}"));
+            let reason = format!("{} during the bake of ring {ring}", why.full);
             if let Some(row) = rows
                 .iter_mut()
                 .find(|r| r.tenant == b.tenant && r.service == b.service)
             {
                 self.roll_back(b, &who, &reason, row).await;
             }
-            whys.push(format!("{who}: {why}"));
+            whys.push(format!("{who}: {}", why.short));
         }
         whys.join("; ")
     }
@@ -364,7 +387,7 @@ impl Health {
 
 enum Look {
     Healthy,
-    Tripped(Vec<(usize, String)>),
+    Tripped(Vec<(usize, Moved)>),
     Unreadable(String),
 }
 
@@ -407,22 +430,31 @@ mod tests {
         // Already firing before the deploy, unchanged: not this deploy's doing.
         let now = map(&[alarm("api-5xx", false, 1), alarm("api-latency", true, 1)]);
         assert_eq!(moved(&names, &base, &now), None);
+        let short = |m: Option<Moved>| m.map(|m| m.short);
         // OK → ALARM.
         let now = map(&[alarm("api-5xx", true, 5), alarm("api-latency", true, 1)]);
         assert_eq!(
-            moved(&names, &base, &now).as_deref(),
+            short(moved(&names, &base, &now)).as_deref(),
             Some("alarm api-5xx in ALARM")
         );
         // Out of ALARM and back in since the baseline: a new state change.
         let now = map(&[alarm("api-5xx", false, 1), alarm("api-latency", true, 7)]);
         assert_eq!(
-            moved(&names, &base, &now).as_deref(),
+            short(moved(&names, &base, &now)).as_deref(),
             Some("alarm api-latency in ALARM")
+        );
+        // CloudWatch's reason goes with the service's own row.
+        let mut firing = alarm("api-5xx", true, 5);
+        firing.reason = "Threshold Crossed".to_owned();
+        let now = map(&[firing, alarm("api-latency", true, 1)]);
+        assert_eq!(
+            moved(&names, &base, &now).map(|m| m.full).as_deref(),
+            Some("alarm api-5xx in ALARM (Threshold Crossed)")
         );
         // Deleted while watched: the gate cannot see, so it fails.
         let now = map(&[alarm("api-5xx", false, 1)]);
         assert_eq!(
-            moved(&names, &base, &now).as_deref(),
+            short(moved(&names, &base, &now)).as_deref(),
             Some("alarm api-latency no longer exists")
         );
     }
