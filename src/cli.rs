@@ -1077,37 +1077,10 @@ fn count(s: &str) -> Result<usize, String> {
     }
 }
 
-/// The longest wait a duration may ask for. Far beyond any rollout, and it keeps the lock
-/// expiry (the wait plus five minutes) and deadlines (now plus the wait) from overflowing.
-const MAX_DURATION_SECS: f64 = 24.0 * 3600.0;
-
-/// `90s`, `10m`, `1h`, `250ms`, or plain seconds; at most 24h.
+/// `90s`, `10m`, `1h`, `250ms`, or plain seconds; at most 24h (which keeps the lock expiry, the
+/// wait plus five minutes, and deadlines, now plus the wait, from overflowing).
 fn duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: f64 = n
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (write e.g. 90s, 10m, 1h)"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("`{s}` is not a duration (write e.g. 90s, 10m, 1h)"));
-    }
-    if secs > MAX_DURATION_SECS {
-        return Err(format!(
-            "`{s}` is longer than 24h, the longest wait stamp takes (write e.g. 30m or 2h)"
-        ));
-    }
-    std::time::Duration::try_from_secs_f64(secs)
-        .map_err(|_| format!("`{s}` is not a duration (write e.g. 90s, 10m, 1h)"))
+    crate::duration::parse(s)
 }
 
 #[derive(Debug, Subcommand)]

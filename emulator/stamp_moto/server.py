@@ -10,7 +10,9 @@
   pipe and the server goes with it, so no orphan servers pile up.
 * Adds POST /stamp-control/fail-next-rollout and /stamp-control/hang-next-rollout with a
   JSON body {"account_id", "region", "cluster", "service", "reason"?, "times"?}: the next
-  `times` rollouts (default 1) of that service fail or hang.
+  `times` rollouts (default 1) of that service fail or hang. POST
+  /stamp-control/alarm-on-next-rollout with the same keys and "alarm": that CloudWatch alarm (in
+  the same account and region) goes to ALARM when the service's next rollout starts.
 * Counts every AWS request by operation ("ecs:DescribeServices"), whoever sends it:
   GET /stamp-control/requests answers {"operations": {...}, "total": n, "waiting_max": n}
   (waiting_max: the most requests that waited out the simulated latency at the same time);
@@ -31,6 +33,8 @@
   deleted (ecs_families.py), as AWS documents; moto lists every family it ever saw.
 * A role's inline policies from a stack are kept as JSON text (iam_cfn_policies.py), so IAM
   enforcement reads them as AWS does; moto keeps them as a dict it cannot evaluate.
+* CloudWatch in the Smithy RPC v2 CBOR protocol current SDKs speak (cloudwatch_cbor.py), which
+  moto serves only as JSON or query; CloudWatch's IAM actions as `cloudwatch:*`.
 * GET /federation serves the console federation endpoint (signin.py: getSigninToken checked
   against the credentials moto issued, login); GET /stamp-control/signins lists what it accepted.
 """
@@ -52,6 +56,7 @@ from typing import Any, Callable, Iterable
 
 from stamp_moto import (
     cfn_execute,
+    cloudwatch_cbor,
     ecr_cross_account,
     ecs_families,
     ecs_rollout,
@@ -82,7 +87,7 @@ def _operation(environ: dict[str, Any]) -> str:
         scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
         if len(scope) >= 4:
             service = scope[3]
-    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    target = environ.get("HTTP_X_AMZ_TARGET", "") or cloudwatch_cbor.operation_of(environ) or ""
     if target:
         return f"{service}:{target.rsplit('.', 1)[-1]}"
     action = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Action")
@@ -137,6 +142,8 @@ class StampControl:
             finally:
                 with self._counts_lock:
                     self._waiting -= 1
+        if cloudwatch_cbor.matches(environ):
+            return cloudwatch_cbor.handle(environ, start_response, self.moto_app)
         return self.moto_app(environ, start_response)
 
     def _control(self, path: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -179,6 +186,8 @@ class StampControl:
             )
         if path == "/stamp-control/fail-next-rollout":
             ecs_rollout.arm_failure(*target, reason=body.get("reason"), times=times)
+        elif path == "/stamp-control/alarm-on-next-rollout" and body.get("alarm"):
+            ecs_rollout.arm_alarm(*target, alarm=str(body["alarm"]))
         elif path == "/stamp-control/hang-next-rollout":
             ecs_rollout.arm_hang(*target, times=times)
         else:
@@ -230,6 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     cfn_execute.install()
     signature.install()
     ecr_cross_account.install()
+    cloudwatch_cbor.install()
     if not args.log_requests:
         # One line per request drowns the useful part of the log (tracebacks) when seeding 100s of tenants.
         import logging

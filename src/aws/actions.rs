@@ -147,6 +147,12 @@ const CHECKS: &[Action] = &[
         Any,
         "verify and deploy's preflight: the log groups exist",
     ),
+    a(
+        "cloudwatch:DescribeAlarms",
+        Inspect,
+        Any,
+        "health gates: the state of each service's `alarms` during a rollout and the bake (verify: that they exist)",
+    ),
 ];
 
 /// The writes only `deploy_role` makes.

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod actions;
+pub mod alarms;
 pub mod bootstrap;
 pub mod calls;
 pub mod console;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::audit::Audit;
 use crate::aws::deploy::{LockHolder, LockInfo, TenantDeployer, WaitLimits};
-use crate::aws::{LiveEcsService, LiveTaskDefinition, Session};
+use crate::aws::{LiveEcsService, LiveTaskDefinition, Session, TenantReader};
 use crate::cli::DeployArgs;
 use crate::dsl::{Fleet, Service, Tenant};
 use crate::error::{Failure, Result};
@@ -17,7 +17,9 @@ use crate::output::Printer;
 use crate::plan::{self, Action, DesiredService, SavedPlan};
 use crate::render::{Templates, render_service};
 use crate::resolve::{Lookups, references};
-use crate::rollout::{self, Control, Exit, Roll, Settings, Start, Target, Unit, note};
+use crate::rollout::{
+    self, Baked, Control, Exit, Gate, Health, Roll, Settings, Start, Target, Unit, Watch, note,
+};
 
 /// Everything a tenant task needs, shared read-only between tasks.
 pub(super) struct Run {
@@ -33,6 +35,8 @@ pub(super) struct Run {
     pub(super) services: Vec<String>,
     /// With `--plan`: the saved desired state per tenant and service.
     pub(super) saved: Option<SavedPlan>,
+    /// The health gates: alarms watched per service, the bake after each ring.
+    pub(super) health: Health,
 }
 
 pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
@@ -67,16 +71,26 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     let ended = rt
         .block_on(async {
             let session = ctx.session().await?;
+            let limits = WaitLimits {
+                timeout: args.timeout,
+                poll: args.poll_interval,
+            };
+            let holder = holder(&session, String::new());
+            let health = Health::new(
+                fleet.project.bake,
+                limits,
+                holder.clone(),
+                settings.lock_ttl,
+                printer.clone(),
+            );
             let run = Arc::new(Run {
-                holder: holder(&session, String::new()),
+                holder,
+                health,
                 fleet,
                 templates,
                 session,
                 release: args.release.clone(),
-                limits: WaitLimits {
-                    timeout: args.timeout,
-                    poll: args.poll_interval,
-                },
+                limits,
                 settings,
                 commit,
                 services: args.services.clone(),
@@ -97,13 +111,14 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
             preflight_gate(&run, &starts).await?;
             let ctl = Control::new(&run.settings, printer);
             let r = run.clone();
-            let rows = rollout::run(
+            let rows = rollout::run_gated(
                 ctl.clone(),
                 &run.fleet.project.rings.clone(),
                 waves,
                 run.settings.concurrency,
                 Arc::new(units),
                 move |start| deploy_tenant(r.clone(), ctl.clone(), start),
+                &run.health,
             )
             .await;
             anyhow::Ok(rows.map(|rows| (rows, run.session.calls().snapshot())))
@@ -349,7 +364,8 @@ pub(super) async fn deploy_tenant(run: Arc<Run>, ctl: Arc<Control>, start: Start
                 .is_none_or(|p| in_plan(p, &t.name, &s.name))
         })
         .collect();
-    let mut rows = match read_tenant(&session, t).await {
+    let watched = wanted.iter().any(|s| s.alarms.is_some());
+    let mut rows = match read_tenant(&session, t, watched).await {
         Err(why) => wanted
             .iter()
             .map(|s| rollout::row(t, &start.ring, &s.name, Outcome::Failed, Some(why.clone())))
@@ -386,9 +402,15 @@ struct TenantRead {
     live: std::collections::BTreeMap<String, Option<LiveEcsService>>,
     /// Locks other runs hold or left (a killed CI job's), by ECS service.
     held: std::collections::BTreeMap<String, LockInfo>,
+    /// The inspect role, when a service has `alarms` (the health gates read with it).
+    inspect: Option<Arc<TenantReader>>,
 }
 
-async fn read_tenant(session: &Session, t: &Tenant) -> std::result::Result<TenantRead, String> {
+async fn read_tenant(
+    session: &Session,
+    t: &Tenant,
+    watched: bool,
+) -> std::result::Result<TenantRead, String> {
     let deployer = TenantDeployer::connect(session, t)
         .await
         .map_err(|e| e.to_string())?;
@@ -414,11 +436,20 @@ async fn read_tenant(session: &Session, t: &Tenant) -> std::result::Result<Tenan
         .locks(&t.cluster)
         .await
         .map_err(|e| e.to_string())?;
+    let inspect = match watched {
+        true => Some(Arc::new(
+            TenantReader::connect(session, t)
+                .await
+                .map_err(|e| e.to_string())?,
+        )),
+        false => None,
+    };
     Ok(TenantRead {
         deployer: Arc::new(deployer),
         lookups,
         live,
         held,
+        inspect,
     })
 }
 
@@ -507,6 +538,8 @@ async fn deploy_service(
         printer: &ctl.printer,
         t,
         s: &s,
+        ring: &start.ring,
+        inspect: read.inspect.as_ref(),
     };
     locked
         .deploy(&desired, guard.mine.clone(), replaced, &audit, &mut out)
@@ -523,10 +556,12 @@ async fn deploy_service(
 /// A service whose lock this run holds.
 struct Locked<'a> {
     run: &'a Run,
-    deployer: &'a TenantDeployer,
+    deployer: &'a Arc<TenantDeployer>,
     printer: &'a Printer,
     t: &'a Tenant,
     s: &'a Service,
+    ring: &'a str,
+    inspect: Option<&'a Arc<TenantReader>>,
 }
 
 impl Locked<'_> {
@@ -582,6 +617,14 @@ impl Locked<'_> {
             .back_to(&live_td, replaced.as_ref().map(|(old, _)| old))
             .await;
         out.previous_revision = Some(back_td.revision);
+        // The alarms before the first write: what a move into ALARM is measured from.
+        let watch = match self.baseline().await {
+            Ok(w) => w,
+            Err(why) => {
+                out.detail = Some(why);
+                return;
+            }
+        };
         let tags = audit.to_tags();
         let count = plan::count_to_set(s.desired_count, live_svc.scaling);
         let Some(target) = self.register(desired, &live_td, count, &tags, out).await else {
@@ -595,16 +638,62 @@ impl Locked<'_> {
             limits: self.run.limits,
             printer: self.printer,
         };
-        roll.run(
+        let who = format!("{}/{}", t.name, s.name);
+        let gate = watch.as_ref().map(|(w, base)| Gate {
+            watch: w,
+            base,
+            health: &self.run.health,
+            ring: self.ring,
+            who: who.clone(),
+        });
+        roll.run_gated(
             mine,
             &target,
             &back_td,
             &live_svc,
             &tags,
             Outcome::Deployed,
+            gate.as_ref(),
             out,
         )
         .await;
+        if out.result == Outcome::Deployed {
+            self.run.health.deployed(
+                self.ring,
+                Baked {
+                    tenant: t.name.clone(),
+                    service: s.name.clone(),
+                    deployer: self.deployer.clone(),
+                    cluster: t.cluster.clone(),
+                    ecs_service: s.ecs_service.clone(),
+                    revision: target.revision,
+                    back: back_td,
+                    live: live_svc,
+                    watch,
+                },
+            );
+        }
+    }
+
+    /// The service's alarms as they are before its first write (`None` without `alarms`); an
+    /// alarm already in ALARM is said, not held against this deploy.
+    async fn baseline(
+        &self,
+    ) -> std::result::Result<Option<(Arc<Watch>, rollout::Baseline)>, String> {
+        let (Some(names), Some(reader)) = (&self.s.alarms, self.inspect) else {
+            return Ok(None);
+        };
+        let watch = Watch::new(reader.clone(), names.value.clone());
+        let (base, firing) = watch.baseline().await.map_err(|e| {
+            format!("the alarms could not be read before the deploy, nothing was changed: {e}")
+        })?;
+        for name in firing {
+            self.printer.info(format_args!(
+                "{}/{}: alarm {name} is in ALARM already; only a move into ALARM from now on fails this rollout",
+                self.t.name, self.s.name
+            ));
+        }
+        Ok(Some((Arc::new(watch), base)))
     }
 
     /// What a rollback returns to: what runs now, unless it is what a dead holder was rolling

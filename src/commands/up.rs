@@ -14,7 +14,7 @@ use crate::error::{Failure, Result};
 use crate::fleet::{Outcome, Overrides, Row};
 use crate::infra::template::StackTemplate;
 use crate::render::Templates;
-use crate::rollout::{self, Control, Exit, Settings, Start};
+use crate::rollout::{self, Control, Exit, Health, Settings, Start};
 
 use super::{deploy, infra};
 
@@ -92,6 +92,7 @@ async fn engine(
         only: None,
     });
     let rings = p.fleet.project.rings.clone();
+    let printer = ctx.printer.clone().with_live_status();
     let run = Arc::new(deploy_run(
         a,
         p.fleet,
@@ -99,8 +100,9 @@ async fn engine(
         session.clone(),
         holder,
         p.commit,
+        printer.clone(),
     ));
-    let ctl = Control::new(&p.settings, ctx.printer.clone().with_live_status());
+    let ctl = Control::new(&p.settings, printer);
     let c = ctl.clone();
     let rows = rollout::run(
         ctl,
@@ -143,19 +145,25 @@ fn deploy_run(
     session: crate::aws::Session,
     holder: crate::aws::deploy::LockHolder,
     commit: String,
+    printer: crate::output::Printer,
 ) -> deploy::Run {
     let mut settings = settings(a);
     settings.verb = "deploy";
     settings.unit_concurrency = 4;
+    let limits = WaitLimits {
+        timeout: a.timeout,
+        poll: a.poll_interval,
+    };
+    // Alarms are watched during each rollout as deploy does; no bake: `up` builds one tenant's
+    // copy, not a fleet ring by ring.
+    let health = Health::new(None, limits, holder.clone(), settings.lock_ttl, printer);
     deploy::Run {
+        health,
         fleet,
         templates,
         session,
         release: a.release.clone(),
-        limits: WaitLimits {
-            timeout: a.timeout,
-            poll: a.poll_interval,
-        },
+        limits,
         settings,
         holder,
         commit,

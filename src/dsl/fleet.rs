@@ -44,6 +44,9 @@ pub struct Project {
     pub name: String,
     pub image: String,
     pub rings: Vec<String>,
+    /// How long a ring's deployed services must stay out of ALARM before the next ring starts.
+    #[serde(skip)]
+    pub bake: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +207,9 @@ pub struct Service {
     pub cpu: Option<u32>,
     pub memory: Option<u32>,
     pub inject_into: Option<Located<Vec<String>>>,
+    /// CloudWatch alarms of the service in the tenant's account (the tenant file's list replaces
+    /// the defaults'), with where the list is written.
+    pub alarms: Option<Located<Vec<String>>>,
     /// Layers 2..=5 in precedence order (layer 1 comes from the rendered template).
     pub env: Vec<EnvLayer>,
     /// `vars` in precedence order: defaults tenant, defaults service, tenant, tenant service.
@@ -526,7 +532,13 @@ fn project(defaults: &FileLayer, diags: &mut Diagnostics) -> Option<Project> {
             }
         }
     }
-    ok.then_some(Project { name, image, rings })
+    let bake = p.bake.as_ref().map(|b| b.value).filter(|b| !b.is_zero());
+    ok.then_some(Project {
+        name,
+        image,
+        rings,
+        bake,
+    })
 }
 
 /// The parts of `_defaults.toml` every tenant shares, built once rather than per tenant.
@@ -877,6 +889,9 @@ fn service(
         inject_into: t
             .and_then(|s| s.inject_into.clone())
             .or_else(|| d.and_then(|s| s.inject_into.clone())),
+        alarms: t
+            .and_then(|s| s.alarms.clone())
+            .or_else(|| d.and_then(|s| s.alarms.clone())),
         env: vec![
             EnvLayer {
                 layer: Layer::Defaults,

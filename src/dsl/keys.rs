@@ -130,6 +130,12 @@ pub const KEYS: &[Key] = &[
         "Deploy waves, in order; a tenant's `ring` is one of them.",
     ),
     key(
+        "project.bake",
+        DefaultsOnly,
+        Form::Pattern("^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$"),
+        "How long a ring's deployed services must stay out of ALARM before the next ring starts, e.g. `10m` (default: no bake).",
+    ),
+    key(
         "tenant",
         Both,
         Form::Table,
@@ -288,6 +294,12 @@ pub const KEYS: &[Key] = &[
         Both,
         Form::Pattern("^[A-Za-z0-9_-]+$"),
         "ECS service name, when it is not the key.",
+    ),
+    key(
+        "services.*.alarms",
+        Both,
+        Form::TextList,
+        "CloudWatch alarm names in the tenant's account: one moving to ALARM during the rollout or the bake rolls the service back and stops later rings.",
     ),
     key(
         "services.*.env_from",

@@ -41,6 +41,7 @@ pub struct ProjectSection {
     pub name: Option<Located<String>>,
     pub image: Option<Located<String>>,
     pub rings: Option<Located<Vec<String>>>,
+    pub bake: Option<Located<std::time::Duration>>,
     /// Keys an unknown key most likely misspells: reported as unknown, never again as missing.
     pub misspelt: std::collections::BTreeSet<String>,
 }
@@ -183,6 +184,7 @@ pub struct ServiceSection {
     pub memory: Option<Located<u32>>,
     pub inject_into: Option<Located<Vec<String>>>,
     pub ecs_service: Option<Located<String>>,
+    pub alarms: Option<Located<Vec<String>>>,
     pub env: EnvBlock,
     pub vars: VarBlock,
 }

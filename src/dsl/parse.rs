@@ -34,7 +34,7 @@ pub const CAPABILITIES: &[&str] = &[
     "CAPABILITY_NAMED_IAM",
     "CAPABILITY_AUTO_EXPAND",
 ];
-const PROJECT_KEYS: &[&str] = &["name", "image", "rings"];
+const PROJECT_KEYS: &[&str] = &["name", "image", "rings", "bake"];
 const TENANT_KEYS: &[&str] = &[
     "account_id",
     "region",
@@ -56,6 +56,7 @@ const SERVICE_KEYS: &[&str] = &[
     "memory",
     "inject_into",
     "ecs_service",
+    "alarms",
     "env_from",
     "vars",
     "env",
@@ -356,6 +357,42 @@ impl Walker<'_> {
         Some(Located::new(out, self.loc(&v.span())))
     }
 
+    /// A duration in stamp's one syntax (`90s`, `10m`, `1h`).
+    fn duration(&mut self, v: &Value<'_>, key: &str) -> Option<Located<std::time::Duration>> {
+        let s = self.nonempty_string(v, key)?;
+        match crate::duration::parse(&s.value) {
+            Ok(d) => Some(Located::new(d, s.at)),
+            Err(why) => {
+                self.err(
+                    &v.span(),
+                    format!("`{key}`: {why}"),
+                    Some(format!("write e.g. `{key} = \"10m\"` (units: ms, s, m, h)")),
+                );
+                None
+            }
+        }
+    }
+
+    /// `alarms = ["name", …]`: CloudWatch alarm names (1 to 255 characters), each once.
+    fn alarm_names(&mut self, v: &Value<'_>) -> Option<Located<Vec<String>>> {
+        let list = self.string_list(v, "alarms")?;
+        let mut names: Vec<String> = Vec::new();
+        for n in list.value {
+            if n.value.trim().is_empty() || n.value.chars().count() > 255 {
+                self.err(
+                    &v.span(),
+                    format!("`{}` is not a CloudWatch alarm name", n.value),
+                    Some("an alarm name is 1 to 255 characters, as CloudWatch shows it".into()),
+                );
+                return None;
+            }
+            if !names.contains(&n.value) {
+                names.push(n.value);
+            }
+        }
+        Some(Located::new(names, list.at))
+    }
+
     fn project(&mut self, t: &Table<'_>) -> ProjectSection {
         let mut p = ProjectSection::default();
         for (key, v) in t.iter() {
@@ -378,6 +415,7 @@ impl Walker<'_> {
                         Located::new(l.value.into_iter().map(|s| s.value).collect(), l.at)
                     });
                 }
+                "bake" => p.bake = self.duration(v, "bake"),
                 _ => {
                     if let Some(meant) = self.unknown_key(key, "[project]", PROJECT_KEYS) {
                         p.misspelt.insert(meant);
@@ -979,6 +1017,7 @@ impl Walker<'_> {
                 memory: None,
                 inject_into: None,
                 ecs_service: None,
+                alarms: None,
                 env: EnvBlock::default(),
                 vars: VarBlock::default(),
             };
@@ -995,6 +1034,7 @@ impl Walker<'_> {
                             Located::new(l.value.into_iter().map(|s| s.value).collect(), l.at)
                         });
                     }
+                    "alarms" => s.alarms = self.alarm_names(sv),
                     "ecs_service" => {
                         s.ecs_service = self.nonempty_string(sv, "ecs_service");
                         if let Some(n) = &s.ecs_service

@@ -10,6 +10,7 @@ mod editor;
 mod emulator;
 mod errors;
 mod faults;
+mod gates;
 mod hostile;
 mod identity;
 mod infra;

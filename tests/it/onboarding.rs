@@ -502,6 +502,7 @@ fn with_exactly_the_generated_policies_every_command_works_and_each_action_is_ne
     );
     let account = f.account("globex").to_owned();
     emu.create_role(&account, "stamp-admin", &["*"]);
+    gate_api_on_an_alarm(&emu, &f, &account);
     emu.enforce_iam();
     let s = Scenario {
         emu: &emu,
@@ -573,6 +574,38 @@ fn with_exactly_the_generated_policies_every_command_works_and_each_action_is_ne
         unproven.is_empty(),
         "no command failed without: {unproven:#?}"
     );
+}
+
+/// globex's api gated on an alarm that exists, so that verify and deploy read it
+/// (`cloudwatch:DescribeAlarms`, inspect role).
+fn gate_api_on_an_alarm(emu: &Emulator, f: &Fleet, account: &str) {
+    let path = f.root().join("tenants/globex.toml");
+    let text = std::fs::read_to_string(&path).expect("read globex");
+    std::fs::write(
+        &path,
+        format!("{text}\n[services.api]\nalarms = [\"api-5xx\"]\n"),
+    )
+    .expect("write globex");
+    crate::support::rt().block_on(async {
+        let cfg = emu
+            .sdk_config_for(account, "us-east-1", "stamp-admin")
+            .await;
+        aws_sdk_cloudwatch::Client::new(&cfg)
+            .put_metric_alarm()
+            .alarm_name("api-5xx")
+            .namespace("AWS/ApplicationELB")
+            .metric_name("HTTPCode_Target_5XX_Count")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(10.0)
+            .comparison_operator(
+                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
+            )
+            .send()
+            .await
+            .expect("PutMetricAlarm");
+    });
 }
 
 /// Credentials of an administrator in `account`, as the customer's own admin would hold them.

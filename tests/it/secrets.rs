@@ -121,12 +121,12 @@ impl Ctx<'_> {
     /// Runs `args` in text and in JSON mode; each must exit with `code` and not panic.
     fn both(&mut self, args: &[&str], code: i32) {
         for json in [false, true] {
-            self.once(args, json, code);
+            self.one(args, json, code);
         }
     }
 
-    /// Runs `args` once, in JSON mode if `json`; it must exit with `code` and not panic.
-    fn once(&mut self, args: &[&str], json: bool, code: i32) {
+    /// Runs `args` once, in JSON mode or as text; it must exit with `code` and not panic.
+    fn one(&mut self, args: &[&str], json: bool, code: i32) {
         let mut a = args.to_vec();
         if json {
             a.extend(["--output", "json"]);
@@ -411,10 +411,10 @@ fn no_command_in_any_mode_shows_a_secret_or_a_credential() {
     c.both(&with(&deploy, &["--plan", &plan_file]), 0);
     c.both(&["history", "acme", "-s", "api"], 0);
     c.both(&["history", "globex", "-s", "worker", "--limit", "5"], 0);
-    // Twice (text, then JSON), each to a named revision: a second rollback to the revision
-    // that already runs is refused (exit 2), so the JSON one goes back to revision 3.
+    // Text, then JSON, each to another revision stamp deployed: a rollback to the revision
+    // that already runs is refused before any write.
     for (json, to) in [(false, "2"), (true, "3")] {
-        c.once(
+        c.one(
             &[
                 "rollback",
                 "umbrella",
