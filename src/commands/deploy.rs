@@ -95,7 +95,8 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 .flat_map(|(_, w)| w.iter().map(|s| &s.tenant))
                 .collect();
             preflight_gate(&run, &starts).await?;
-            let ctl = Control::new(&run.settings, printer);
+            let notify = rollout::Notify::new(&run.fleet, about(&run, &starts), &printer);
+            let ctl = Control::new(&run.settings, printer, notify.clone());
             let r = run.clone();
             let rows = rollout::run(
                 ctl.clone(),
@@ -106,7 +107,10 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 move |start| deploy_tenant(r.clone(), ctl.clone(), start),
             )
             .await;
-            anyhow::Ok(rows.map(|rows| (rows, run.session.calls().snapshot())))
+            anyhow::Ok((
+                rows.map(|rows| (rows, run.session.calls().snapshot())),
+                notify,
+            ))
         })
         .map_err(|e| match e.downcast::<StalePlan>() {
             Ok(stale) => Failure::usage(
@@ -121,6 +125,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 Err(e) => Failure::Failed(e),
             },
         })?;
+    let (ended, notify) = ended;
     rollout::finish(
         &ctx.printer,
         rollout::Ending {
@@ -129,8 +134,37 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
             stats: args.stats,
             api_calls: true,
             rule: Exit::of,
+            notify,
         },
     )
+}
+
+/// What the notifications say this deploy is: the releases its tenants get (a saved plan's,
+/// a pin, `--release`, the default), each once.
+fn about(run: &Run, tenants: &[&Tenant]) -> rollout::About {
+    let mut releases: Vec<String> = Vec::new();
+    for t in tenants {
+        let r = match &run.saved {
+            Some(p) => p
+                .tenants
+                .iter()
+                .find(|st| st.tenant == t.name)
+                .and_then(|st| st.services.first())
+                .map(|ss| ss.release.clone()),
+            None => t.release(run.release.as_deref()).map(|c| c.release),
+        };
+        if let Some(r) = r
+            && !releases.contains(&r)
+        {
+            releases.push(r);
+        }
+    }
+    rollout::About {
+        verb: run.settings.verb,
+        who: run.holder.who.clone(),
+        commit: run.commit.clone(),
+        release: (!releases.is_empty()).then(|| releases.join(", ")),
+    }
 }
 
 /// A preflight problem in any tenant about to deploy: a refusal before any write (exit 2).

@@ -37,6 +37,14 @@ pub struct Fleet {
     pub tenants: Vec<Tenant>,
     /// File names present in `templates/`.
     pub template_files: BTreeSet<String>,
+    /// `[notify]` of `_defaults.toml`.
+    pub notify: Option<Notify>,
+}
+
+/// Where write runs announce themselves: only the *name* of the variable holding the URL.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notify {
+    pub webhook_env: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -334,11 +342,13 @@ fn load_inner(root: &Path) -> (Option<Fleet>, Diagnostics) {
         }
     }
     check_accounts(root, &layers, &mut diags);
+    let notify = notify(&defaults, &mut diags);
     let fleet = project.map(|project| Fleet {
         root: root.to_path_buf(),
         project,
         tenants,
         template_files,
+        notify,
     });
     (fleet, diags)
 }
@@ -420,6 +430,20 @@ fn list_templates(root: &Path, diags: &mut Diagnostics) -> BTreeSet<String> {
             BTreeSet::new()
         }
     }
+}
+
+fn notify(defaults: &FileLayer, diags: &mut Diagnostics) -> Option<Notify> {
+    let n = defaults.notify.as_ref()?;
+    if n.webhook_env.is_none() && !n.written {
+        diags.push(Diagnostic::at(
+            &defaults.top,
+            "[notify] has no `webhook_env`",
+            Some("name the environment variable that holds the webhook URL: `webhook_env = \"STAMP_SLACK_WEBHOOK\"`".into()),
+        ));
+    }
+    Some(Notify {
+        webhook_env: n.webhook_env.as_ref()?.value.clone(),
+    })
 }
 
 fn project(defaults: &FileLayer, diags: &mut Diagnostics) -> Option<Project> {

@@ -236,6 +236,18 @@ pub const KEYS: &[Key] = &[
         "Why: shown when a deploy is refused.",
     ),
     key(
+        "notify",
+        DefaultsOnly,
+        Form::Table,
+        "Webhook messages (Slack or any HTTP endpoint taking JSON) when a write run starts and ends.",
+    ),
+    key(
+        "notify.webhook_env",
+        DefaultsOnly,
+        Form::Pattern("^[A-Za-z_][A-Za-z0-9_]*$"),
+        "Name of the environment variable holding the webhook URL at run time (never the URL: it is a secret).",
+    ),
+    key(
         "env",
         Both,
         Form::Env,

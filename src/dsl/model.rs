@@ -25,6 +25,8 @@ pub struct FileLayer {
     pub name: String,
     pub path: std::sync::Arc<str>,
     pub project: Option<ProjectSection>,
+    /// `[notify]`, `_defaults.toml` only.
+    pub notify: Option<NotifySection>,
     pub tenant: TenantSection,
     pub schedule: ScheduleSection,
     /// The file's `[env]` table plus its top-level `env_from`.
@@ -43,6 +45,15 @@ pub struct ProjectSection {
     pub rings: Option<Located<Vec<String>>>,
     /// Keys an unknown key most likely misspells: reported as unknown, never again as missing.
     pub misspelt: std::collections::BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NotifySection {
+    /// The name of the environment variable that holds the webhook URL at run time.
+    pub webhook_env: Option<Located<String>>,
+    /// Whether any key was written (a wrong one included): then a missing `webhook_env` is
+    /// not reported again.
+    pub written: bool,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -12,13 +12,13 @@ use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile, did_you_mean};
 use super::model::{
-    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, FreezeSpec, InfraSection,
+    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, FreezeSpec, InfraSection, NotifySection,
     ProjectSection, ScheduleSection, ServiceSection, SmRef, TenantSection, ValueSpec, VarBlock,
     VarEntry, VarValue,
 };
 
 const TOP_KEYS_DEFAULTS: &[&str] = &[
-    "env_from", "project", "tenant", "schedule", "env", "services", "infra",
+    "env_from", "project", "tenant", "schedule", "env", "services", "infra", "notify",
 ];
 const TOP_KEYS_TENANT: &[&str] = &["env_from", "tenant", "schedule", "env", "services", "infra"];
 const INFRA_KEYS: &[&str] = &[
@@ -47,6 +47,7 @@ const TENANT_KEYS: &[&str] = &[
     "vars",
 ];
 const SCHEDULE_KEYS: &[&str] = &["timezone", "windows", "freeze"];
+const NOTIFY_KEYS: &[&str] = &["webhook_env"];
 const FREEZE_KEYS: &[&str] = &["from", "to", "reason"];
 const SERVICE_KEYS: &[&str] = &[
     "template",
@@ -145,6 +146,7 @@ impl Walker<'_> {
             name: name.to_owned(),
             path: self.src.path.clone(),
             project: None,
+            notify: None,
             tenant: TenantSection::default(),
             schedule: ScheduleSection::default(),
             env: EnvBlock::default(),
@@ -168,6 +170,16 @@ impl Walker<'_> {
                     &key.span(),
                     "`[project]` belongs in tenants/_defaults.toml",
                     Some("the project is the same for every tenant; move this table to _defaults.toml".into()),
+                ),
+                "notify" if kind == FileKind::Defaults => {
+                    if let Some(t) = self.table(value, "[notify]") {
+                        layer.notify = Some(self.notify(t));
+                    }
+                }
+                "notify" => self.err(
+                    &key.span(),
+                    "`[notify]` belongs in tenants/_defaults.toml",
+                    Some("one run notifies once for the whole fleet; move this table to _defaults.toml".into()),
                 ),
                 "tenant" => {
                     if let Some(t) = self.table(value, "[tenant]") {
@@ -372,6 +384,48 @@ impl Walker<'_> {
             }
         }
         p
+    }
+
+    /// `[notify]`: only the *name* of the variable holding the webhook URL. A URL written here
+    /// would put a secret (a Slack webhook URL grants posting) into the repository.
+    fn notify(&mut self, t: &Table<'_>) -> NotifySection {
+        let mut n = NotifySection::default();
+        for (key, v) in t.iter() {
+            let k = key.get_ref().as_ref();
+            let url = matches!(v.get_ref(), DeValue::String(s) if looks_like_url(s));
+            if url {
+                let d = self.src.diag(
+                    &v.span(),
+                    format!("`{k}` in [notify] is a URL: a webhook URL is a secret and does not belong in the repository"),
+                    Some("set the URL in an environment variable (a CI secret) and name it: `webhook_env = \"STAMP_SLACK_WEBHOOK\"`".into()),
+                );
+                self.diags.push(d.masked());
+                n.written = true;
+                continue;
+            }
+            match k {
+                "webhook_env" => {
+                    n.written = true;
+                    n.webhook_env = self.nonempty_string(v, k);
+                    if let Some(name) = &n.webhook_env
+                        && !is_env_name(&name.value)
+                    {
+                        self.err(
+                            &v.span(),
+                            format!("`{}` is not an environment variable name", name.value),
+                            Some("letters, digits and `_`, not starting with a digit, e.g. `webhook_env = \"STAMP_SLACK_WEBHOOK\"`".into()),
+                        );
+                        n.webhook_env = None;
+                    }
+                }
+                _ => {
+                    if self.unknown_key(key, "[notify]", NOTIFY_KEYS).is_some() {
+                        n.written = true;
+                    }
+                }
+            }
+        }
+        n
     }
 
     fn tenant(&mut self, t: &Table<'_>) -> TenantSection {
@@ -1316,6 +1370,20 @@ pub fn check_plain_name(name: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// `https://…`: a value that is a URL rather than the name of a variable.
+fn looks_like_url(s: &str) -> bool {
+    s.contains("://")
+}
+
+/// A POSIX environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1460,6 +1528,7 @@ H = { secretsmanager = "acme/db", key = "password", version_stage = "AWSPREVIOUS
             (TOP_KEYS_DEFAULTS, "", Files::DefaultsOnly),
             (TOP_KEYS_TENANT, "", Files::TenantOnly),
             (PROJECT_KEYS, "project", Files::DefaultsOnly),
+            (NOTIFY_KEYS, "notify", Files::DefaultsOnly),
             (TENANT_KEYS, "tenant", Files::Both),
             (SCHEDULE_KEYS, "schedule", Files::Both),
             (FREEZE_KEYS, "schedule.freeze[]", Files::Both),
@@ -1479,6 +1548,40 @@ H = { secretsmanager = "acme/db", key = "password", version_stage = "AWSPREVIOUS
             sorted(&value_form_keys()),
             "the loader's value forms differ from VALUE_FORMS in src/dsl/keys.rs"
         );
+    }
+
+    #[test]
+    fn a_webhook_url_in_notify_is_refused_naming_the_variable_to_use() {
+        let d = only_error(
+            FileKind::Defaults,
+            "[notify]\nwebhook = \"https://hooks.slack.com/services/T0/B0/XYZ\"\n",
+        );
+        assert_eq!((d.line, d.column), (Some(2), Some(11)));
+        assert!(
+            d.message.contains("a webhook URL is a secret"),
+            "{}",
+            d.message
+        );
+        assert!(!d.to_string().contains("XYZ"), "the URL is not shown: {d}");
+        assert!(d.to_string().contains("webhook = \"…\""), "{d}");
+        assert!(
+            d.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("webhook_env = "))
+        );
+        let d = only_error(
+            FileKind::Defaults,
+            "[notify]\nwebhook_env = \"https://hooks.slack.com/services/T0/B0/XYZ\"\n",
+        );
+        assert!(d.message.contains("is a URL"), "{}", d.message);
+    }
+
+    #[test]
+    fn notify_names_an_environment_variable_in_defaults_only() {
+        let d = only_error(FileKind::Defaults, "[notify]\nwebhook_env = \"1-BAD\"\n");
+        assert_eq!(d.message, "`1-BAD` is not an environment variable name");
+        let d = only_error(FileKind::Tenant, "[notify]\nwebhook_env = \"HOOK\"\n");
+        assert_eq!(d.message, "`[notify]` belongs in tenants/_defaults.toml");
     }
 
     #[test]

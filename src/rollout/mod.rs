@@ -1,13 +1,15 @@
 //! The one write path. Every command that changes a tenant account (`deploy`, `rollback`,
 //! `infra apply`) goes through here: the refusals before the first write, the waves by ring
 //! with windows, freezes, concurrency and failure tolerance, SIGINT/SIGTERM, one lock guard per
-//! unit, a tenant's units side by side, per-unit retry attribution, and the exit status.
+//! unit, a tenant's units side by side, per-unit retry attribution, the notifications at start
+//! and end, and the exit status.
 //!
 //! Commands only say *what* a unit changes; this module owns *how* and *in which order*. It
 //! never decides what a service or stack should become.
 
 mod ecs;
 mod lock;
+mod notify;
 mod report;
 mod settings;
 mod units;
@@ -15,6 +17,7 @@ mod waves;
 
 pub use ecs::{Roll, Target, note, owned, restore, retag};
 pub use lock::{Acquired, Guard, acquire};
+pub use notify::{About, Notify};
 pub use report::{Ending, finish};
 pub use settings::{Settings, confirm, refuse};
 pub use units::{Unit, each, shared_retries_on_first};

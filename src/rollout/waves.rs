@@ -11,21 +11,24 @@ use crate::dsl::{Fleet, Tenant};
 use crate::fleet::{self, Gate, Outcome, Row, Tolerance};
 use crate::output::Printer;
 
-use super::Settings;
+use super::{Notify, Settings};
 
-/// What every tenant task shares: the stop flag, the failure count, the printer.
+/// What every tenant task shares: the stop flag, the failure count, the printer, and the
+/// run's notifications.
 pub struct Control {
     stop: AtomicBool,
     tolerance: Mutex<Tolerance>,
     pub printer: Printer,
+    pub notify: Notify,
 }
 
 impl Control {
-    pub fn new(s: &Settings, printer: Printer) -> Arc<Self> {
+    pub fn new(s: &Settings, printer: Printer, notify: Notify) -> Arc<Self> {
         Arc::new(Self {
             stop: AtomicBool::new(false),
             tolerance: Mutex::new(Tolerance::new(s.failure_tolerance)),
             printer,
+            notify,
         })
     }
 
@@ -153,6 +156,12 @@ where
     F: Fn(Start) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Vec<Row>> + Send + 'static,
 {
+    let starting: Vec<(String, String)> = waves
+        .iter()
+        .flat_map(|(ring, w)| w.iter().map(|s| (ring.clone(), s.tenant.name.clone())))
+        .collect();
+    // Not awaited: a slow endpoint must not hold up the first wave.
+    ctl.notify.started(&starting);
     let all = async {
         let mut out = Vec::new();
         for (ring, starts) in waves {

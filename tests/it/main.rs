@@ -15,6 +15,7 @@ mod identity;
 mod infra;
 mod infra_dsl;
 mod live_resolve;
+mod notify;
 mod onboarding;
 mod plan;
 mod properties;
