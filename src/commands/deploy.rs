@@ -163,7 +163,7 @@ fn about(run: &Run, tenants: &[&Tenant]) -> rollout::About {
         verb: run.settings.verb,
         who: run.holder.who.clone(),
         commit: run.commit.clone(),
-        release: (!releases.is_empty()).then(|| releases.join(", ")),
+        release: (!releases.is_empty()).then(|| releases.join(" + ")),
     }
 }
 

@@ -59,6 +59,15 @@ impl Exit {
         }
     }
 
+    /// The process exit code this status ends with.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Done => 0,
+            Exit::UnitFailed => 1,
+            Exit::Interrupted => 130,
+        }
+    }
+
     /// The command's result for `main`.
     pub fn into_result(self) -> Result<()> {
         match self {

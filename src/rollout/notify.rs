@@ -134,14 +134,16 @@ impl Notify {
         });
     }
 
-    /// Sends the end message with `summary` and waits at most [`TIMEOUT`] for what is unsent.
-    /// Only a run that sent its start message sends an end message.
-    pub fn finished(&self, summary: &Summary) {
+    /// Sends the end message with `summary` and the run's exit code (the command's rule: a
+    /// requested rollback that rolled back is a success) and waits at most [`TIMEOUT`] for what
+    /// is unsent. Only a run that sent its start message sends an end message.
+    pub fn finished(&self, summary: &Summary, exit_code: u8) {
         let Some(h) = &self.0 else { return };
         let Some(s) = h.sending.lock().ok().and_then(|mut s| s.take()) else {
             return;
         };
-        let _ = s.tx.send(end_message(&h.about, summary, s.since.elapsed()));
+        let _ =
+            s.tx.send(end_message(&h.about, summary, exit_code, s.since.elapsed()));
         drop(s.tx);
         if s.done.recv_timeout(TIMEOUT).is_err() {
             h.warn(
@@ -315,14 +317,14 @@ const TALLY_ORDER: [Outcome; 6] = [
     Outcome::Unchanged,
 ];
 
-fn end_message(about: &About, summary: &Summary, took: Duration) -> Value {
+fn end_message(about: &About, summary: &Summary, exit_code: u8, took: Duration) -> Value {
     let counts = summary.counts();
+    let ok = exit_code == 0;
     let problems: Vec<&Row> = summary
         .rows
         .iter()
-        .filter(|r| r.result.is_failure())
+        .filter(|r| !ok && r.result.is_failure())
         .collect();
-    let ok = problems.is_empty();
     // Failures first, in the text as in the list below it.
     let tally: Vec<String> = TALLY_ORDER
         .iter()
@@ -350,7 +352,7 @@ fn end_message(about: &About, summary: &Summary, took: Duration) -> Value {
     }
     let mut f = facts(about, "finished");
     f.insert("ok".into(), ok.into());
-    f.insert("exit_code".into(), summary.exit_code().into());
+    f.insert("exit_code".into(), exit_code.into());
     f.insert(
         "duration_ms".into(),
         u64::try_from(took.as_millis()).unwrap_or(u64::MAX).into(),
@@ -453,7 +455,7 @@ mod tests {
                 row("globex", "worker", Outcome::Skipped, Some("not started")),
             ],
         };
-        let m = end_message(&about(), &summary, Duration::from_secs(42));
+        let m = end_message(&about(), &summary, 1, Duration::from_secs(42));
         let text = m["text"].as_str().expect("text");
         assert_eq!(
             text,

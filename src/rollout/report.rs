@@ -70,7 +70,7 @@ pub fn finish(printer: &Printer, e: Ending) -> Result<()> {
     };
     let printed = printer.data(&report);
     // After the summary is out: a slow endpoint delays only the exit, by at most its timeout.
-    e.notify.finished(&report.summary);
+    e.notify.finished(&report.summary, exit.code());
     printed?;
     exit.into_result()
 }

@@ -124,15 +124,21 @@ fn open(f: &Fleet, tenant: &str) {
     std::fs::write(&path, out.join("\n") + "\n").expect("write tenant");
 }
 
-/// `stamp deploy --all` with the webhook variable set to `url` (or unset); never hangs the
-/// test: a run that outlives a minute is killed and fails it.
+/// `stamp deploy --all` with the webhook variable set to `url` (or unset).
 fn deploy(f: &Fleet, url: Option<&str>, extra: &[&str]) -> (Run, Duration) {
+    let mut args = vec!["deploy", "--all"];
+    args.extend_from_slice(extra);
+    stamp(f, url, &args)
+}
+
+/// A write command, non-interactive, JSON summary, with the webhook variable set to `url` (or
+/// unset); never hangs the test: a run that outlives a minute is killed and fails it.
+fn stamp(f: &Fleet, url: Option<&str>, args: &[&str]) -> (Run, Duration) {
     let mut cmd = emu().command(env!("CARGO_BIN_EXE_stamp"));
     cmd.arg("--root")
         .arg(f.root())
+        .args(args)
         .args([
-            "deploy",
-            "--all",
             "--yes",
             "--allow-dirty",
             "--poll-interval",
@@ -140,7 +146,6 @@ fn deploy(f: &Fleet, url: Option<&str>, extra: &[&str]) -> (Run, Duration) {
             "--output",
             "json",
         ])
-        .args(extra)
         .env_remove(VAR)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -212,7 +217,7 @@ fn a_deploy_posts_a_start_message_and_an_end_message_with_failures_first() {
     );
     assert_eq!(s["commit"], "uncommitted", "{start}");
     // acme pins v1.42.0; the others take the default.
-    assert_eq!(s["release"], "v1.42.0, v1.41.3", "{start}");
+    assert_eq!(s["release"], "v1.42.0 + v1.41.3", "{start}");
     assert_eq!(s["tenant_count"], 4);
     let names: Vec<&str> = s["tenants"]
         .as_array()
@@ -253,6 +258,39 @@ fn a_deploy_posts_a_start_message_and_an_end_message_with_failures_first() {
         "failures first: {text}"
     );
     assert!(text.contains("\n• acme/api rolled-back"), "{text}");
+}
+
+#[test]
+fn a_rollback_notifies_through_the_same_engine() {
+    let f = fleet();
+    deploy(&f, None, &[]).0.success();
+    stamp(&f, None, &["deploy", "umbrella", "--release", "v1.43.0"])
+        .0
+        .success();
+    let (url, got) = receiver(Answer::Ok);
+    let (run, _) = stamp(&f, Some(&url), &["rollback", "umbrella", "-s", "api"]);
+    run.success();
+    assert_url_hidden(&run);
+    let start = got
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a start message");
+    let end = got
+        .recv_timeout(Duration::from_secs(5))
+        .expect("an end message");
+    assert_eq!(start["stamp"]["command"], "rollback", "{start}");
+    assert_eq!(start["stamp"]["tenant_count"], 1, "{start}");
+    assert_eq!(start["stamp"]["release"], "v1.41.3 → revision 2", "{start}");
+    assert_eq!(end["stamp"]["command"], "rollback", "{end}");
+    assert_eq!(end["stamp"]["counts"]["rolled-back"], 1, "{end}");
+    // What a rollback asks for is a rolled-back row: the run succeeded, as its exit code says.
+    assert_eq!(end["stamp"]["ok"], true, "{end}");
+    assert_eq!(end["stamp"]["exit_code"], 0, "{end}");
+    assert!(
+        end["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("stamp rollback finished in ")),
+        "{end}"
+    );
 }
 
 #[test]
