@@ -406,22 +406,30 @@ fn no_command_in_any_mode_shows_a_secret_or_a_credential() {
     c.both(&with(&deploy, &["--plan", &plan_file]), 0);
     c.both(&["history", "acme", "-s", "api"], 0);
     c.both(&["history", "globex", "-s", "worker", "--limit", "5"], 0);
-    c.both(
-        &[
-            "rollback",
-            "umbrella",
-            "-s",
-            "api",
-            // Twice (text, then JSON): a named revision, the same both times.
-            "--to",
-            "2",
-            "--yes",
-            "--allow-dirty",
-            "--poll-interval",
-            "20ms",
-        ],
-        0,
-    );
+    // Text, then JSON: a named revision, the same both times; the second run finds it already
+    // running, which is a refusal (exit 2) since rollback refuses `--to` the running revision.
+    let rollback = [
+        "rollback",
+        "umbrella",
+        "-s",
+        "api",
+        "--to",
+        "2",
+        "--yes",
+        "--allow-dirty",
+        "--poll-interval",
+        "20ms",
+    ];
+    for (json, code) in [(false, 0), (true, 2)] {
+        let mut a = rollback.to_vec();
+        if json {
+            a.extend(["--output", "json"]);
+        }
+        let run = run_command(c.command(&a));
+        run.no_panic();
+        assert_eq!(run.code, code, "stamp {}\n{}", a.join(" "), run.stderr);
+        c.seen.run(&a.join(" "), &run);
+    }
     // `stamp status` is being added on main; once this build has it, it is checked too.
     let has_status = run_command(c.command(&["status", "--help"])).code == 0;
     if has_status {
