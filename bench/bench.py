@@ -165,7 +165,10 @@ class Emulator:
         subprocess.run([str(self.script), "stop"], env=self.env, capture_output=True)
 
     def seed(self, fleet: Path, tenants: list[str] | None = None) -> float:
-        cmd = [str(self.script), "seed", "--fleet", str(fleet), "--params", str(fleet / "params.json")]
+        # The release every tool deploys must be in the registry: stamp's preflight refuses a
+        # deploy whose image is missing, as it would against ECR.
+        cmd = [str(self.script), "seed", "--fleet", str(fleet), "--params", str(fleet / "params.json"),
+               "--image-tags", NEW_RELEASE]
         if tenants:
             cmd += ["--tenants", ",".join(tenants)]
         return measure(cmd, self.env).wall

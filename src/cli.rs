@@ -784,8 +784,9 @@ pub struct DeployArgs {
     // taken for an unknown flag and the parser suggests `-- -1/3`, which would name a tenant.
     #[arg(long, value_name = "INDEX/TOTAL", allow_hyphen_values = true)]
     pub shard: Option<crate::fleet::Shard>,
-    /// Tenants deployed at once inside a ring.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// Tenants deployed at once inside a ring (tenants are separate accounts: the limit is this
+    /// machine and the network, not AWS; README "Deploying" has the measurement).
+    #[arg(long, default_value_t = 32, value_name = "N")]
     pub concurrency: usize,
     /// Services of one tenant rolled out at once, each under its own lock.
     #[arg(long, default_value_t = 4, value_name = "N")]
