@@ -181,6 +181,30 @@ const WRITES: &[Action] = &[
         "rollback: drops the service's audit tags the revision it returns to lacks",
     ),
     a(
+        "ecs:RunTask",
+        Deploy,
+        ServicesAndFamilies,
+        "run and before_deploy: a one-off task of a service's revision",
+    ),
+    a(
+        "ecs:DescribeTasks",
+        Deploy,
+        Any,
+        "run and before_deploy: follow the task to its exit code",
+    ),
+    a(
+        "ecs:StopTask",
+        Deploy,
+        Any,
+        "run and before_deploy: stop a task that outlived its timeout",
+    ),
+    a(
+        "iam:PassRole",
+        Deploy,
+        Any,
+        "run and before_deploy: RunTask hands the task definition's task and execution roles to ECS",
+    ),
+    a(
         "cloudformation:CreateChangeSet",
         Deploy,
         Stacks,

@@ -1,5 +1,5 @@
 //! The one write path. Every command that changes a tenant account (`deploy`, `rollback`,
-//! `infra apply`) goes through here: the refusals before the first write, the waves by ring
+//! `infra apply`, `run`) goes through here: the refusals before the first write, the waves by ring
 //! with windows, freezes, concurrency and failure tolerance, SIGINT/SIGTERM, one lock guard per
 //! unit, a tenant's units side by side, per-unit retry attribution, and the exit status.
 //!
@@ -10,6 +10,7 @@ mod ecs;
 mod lock;
 mod report;
 mod settings;
+pub mod task;
 mod units;
 mod waves;
 
@@ -17,6 +18,7 @@ pub use ecs::{Roll, Target, note, owned, restore, retag};
 pub use lock::{Acquired, Guard, acquire};
 pub use report::{Ending, finish};
 pub use settings::{Settings, confirm, refuse};
+pub use task::shell_words;
 pub use units::{Unit, each, shared_retries_on_first};
 pub use waves::{Control, Start, UnitNames, row, run, schedule};
 
