@@ -109,7 +109,8 @@ struct Task {
     stopped_reason: String,
     exit_code: Option<i32>,
     tags: BTreeMap<String, String>,
-    overrides: String,
+    /// Per container override: its name, command, and whether it sets any environment.
+    overrides: Vec<(String, Vec<String>, bool)>,
 }
 
 /// Every task `startedBy = "stamp"` in the tenant's cluster (stopped ones included).
@@ -169,7 +170,19 @@ fn tasks(f: &Fleet, tenant: &str) -> Vec<Task> {
                         )
                     })
                     .collect(),
-                overrides: format!("{:?}", t.overrides),
+                overrides: t
+                    .overrides()
+                    .map(|o| o.container_overrides())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.name().unwrap_or_default().to_owned(),
+                            c.command().to_vec(),
+                            c.environment.is_some() || c.environment_files.is_some(),
+                        )
+                    })
+                    .collect(),
             })
             .collect()
     })
@@ -242,25 +255,25 @@ fn one_tenant_exits_with_the_containers_code_and_says_where_its_logs_are() {
     );
     assert_eq!(t.tags["stamp:command"], "./migrate");
     assert_eq!(t.tags["stamp:release"], "v1.41.3");
-    for k in [
-        "stamp:commit",
-        "stamp:digest",
-        "stamp:deployer",
-        "stamp:override",
-    ] {
+    for k in ["stamp:commit", "stamp:digest", "stamp:deployer"] {
         assert!(t.tags.contains_key(k), "{k} missing: {:?}", t.tags);
     }
-    assert!(t.overrides.contains("./migrate"), "{}", t.overrides);
-    for never in ["environment", "CANARY", "secret"] {
-        assert!(
-            !t.overrides.to_lowercase().contains(&never.to_lowercase()),
-            "{never} in {}",
-            t.overrides
-        );
-    }
+    // Only the command is overridden: environment and secrets are the revision's own.
+    assert_eq!(
+        t.overrides,
+        vec![(
+            "app".to_owned(),
+            vec!["./migrate".to_owned(), "up".to_owned(), "exit=3".to_owned()],
+            false
+        )]
+    );
     assert!(!run.stdout.contains("CANARY") && !run.stderr.contains("CANARY"));
-    // The task ran the revision the service runs (nothing changed: nothing registered).
-    assert_eq!(t.task_definition, running(&f, "umbrella", "api"));
+    // The seeded service runs a definition stamp would not render: the task ran the revision
+    // a deploy would register, registered now; the service itself was not touched.
+    let seeded = running(&f, "umbrella", "api");
+    assert!(seeded.ends_with(":1"), "{seeded}");
+    assert!(t.task_definition.ends_with(":2"), "{}", t.task_definition);
+    assert_eq!(row["revision"], 2, "{row}");
 
     // Where stamp said the output is, the container's line is.
     assert_eq!(
@@ -279,7 +292,11 @@ fn one_tenant_exits_with_the_containers_code_and_says_where_its_logs_are() {
     // Exit 0 is exit 0, with the row `succeeded`.
     let ok = run_task(&f, &["umbrella"], &[], &["./migrate", "up"]);
     ok.success();
-    assert_eq!(result(&only_row(&ok)), "succeeded");
+    let ok = only_row(&ok);
+    assert_eq!(result(&ok), "succeeded");
+    // The same render again: the revision registered above, not a new one.
+    assert_eq!(ok["revision"], 2, "{ok}");
+    assert_eq!(running(&f, "umbrella", "api"), seeded);
 }
 
 #[test]
@@ -315,7 +332,12 @@ fn several_tenants_give_a_summary_of_exit_codes_and_exit_1_if_any_is_not_0() {
     assert_eq!(run.json()["counts"]["succeeded"], 3);
 
     // Every container exiting 5: the summary says 5 each, the run exits 1 (not 5).
-    let five = run_task(&f, &["acme", "umbrella"], &[], &["./check", "exit=5"]);
+    let five = run_task(
+        &f,
+        &["acme", "umbrella"],
+        &["--failure-tolerance", "1"],
+        &["./check", "exit=5"],
+    );
     five.code(1);
     for r in rows(&five).values() {
         assert_eq!(r["exit_code"], 5, "{r}");
@@ -406,7 +428,11 @@ fn a_migration_runs_with_the_new_revision_then_every_tenant_deploys() {
             "{tenant}"
         );
         assert_eq!(ran[0].exit_code, Some(0));
-        assert_eq!(ran[0].tags["stamp:release"], "v1.43.0");
+        // acme pins its release; the others get --release.
+        assert_eq!(
+            ran[0].tags["stamp:release"],
+            r["release"].as_str().unwrap_or_default()
+        );
         let stream = format!("api/app/{}", ran[0].id);
         assert_eq!(
             r["logs"],
