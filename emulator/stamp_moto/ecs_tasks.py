@@ -19,6 +19,11 @@ point at its awslogs stream, so tests need tasks that end the way AWS documents:
 * RunTask of a Fargate task definition whose containers give no memory of their own (the task
   gives it, as the example templates do) works: moto adds the containers' memory up and fails
   on the missing value; here a container without one counts as 0, like its cpu.
+* A service CloudFormation creates keeps its LaunchType, PlatformVersion, NetworkConfiguration
+  and CapacityProviderStrategy (moto's resource drops them; DescribeServices on AWS returns
+  them): a one-off task runs where the service's tasks run, read from DescribeServices.
+* An ENI in a VPC without DNS hostnames has no private DNS name (moto's task start reads the
+  attribute, which moto then never set).
 * POST /stamp-control/fail-next-run-task {"account_id", "region", "cluster", "reason"}: the
   next RunTask in that cluster answers with no task and `failures: [{reason}]`, as ECS does
   when there is no capacity or a subnet is wrong (moto cannot produce those failures).
@@ -32,7 +37,8 @@ import time
 from typing import Any
 
 from moto.core.utils import utcnow
-from moto.ecs.models import EC2ContainerServiceBackend, Task
+from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+from moto.ecs.models import EC2ContainerServiceBackend, Service, Task
 from moto.ecs.responses import EC2ContainerServiceResponse
 
 _LOCK = threading.RLock()
@@ -139,6 +145,40 @@ def _run_task(self: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> li
     return tasks
 
 
+_orig_service_from_cfn = Service.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+_orig_service_update_cfn = Service.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+
+def _keep_launch(service: Service, properties: dict[str, Any]) -> Service:
+    if properties.get("LaunchType"):
+        service.launch_type = properties["LaunchType"]
+    if properties.get("PlatformVersion"):
+        service.platform_version = properties["PlatformVersion"]
+    vpc = (properties.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration")
+    if vpc:
+        config = {"subnets": list(vpc.get("Subnets") or []), "securityGroups": list(vpc.get("SecurityGroups") or [])}
+        if vpc.get("AssignPublicIp"):
+            config["assignPublicIp"] = vpc["AssignPublicIp"]
+        service.network_configuration = {"awsvpcConfiguration": config}
+    strategy = properties.get("CapacityProviderStrategy")
+    if strategy:
+        service.capacity_provider_strategy = [
+            {"capacityProvider": c["CapacityProvider"], "weight": int(c.get("Weight", 0)), "base": int(c.get("Base", 0))}
+            for c in strategy
+        ]
+    return service
+
+
+def _service_from_cfn(cls: Any, resource_name: str, cloudformation_json: Any, *args: Any, **kwargs: Any) -> Service:
+    service = _orig_service_from_cfn(cls, resource_name, cloudformation_json, *args, **kwargs)
+    return _keep_launch(service, cloudformation_json.get("Properties") or {})
+
+
+def _service_update_cfn(cls: Any, original: Any, name: str, cloudformation_json: Any, *args: Any, **kwargs: Any) -> Service:
+    service = _orig_service_update_cfn(cls, original, name, cloudformation_json, *args, **kwargs)
+    return _keep_launch(service, cloudformation_json.get("Properties") or {})
+
+
 def _requirements(task_definition: Any) -> Any:
     # A copy whose containers name a memory (0 where they give none): moto sums them.
     class Patched:
@@ -190,6 +230,9 @@ def reset() -> None:
 
 
 def install() -> None:
+    NetworkInterface.private_dns_name = None  # type: ignore[attr-defined]
+    Service.create_from_cloudformation_json = classmethod(_service_from_cfn)  # type: ignore[method-assign,assignment]
+    Service.update_from_cloudformation_json = classmethod(_service_update_cfn)  # type: ignore[method-assign,assignment]
     EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(_requirements)  # type: ignore[method-assign,assignment]
     EC2ContainerServiceBackend.run_task = _run_task  # type: ignore[method-assign]
     EC2ContainerServiceBackend.stop_task = _stop_task  # type: ignore[method-assign]

@@ -54,7 +54,7 @@ pub enum Ended {
         after: Duration,
         stop: Result<(), String>,
     },
-    /// ECS started no task: its reason (no capacity, a bad subnet …).
+    /// No task started: ECS's reason (no capacity, a bad subnet …), or why RunTask failed.
     NotStarted(String),
     /// A call failed while following it: the task may still run.
     Lost(String),
@@ -101,7 +101,7 @@ impl TaskEnd {
                 "timed out after {}, and stopping it failed: {e}; the task may still run",
                 duration_text(after.as_secs())
             ),
-            Ended::NotStarted(why) => format!("the task did not start: ECS says {why}"),
+            Ended::NotStarted(why) => format!("the task did not start: {why}"),
             Ended::Lost(why) => format!("following the task failed: {why}; it may still run"),
         }
     }
@@ -166,7 +166,9 @@ impl OneOff<'_> {
         };
         let arn = match self.deployer.run_task(&request).await {
             Ok(Ok(arn)) => arn,
-            Ok(Err(why)) => return self.end(None, Ended::NotStarted(why), job),
+            Ok(Err(why)) => {
+                return self.end(None, Ended::NotStarted(format!("ECS says {why}")), job);
+            }
             Err(e) => return self.end(None, Ended::NotStarted(e.to_string()), job),
         };
         self.printer.status(
