@@ -169,14 +169,20 @@ def _keep_launch(service: Service, properties: dict[str, Any]) -> Service:
     return service
 
 
-def _service_from_cfn(cls: Any, resource_name: str, cloudformation_json: Any, *args: Any, **kwargs: Any) -> Service:
-    service = _orig_service_from_cfn(cls, resource_name, cloudformation_json, *args, **kwargs)
-    return _keep_launch(service, cloudformation_json.get("Properties") or {})
+def _cfn_properties(args: tuple[Any, ...], kwargs: dict[str, Any], position: int) -> dict[str, Any]:
+    # moto passes the template's resource as `cloudformation_json`, by keyword or position.
+    json_ = kwargs.get("cloudformation_json", args[position] if len(args) > position else {})
+    return (json_ or {}).get("Properties") or {}
 
 
-def _service_update_cfn(cls: Any, original: Any, name: str, cloudformation_json: Any, *args: Any, **kwargs: Any) -> Service:
-    service = _orig_service_update_cfn(cls, original, name, cloudformation_json, *args, **kwargs)
-    return _keep_launch(service, cloudformation_json.get("Properties") or {})
+def _service_from_cfn(cls: Any, *args: Any, **kwargs: Any) -> Service:
+    service = _orig_service_from_cfn(cls, *args, **kwargs)
+    return _keep_launch(service, _cfn_properties(args, kwargs, 1))
+
+
+def _service_update_cfn(cls: Any, *args: Any, **kwargs: Any) -> Service:
+    service = _orig_service_update_cfn(cls, *args, **kwargs)
+    return _keep_launch(service, _cfn_properties(args, kwargs, 2))
 
 
 def _requirements(task_definition: Any) -> Any:

@@ -90,14 +90,14 @@ impl Report for PlanReport {
                     };
                     writeln!(
                         out,
-                        "    before_deploy: {} in {} (timeout {}s; {when})",
+                        "    before_deploy: {} in {} (timeout {}; {when})",
                         Shown(&crate::rollout::shell_words(&h.command)),
                         Shown(
                             h.container
                                 .as_deref()
                                 .unwrap_or("the first essential container")
                         ),
-                        h.timeout_secs
+                        crate::rollout::task::duration_text(h.timeout_secs)
                     )?;
                 }
                 for c in &s.changes {

@@ -511,7 +511,7 @@ fn plan_shows_the_hook_and_its_digest_covers_it() {
         &["plan", "umbrella", "-s", "api", "--release", "v1.43.0"],
     );
     text.success().stdout_has(&[
-        "before_deploy: ./migrate up in app (timeout 900s; runs first, with the new revision)",
+        "before_deploy: ./migrate up in app (timeout 15m; runs first, with the new revision)",
     ]);
     let hooked = stamp(&f, &["plan", "umbrella", "-s", "api", "--output", "json"]);
     hooked.success();
