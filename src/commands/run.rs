@@ -98,6 +98,15 @@ pub(super) fn run(ctx: &super::Ctx, args: &RunArgs) -> Result<()> {
             poll: args.poll_interval,
             codes: Mutex::default(),
         });
+        // The last refusal before the first task anywhere: deploy's preflight (images, roles,
+        // log groups), for the release each tenant's task runs.
+        let starts: Vec<&Tenant> = waves
+            .iter()
+            .flat_map(|(_, w)| w.iter().map(|s| &s.tenant))
+            .collect();
+        if let Some(refusal) = preflight(&job, &starts).await {
+            return Ok(Err(refusal));
+        }
         let ctl = Control::new(&job.settings, printer);
         let j = job.clone();
         let rows = rollout::run(
@@ -110,8 +119,8 @@ pub(super) fn run(ctx: &super::Ctx, args: &RunArgs) -> Result<()> {
         )
         .await;
         let ended = rows.map(|rows| (rows, job.session.calls().snapshot()));
-        anyhow::Ok((ended, job))
-    })?;
+        anyhow::Ok(Ok((ended, job)))
+    })??;
     let finished = rollout::finish(
         &ctx.printer,
         rollout::Ending {
@@ -132,6 +141,41 @@ pub(super) fn run(ctx: &super::Ctx, args: &RunArgs) -> Result<()> {
         (Err(Failure::Reported(1)), Some(c)) if single && c != 0 => Err(Failure::Reported(c)),
         (r, _) => r,
     }
+}
+
+/// Deploy's preflight for the tenants about to run a task: a missing image, role or log group
+/// anywhere refuses the whole run (exit 2), each listed per tenant.
+async fn preflight(job: &Job, tenants: &[&Tenant]) -> Option<Failure> {
+    let release_for = |_: &Tenant| job.release.clone();
+    let checks = crate::preflight::check(
+        &job.session,
+        &job.fleet,
+        &job.templates,
+        tenants,
+        &release_for,
+        job.settings.concurrency,
+    )
+    .await;
+    let lines: Vec<String> = checks
+        .iter()
+        .filter(|c| c.refuses_deploy())
+        .flat_map(|c| {
+            c.problems
+                .iter()
+                .filter(|p| p.missing)
+                .map(move |p| format!("{}: {}", c.tenant, p.detail))
+        })
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    Some(Failure::usage(
+        format!(
+            "preflight failed; no task was started:\n  {}",
+            lines.join("\n  ")
+        ),
+        Some("push the image, or create what is missing (`stamp infra apply`); `stamp verify` checks again".to_owned()),
+    ))
 }
 
 fn settings(args: &RunArgs) -> Settings {

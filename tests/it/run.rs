@@ -11,7 +11,7 @@ use aws_config::SdkConfig;
 use aws_sdk_ecs::types::{DesiredStatus, TaskField};
 use serde_json::Value;
 
-use crate::support::emulator::{Emulator, Fleet, example_fleet};
+use crate::support::emulator::{Emulator, Fleet, MISSING_RELEASE, example_fleet};
 use crate::support::{Run, detail, result, rows, rt, run_command};
 
 /// Every command here overrides the example fleet's day-dependent windows and freezes.
@@ -397,6 +397,15 @@ fn run_refuses_before_anything_starts_without_a_tenant_or_a_command() {
         ],
     )
     .code(1);
+    // Deploy's preflight: an image that is not in the registry refuses before any task.
+    run_task(
+        &f,
+        &["umbrella"],
+        &["--release", MISSING_RELEASE],
+        &["./migrate", "up"],
+    )
+    .code(2)
+    .stderr_has(&["preflight failed; no task was started", MISSING_RELEASE]);
     assert!(tasks(&f, "umbrella").is_empty());
 }
 
