@@ -85,3 +85,12 @@ pub struct Hinted {
 }
 
 pub type Result<T, E = Failure> = std::result::Result<T, E>;
+
+/// The message a panic carried, if it is text: what a worker's report says when it died.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}

@@ -225,141 +225,32 @@ fn container_to_sdk(
 
     let repository_credentials = repository_credentials
         .as_ref()
-        .map(|r| {
-            let model::RepositoryCredentials {
-                credentials_parameter,
-            } = r;
-            built(
-                sdk::RepositoryCredentials::builder()
-                    .credentials_parameter(credentials_parameter.clone())
-                    .build(),
-                &member(path, "repositoryCredentials"),
-            )
-        })
+        .map(|r| repository_credentials_to_sdk(r, &member(path, "repositoryCredentials")))
         .transpose()?;
     let restart_policy = restart_policy
         .as_ref()
-        .map(|r| {
-            let model::ContainerRestartPolicy {
-                enabled,
-                ignored_exit_codes,
-                restart_attempt_period,
-            } = r;
-            built(
-                sdk::ContainerRestartPolicy::builder()
-                    .enabled(*enabled)
-                    .set_ignored_exit_codes(ignored_exit_codes.clone())
-                    .set_restart_attempt_period(*restart_attempt_period)
-                    .build(),
-                &member(path, "restartPolicy"),
-            )
-        })
+        .map(|r| restart_policy_to_sdk(r, &member(path, "restartPolicy")))
         .transpose()?;
     let environment_files = try_list(
         environment_files,
         &member(path, "environmentFiles"),
-        |f, path| {
-            let model::EnvironmentFile { value, r#type } = f;
-            built(
-                sdk::EnvironmentFile::builder()
-                    .value(value.clone())
-                    .r#type(sdk::EnvironmentFileType::from(r#type.as_str()))
-                    .build(),
-                path,
-            )
-        },
+        environment_file_to_sdk,
     )?;
     let linux_parameters = linux_parameters
         .as_ref()
         .map(|l| linux_parameters_to_sdk(l, &member(path, "linuxParameters")))
         .transpose()?;
     let secrets = try_list(secrets, &member(path, "secrets"), secret_to_sdk)?;
-    let depends_on = try_list(depends_on, &member(path, "dependsOn"), |d, path| {
-        let model::ContainerDependency {
-            container_name,
-            condition,
-        } = d;
-        built(
-            sdk::ContainerDependency::builder()
-                .container_name(container_name.clone())
-                .condition(sdk::ContainerCondition::from(condition.as_str()))
-                .build(),
-            path,
-        )
-    })?;
-    let extra_hosts = try_list(extra_hosts, &member(path, "extraHosts"), |h, path| {
-        let model::HostEntry {
-            hostname,
-            ip_address,
-        } = h;
-        built(
-            sdk::HostEntry::builder()
-                .hostname(hostname.clone())
-                .ip_address(ip_address.clone())
-                .build(),
-            path,
-        )
-    })?;
-    let ulimits = try_list(ulimits, &member(path, "ulimits"), |u, path| {
-        let model::Ulimit {
-            name,
-            soft_limit,
-            hard_limit,
-        } = u;
-        built(
-            sdk::Ulimit::builder()
-                .name(sdk::UlimitName::from(name.as_str()))
-                .soft_limit(*soft_limit)
-                .hard_limit(*hard_limit)
-                .build(),
-            path,
-        )
-    })?;
+    let depends_on = try_list(depends_on, &member(path, "dependsOn"), dependency_to_sdk)?;
+    let extra_hosts = try_list(extra_hosts, &member(path, "extraHosts"), host_entry_to_sdk)?;
+    let ulimits = try_list(ulimits, &member(path, "ulimits"), ulimit_to_sdk)?;
     let log_configuration = log_configuration
         .as_ref()
-        .map(|l| {
-            let path = member(path, "logConfiguration");
-            let model::LogConfiguration {
-                log_driver,
-                options,
-                secret_options,
-            } = l;
-            let secret_options = try_list(
-                secret_options,
-                &member(&path, "secretOptions"),
-                secret_to_sdk,
-            )?;
-            built(
-                sdk::LogConfiguration::builder()
-                    .log_driver(sdk::LogDriver::from(log_driver.as_str()))
-                    .set_options(hash_map(options))
-                    .set_secret_options(secret_options)
-                    .build(),
-                &path,
-            )
-        })
+        .map(|l| log_configuration_to_sdk(l, &member(path, "logConfiguration")))
         .transpose()?;
     let health_check = health_check
         .as_ref()
-        .map(|h| {
-            let model::HealthCheck {
-                command,
-                interval,
-                timeout,
-                retries,
-                start_period,
-            } = h;
-            built(
-                sdk::HealthCheck::builder()
-                    .set_command(Some(command.clone()))
-                    .set_interval(*interval)
-                    .set_timeout(*timeout)
-                    .set_retries(*retries)
-                    .set_start_period(*start_period)
-                    .build(),
-                &member(path, "healthCheck"),
-            )
-        })
+        .map(|h| health_check_to_sdk(h, &member(path, "healthCheck")))
         .transpose()?;
     let resource_requirements = try_list(
         resource_requirements,
@@ -368,16 +259,7 @@ fn container_to_sdk(
     )?;
     let firelens_configuration = firelens_configuration
         .as_ref()
-        .map(|f| {
-            let model::FirelensConfiguration { r#type, options } = f;
-            built(
-                sdk::FirelensConfiguration::builder()
-                    .r#type(sdk::FirelensConfigurationType::from(r#type.as_str()))
-                    .set_options(hash_map(options))
-                    .build(),
-                &member(path, "firelensConfiguration"),
-            )
-        })
+        .map(|f| firelens_to_sdk(f, &member(path, "firelensConfiguration")))
         .transpose()?;
 
     Ok(sdk::ContainerDefinition::builder()
@@ -390,52 +272,15 @@ fn container_to_sdk(
         .set_memory(*memory)
         .set_memory_reservation(*memory_reservation)
         .set_links(links.clone())
-        .set_port_mappings(list(port_mappings, |p| {
-            let model::PortMapping {
-                container_port,
-                host_port,
-                protocol,
-                name,
-                app_protocol,
-                container_port_range,
-            } = p;
-            sdk::PortMapping::builder()
-                .set_container_port(*container_port)
-                .set_host_port(*host_port)
-                .set_protocol(sdk_enum(protocol))
-                .set_name(name.clone())
-                .set_app_protocol(sdk_enum(app_protocol))
-                .set_container_port_range(container_port_range.clone())
-                .build()
-        }))
+        .set_port_mappings(list(port_mappings, port_mapping_to_sdk))
         .set_essential(*essential)
         .set_restart_policy(restart_policy)
         .set_entry_point(entry_point.clone())
         .set_command(command.clone())
         .set_environment(list(environment, key_value_to_sdk))
         .set_environment_files(environment_files)
-        .set_mount_points(list(mount_points, |m| {
-            let model::MountPoint {
-                source_volume,
-                container_path,
-                read_only,
-            } = m;
-            sdk::MountPoint::builder()
-                .set_source_volume(source_volume.clone())
-                .set_container_path(container_path.clone())
-                .set_read_only(*read_only)
-                .build()
-        }))
-        .set_volumes_from(list(volumes_from, |v| {
-            let model::VolumeFrom {
-                source_container,
-                read_only,
-            } = v;
-            sdk::VolumeFrom::builder()
-                .set_source_container(source_container.clone())
-                .set_read_only(*read_only)
-                .build()
-        }))
+        .set_mount_points(list(mount_points, mount_point_to_sdk))
+        .set_volumes_from(list(volumes_from, volume_from_to_sdk))
         .set_linux_parameters(linux_parameters)
         .set_secrets(secrets)
         .set_depends_on(depends_on)
@@ -458,17 +303,218 @@ fn container_to_sdk(
         .set_ulimits(ulimits)
         .set_log_configuration(log_configuration)
         .set_health_check(health_check)
-        .set_system_controls(list(system_controls, |s| {
-            let model::SystemControl { namespace, value } = s;
-            sdk::SystemControl::builder()
-                .set_namespace(namespace.clone())
-                .set_value(value.clone())
-                .build()
-        }))
+        .set_system_controls(list(system_controls, system_control_to_sdk))
         .set_resource_requirements(resource_requirements)
         .set_firelens_configuration(firelens_configuration)
         .set_credential_specs(credential_specs.clone())
         .build())
+}
+
+fn repository_credentials_to_sdk(
+    r: &model::RepositoryCredentials,
+    path: &str,
+) -> Result<sdk::RepositoryCredentials, ConvertError> {
+    let model::RepositoryCredentials {
+        credentials_parameter,
+    } = r;
+    built(
+        sdk::RepositoryCredentials::builder()
+            .credentials_parameter(credentials_parameter.clone())
+            .build(),
+        path,
+    )
+}
+
+fn restart_policy_to_sdk(
+    r: &model::ContainerRestartPolicy,
+    path: &str,
+) -> Result<sdk::ContainerRestartPolicy, ConvertError> {
+    let model::ContainerRestartPolicy {
+        enabled,
+        ignored_exit_codes,
+        restart_attempt_period,
+    } = r;
+    built(
+        sdk::ContainerRestartPolicy::builder()
+            .enabled(*enabled)
+            .set_ignored_exit_codes(ignored_exit_codes.clone())
+            .set_restart_attempt_period(*restart_attempt_period)
+            .build(),
+        path,
+    )
+}
+
+fn environment_file_to_sdk(
+    f: &model::EnvironmentFile,
+    path: &str,
+) -> Result<sdk::EnvironmentFile, ConvertError> {
+    let model::EnvironmentFile { value, r#type } = f;
+    built(
+        sdk::EnvironmentFile::builder()
+            .value(value.clone())
+            .r#type(sdk::EnvironmentFileType::from(r#type.as_str()))
+            .build(),
+        path,
+    )
+}
+
+fn dependency_to_sdk(
+    d: &model::ContainerDependency,
+    path: &str,
+) -> Result<sdk::ContainerDependency, ConvertError> {
+    let model::ContainerDependency {
+        container_name,
+        condition,
+    } = d;
+    built(
+        sdk::ContainerDependency::builder()
+            .container_name(container_name.clone())
+            .condition(sdk::ContainerCondition::from(condition.as_str()))
+            .build(),
+        path,
+    )
+}
+
+fn host_entry_to_sdk(h: &model::HostEntry, path: &str) -> Result<sdk::HostEntry, ConvertError> {
+    let model::HostEntry {
+        hostname,
+        ip_address,
+    } = h;
+    built(
+        sdk::HostEntry::builder()
+            .hostname(hostname.clone())
+            .ip_address(ip_address.clone())
+            .build(),
+        path,
+    )
+}
+
+fn ulimit_to_sdk(u: &model::Ulimit, path: &str) -> Result<sdk::Ulimit, ConvertError> {
+    let model::Ulimit {
+        name,
+        soft_limit,
+        hard_limit,
+    } = u;
+    built(
+        sdk::Ulimit::builder()
+            .name(sdk::UlimitName::from(name.as_str()))
+            .soft_limit(*soft_limit)
+            .hard_limit(*hard_limit)
+            .build(),
+        path,
+    )
+}
+
+fn log_configuration_to_sdk(
+    l: &model::LogConfiguration,
+    path: &str,
+) -> Result<sdk::LogConfiguration, ConvertError> {
+    let model::LogConfiguration {
+        log_driver,
+        options,
+        secret_options,
+    } = l;
+    let secret_options = try_list(
+        secret_options,
+        &member(path, "secretOptions"),
+        secret_to_sdk,
+    )?;
+    built(
+        sdk::LogConfiguration::builder()
+            .log_driver(sdk::LogDriver::from(log_driver.as_str()))
+            .set_options(hash_map(options))
+            .set_secret_options(secret_options)
+            .build(),
+        path,
+    )
+}
+
+fn health_check_to_sdk(
+    h: &model::HealthCheck,
+    path: &str,
+) -> Result<sdk::HealthCheck, ConvertError> {
+    let model::HealthCheck {
+        command,
+        interval,
+        timeout,
+        retries,
+        start_period,
+    } = h;
+    built(
+        sdk::HealthCheck::builder()
+            .set_command(Some(command.clone()))
+            .set_interval(*interval)
+            .set_timeout(*timeout)
+            .set_retries(*retries)
+            .set_start_period(*start_period)
+            .build(),
+        path,
+    )
+}
+
+fn firelens_to_sdk(
+    f: &model::FirelensConfiguration,
+    path: &str,
+) -> Result<sdk::FirelensConfiguration, ConvertError> {
+    let model::FirelensConfiguration { r#type, options } = f;
+    built(
+        sdk::FirelensConfiguration::builder()
+            .r#type(sdk::FirelensConfigurationType::from(r#type.as_str()))
+            .set_options(hash_map(options))
+            .build(),
+        path,
+    )
+}
+
+fn port_mapping_to_sdk(p: &model::PortMapping) -> sdk::PortMapping {
+    let model::PortMapping {
+        container_port,
+        host_port,
+        protocol,
+        name,
+        app_protocol,
+        container_port_range,
+    } = p;
+    sdk::PortMapping::builder()
+        .set_container_port(*container_port)
+        .set_host_port(*host_port)
+        .set_protocol(sdk_enum(protocol))
+        .set_name(name.clone())
+        .set_app_protocol(sdk_enum(app_protocol))
+        .set_container_port_range(container_port_range.clone())
+        .build()
+}
+
+fn mount_point_to_sdk(m: &model::MountPoint) -> sdk::MountPoint {
+    let model::MountPoint {
+        source_volume,
+        container_path,
+        read_only,
+    } = m;
+    sdk::MountPoint::builder()
+        .set_source_volume(source_volume.clone())
+        .set_container_path(container_path.clone())
+        .set_read_only(*read_only)
+        .build()
+}
+
+fn volume_from_to_sdk(v: &model::VolumeFrom) -> sdk::VolumeFrom {
+    let model::VolumeFrom {
+        source_container,
+        read_only,
+    } = v;
+    sdk::VolumeFrom::builder()
+        .set_source_container(source_container.clone())
+        .set_read_only(*read_only)
+        .build()
+}
+
+fn system_control_to_sdk(s: &model::SystemControl) -> sdk::SystemControl {
+    let model::SystemControl { namespace, value } = s;
+    sdk::SystemControl::builder()
+        .set_namespace(namespace.clone())
+        .set_value(value.clone())
+        .build()
 }
 
 fn linux_parameters_to_sdk(

@@ -731,7 +731,7 @@ async fn apply_stack(
         r#override: start.r#override.clone(),
         forced_unlock: forced,
     };
-    change_and_wait(&sd, t, &s, tpl, &audit, job.timeout, &ctl.printer, &mut row).await;
+    change_and_wait(&job, &sd, (t, &s, tpl), &audit, &ctl.printer, &mut row).await;
     if let Err(e) = guard.release().await {
         rollout::note(&mut row, format!("the lock could not be released: {e}"));
     }
@@ -739,17 +739,15 @@ async fn apply_stack(
 }
 
 /// Plans the stack keeping its change set, executes it and waits; the row says how it ended.
-#[allow(clippy::too_many_arguments)]
 async fn change_and_wait(
+    job: &Job,
     sd: &StackDeployer,
-    t: &Tenant,
-    s: &Stack,
-    tpl: &StackTemplate,
+    (t, s, tpl): (&Tenant, &Stack, &StackTemplate),
     audit: &Audit,
-    timeout: Duration,
     printer: &crate::output::Printer,
     row: &mut Row,
 ) {
+    let timeout = job.timeout;
     let since = aws_smithy_types::DateTime::from_secs(jiff::Timestamp::now().as_second() - 1);
     let p = plan_stack(sd, t, s, tpl, Some(audit)).await;
     let id = match (p.action, p.change_set) {
@@ -773,6 +771,64 @@ async fn change_and_wait(
             id
         }
     };
+    // The services' locks are held from reading what deploy set until it is put back: a
+    // deploy running meanwhile would otherwise be undone by the put-back.
+    let guards = match lock_services(job, sd, t).await {
+        Ok(g) => g,
+        Err(why) => {
+            row.detail = Some(format!("{why}; the stack was not changed"));
+            return;
+        }
+    };
+    execute_and_wait(sd, (t, s), (&id, since), timeout, printer, row).await;
+    for g in guards {
+        if let Err(e) = g.release().await {
+            rollout::note(row, format!("a service lock could not be released: {e}"));
+        }
+    }
+}
+
+/// The locks of the tenant's services, as deploy takes them, or why one is not to be had
+/// (the ones already taken are released).
+async fn lock_services(
+    job: &Job,
+    sd: &StackDeployer,
+    t: &Tenant,
+) -> Result<Vec<rollout::Guard>, String> {
+    let mut guards = Vec::new();
+    for svc in &t.services {
+        let acquired = rollout::acquire(
+            sd.deployer(),
+            &t.cluster,
+            &svc.ecs_service,
+            &job.holder,
+            job.settings.lock_ttl,
+            job.settings.force_unlock,
+        )
+        .await;
+        match acquired {
+            Ok(a) => guards.push(a.guard),
+            Err(why) => {
+                for g in guards {
+                    let _ = g.release().await;
+                }
+                return Err(format!("service {}: {why}", svc.name));
+            }
+        }
+    }
+    Ok(guards)
+}
+
+/// Executes the change set and waits, putting back what deploy set on the services when the
+/// stack changed it.
+async fn execute_and_wait(
+    sd: &StackDeployer,
+    (t, s): (&Tenant, &Stack),
+    (id, since): (&str, aws_smithy_types::DateTime),
+    timeout: Duration,
+    printer: &crate::output::Printer,
+    row: &mut Row,
+) {
     // What deploy set on the tenant's services, to verify (and put back) after the change.
     let before = match rollout::owned(sd.deployer(), t).await {
         Ok(b) => b,
@@ -781,7 +837,7 @@ async fn change_and_wait(
             return;
         }
     };
-    if let Err(e) = sd.execute_change_set(&s.stack_name, &id).await {
+    if let Err(e) = sd.execute_change_set(&s.stack_name, id).await {
         row.detail = Some(e.to_string());
         return;
     }

@@ -147,8 +147,14 @@ fn in_parallel<J: Sync, R: Send>(
     on_panic: impl Fn(&J, &str) -> Diagnostic + Sync,
 ) -> Vec<Result<R, Vec<Diagnostic>>> {
     let run = |job: &J| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| one(job)))
-            .unwrap_or_else(|payload| Err(vec![on_panic(job, &panic_text(payload.as_ref()))]))
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| one(job))).unwrap_or_else(
+            |payload| {
+                Err(vec![on_panic(
+                    job,
+                    &crate::error::panic_text(payload.as_ref()),
+                )])
+            },
+        )
     };
     std::thread::scope(|s| {
         let handles: Vec<_> = jobs
@@ -169,21 +175,12 @@ fn in_parallel<J: Sync, R: Send>(
                 // Each job's panic is caught above; should the thread itself die anyway, every
                 // job of its part is reported, not dropped.
                 work.join().unwrap_or_else(|payload| {
-                    let why = panic_text(payload.as_ref());
+                    let why = crate::error::panic_text(payload.as_ref());
                     part.iter().map(|j| Err(vec![on_panic(j, &why)])).collect()
                 })
             })
             .collect()
     })
-}
-
-/// The message a panic carried, if it is text.
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 /// A service whose rendering panicked: stamp's fault (or a library's), reported against the

@@ -183,6 +183,15 @@ async fn choose(
     let revisions = reader.list_revisions(&family, 100).await?;
     let number = |a: &String| a.rsplit(':').next().and_then(|r| r.parse::<i32>().ok());
     let history = format!("`stamp history {} -s {}` lists them", t.name, s.name);
+    if to == Some(current.revision) {
+        return Ok(Err(Failure::usage(
+            format!(
+                "`{}` already runs {family}:{}; nothing to roll back to",
+                s.ecs_service, current.revision
+            ),
+            Some(history),
+        )));
+    }
     if let Some(n) = to {
         let Some(arn) = revisions.iter().find(|a| number(a) == Some(n)) else {
             return Ok(Err(Failure::usage(

@@ -356,7 +356,7 @@ fn parse_all(root: &Path, files: &[(String, String)], diags: &mut Diagnostics) -
         let handles: Vec<_> = files
             .chunks(chunk)
             .map(|part| {
-                s.spawn(move || {
+                let worker = s.spawn(move || {
                     let mut d = Diagnostics::default();
                     let layers = part
                         .iter()
@@ -365,10 +365,21 @@ fn parse_all(root: &Path, files: &[(String, String)], diags: &mut Diagnostics) -
                         })
                         .collect();
                     (layers, d)
-                })
+                });
+                (part, worker)
             })
             .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        // A reader that died takes its files with it: each is reported, so the fleet has
+        // errors and no command acts on a fleet missing tenants.
+        handles
+            .into_iter()
+            .map(|(part, worker)| {
+                worker.join().unwrap_or_else(|payload| {
+                    let why = crate::error::panic_text(payload.as_ref());
+                    (Vec::new(), unread(part, &why))
+                })
+            })
+            .collect()
     });
     let mut out = Vec::with_capacity(files.len());
     for (layers, d) in results {
@@ -376,6 +387,19 @@ fn parse_all(root: &Path, files: &[(String, String)], diags: &mut Diagnostics) -
         diags.0.extend(d.0);
     }
     out
+}
+
+/// The files of a reader thread that panicked: stamp's fault, said against each file.
+fn unread(part: &[(String, String)], why: &str) -> Diagnostics {
+    let mut d = Diagnostics::default();
+    for (_, rel) in part {
+        d.push(Diagnostic::general(
+            Some(rel),
+            format!("stamp failed while reading this file (internal error: {why})"),
+            Some("this is a bug in stamp: please report it with the file".into()),
+        ));
+    }
+    d
 }
 
 fn read_layer(
@@ -1318,6 +1342,21 @@ fn suggest_tenant_name(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reader_that_died_reports_every_file_it_held() {
+        let part = [
+            ("acme".to_owned(), "tenants/acme.toml".to_owned()),
+            ("globex".to_owned(), "tenants/globex.toml".to_owned()),
+        ];
+        let d = unread(&part, "boom");
+        let files: Vec<_> = d.0.iter().filter_map(|d| d.file.as_deref()).collect();
+        assert_eq!(files, ["tenants/acme.toml", "tenants/globex.toml"]);
+        assert!(
+            d.0.iter()
+                .all(|d| d.message.contains("internal error: boom"))
+        );
+    }
 
     #[test]
     fn role_account_reads_iam_role_arns_only() {

@@ -121,29 +121,7 @@ pub fn references(tenant: &Tenant, stacks: &[&Stack]) -> References {
     for s in stacks {
         for (_, entries) in &s.parameters {
             for e in entries.iter() {
-                match &e.spec {
-                    ValueSpec::Ssm { name, version } => {
-                        r.ssm
-                            .entry((name.clone(), *version))
-                            .or_insert_with(|| e.at.clone());
-                    }
-                    ValueSpec::Secret { name } => {
-                        r.secrets
-                            .entry(name.clone())
-                            .or_insert_with(|| e.at.clone());
-                    }
-                    ValueSpec::SecretsManager(sm) => {
-                        r.secretsmanager
-                            .entry(sm.secret.clone())
-                            .or_insert_with(|| e.at.clone());
-                    }
-                    ValueSpec::CfnOutput { stack, .. } => {
-                        r.stacks
-                            .entry(stack.clone())
-                            .or_insert_with(|| e.at.clone());
-                    }
-                    ValueSpec::Literal { .. } | ValueSpec::Unset => {}
-                }
+                r.note(&e.spec, &e.at);
             }
         }
     }

@@ -148,6 +148,28 @@ pub struct References {
 }
 
 impl References {
+    /// Records what one value reads (the first place it is written wins, for the errors).
+    pub fn note(&mut self, spec: &ValueSpec, at: &Loc) {
+        let at = || at.clone();
+        match spec {
+            ValueSpec::Ssm { name, version } => {
+                self.ssm.entry((name.clone(), *version)).or_insert_with(at);
+            }
+            ValueSpec::Secret { name } => {
+                self.secrets.entry(name.clone()).or_insert_with(at);
+            }
+            ValueSpec::SecretsManager(sm) => {
+                self.secretsmanager
+                    .entry(sm.secret.clone())
+                    .or_insert_with(at);
+            }
+            ValueSpec::CfnOutput { stack, .. } => {
+                self.stacks.entry(stack.clone()).or_insert_with(at);
+            }
+            ValueSpec::Literal { .. } | ValueSpec::Unset => {}
+        }
+    }
+
     /// The CloudFormation stack that `cfn_output = "STACK.Key"` reads.
     pub fn stack_name<'a>(&'a self, stack: &'a str) -> &'a str {
         self.stack_names.get(stack).map_or(stack, String::as_str)
@@ -173,29 +195,7 @@ pub fn references(tenant: &Tenant) -> References {
                     .or_insert_with(|| p.at.clone());
             }
             for e in &l.block.vars {
-                match &e.spec {
-                    ValueSpec::Ssm { name, version } => {
-                        r.ssm
-                            .entry((name.clone(), *version))
-                            .or_insert_with(|| e.at.clone());
-                    }
-                    ValueSpec::Secret { name } => {
-                        r.secrets
-                            .entry(name.clone())
-                            .or_insert_with(|| e.at.clone());
-                    }
-                    ValueSpec::SecretsManager(sm) => {
-                        r.secretsmanager
-                            .entry(sm.secret.clone())
-                            .or_insert_with(|| e.at.clone());
-                    }
-                    ValueSpec::CfnOutput { stack, .. } => {
-                        r.stacks
-                            .entry(stack.clone())
-                            .or_insert_with(|| e.at.clone());
-                    }
-                    ValueSpec::Literal { .. } | ValueSpec::Unset => {}
-                }
+                r.note(&e.spec, &e.at);
             }
         }
         for v in s.vars.iter().chain(&tenant.vars) {

@@ -1259,6 +1259,16 @@ fn rollback_goes_to_the_newest_earlier_stamp_revision_and_to_a_named_one() {
         "no release is claimed for a revision stamp did not register: {:?}",
         l.service_tags
     );
+    // The revision that runs now is no target: refused before any write.
+    let run = stamp(&f, &rollback_args(&["--to", "1"]));
+    run.no_panic()
+        .code(2)
+        .stderr_has(&["already runs", "nothing to roll back to"]);
+    assert_eq!(
+        live(&f)["umbrella/api"].revision,
+        SEEDED,
+        "still revision 1"
+    );
     // The worker is not touched by a rollback of the api.
     assert_eq!(live(&f)["umbrella/worker"].revision, SEEDED + 2);
     assert_eq!(locks_left(&f), Vec::<String>::new());

@@ -887,4 +887,93 @@ fn a_stack_change_over_deployed_services_keeps_their_revision_and_count() {
         );
         assert_eq!(v.desired, *desired, "{s}: the stack changed the task count");
     }
+
+    // A deploy holding a service's lock: the stack is not changed under it (the put-back
+    // would undo that deploy), and the lock is left to its holder.
+    let lock = format!("/stamp/locks/{}/api", t.cluster);
+    let held = serde_json::json!({
+        "who": "arn:aws:iam::123456789012:user/other-deployer",
+        "run_id": "4242-1",
+        "digest": "",
+        "since": "2020-01-01T00:00:00Z",
+        "expires": "2999-01-01T00:00:00Z",
+    });
+    rt().block_on(async {
+        let cfg = emu
+            .sdk_config_for(&t.account_id, &t.region, "stamp-deploy")
+            .await;
+        aws_sdk_ssm::Client::new(&cfg)
+            .put_parameter()
+            .name(&lock)
+            .value(held.to_string())
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .send()
+            .await
+            .expect("PutParameter held lock");
+    });
+    edit(
+        &f,
+        "tenants/_defaults.toml",
+        "LogRetentionDays = \"30\"",
+        "LogRetentionDays = \"60\"",
+    );
+    let run = stamp_on(
+        emu,
+        &f,
+        &[&["infra", "apply", "umbrella"][..], &go].concat(),
+    );
+    run.code(1);
+    let row = &run.json()["rows"][0];
+    assert_eq!(row["result"], "failed", "{row:#}");
+    let detail = row["detail"].as_str().unwrap_or_default();
+    for needle in [
+        "service api",
+        "locked by",
+        "other-deployer",
+        "the stack was not changed",
+    ] {
+        assert!(detail.contains(needle), "{needle:?} not in {row:#}");
+    }
+    let params = stack_parameters(emu, &t, "umbrella-app");
+    assert_eq!(
+        params.get("LogRetentionDays").map(String::as_str),
+        Some("30"),
+        "the stack kept its parameters: {params:?}"
+    );
+    let still = rt().block_on(async {
+        let cfg = emu
+            .sdk_config_for(&t.account_id, &t.region, "stamp-deploy")
+            .await;
+        emu.parameter(&cfg, &lock).await
+    });
+    assert!(still.is_some_and(|p| p.value.is_some_and(|v| v.contains("other-deployer"))));
+}
+
+/// The parameters of the tenant's app stack, by key.
+fn stack_parameters(
+    emu: &Emulator,
+    t: &crate::support::emulator::SeededTenant,
+    stack: &str,
+) -> std::collections::BTreeMap<String, String> {
+    rt().block_on(async {
+        let cfg = emu
+            .sdk_config_for(&t.account_id, &t.region, "stamp-deploy")
+            .await;
+        let out = aws_sdk_cloudformation::Client::new(&cfg)
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .expect("DescribeStacks");
+        out.stacks()[0]
+            .parameters()
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.parameter_key()?.to_owned(),
+                    p.parameter_value()?.to_owned(),
+                ))
+            })
+            .collect()
+    })
 }
