@@ -69,7 +69,7 @@ pub struct TenantDeployer {
     role: String,
     reader: TenantReader,
     ssm: aws_sdk_ssm::Client,
-    ecs: aws_sdk_ecs::Client,
+    pub(super) ecs: aws_sdk_ecs::Client,
     calls: CallCounter,
     /// Attempts for the writes retried here rather than by the SDK.
     max_attempts: u32,
@@ -249,7 +249,7 @@ impl TenantDeployer {
         &self.role
     }
 
-    fn fail(&self, detail: String) -> TenantError {
+    pub(super) fn fail(&self, detail: String) -> TenantError {
         TenantError::Call {
             tenant: self.tenant.clone(),
             detail,

@@ -17,6 +17,7 @@ use crate::output::Printer;
 use crate::plan::{self, Action, DesiredService, SavedPlan};
 use crate::render::{Templates, render_service};
 use crate::resolve::{Lookups, references};
+use crate::rollout::task::OneOff;
 use crate::rollout::{
     self, Baked, Control, Exit, Gate, Health, Roll, Settings, Start, Target, Unit, Watch, note,
 };
@@ -44,7 +45,9 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     let templates = Templates::load(&fleet)?;
     let saved = load_saved(args, &fleet)?;
     let tenants = select(args, &fleet, saved.as_ref())?;
-    let settings = settings(args);
+    let mut settings = settings(args);
+    // A lock outlives the longest before_deploy task as well as the rollout's wait.
+    settings.lock_ttl += longest_hook(&tenants);
     let commit = rollout::refuse(&settings, &ctx.root, &fleet)?;
     refuse_plan_or_release(args, saved.as_ref(), &tenants, &commit)?;
     // On a terminal, the same read-only plan as `stamp plan` (diffs and digests) before y/N.
@@ -281,6 +284,17 @@ fn settings(args: &DeployArgs) -> Settings {
         force_unlock: args.force_unlock,
         lock_ttl: Settings::ttl_for(args.timeout),
     }
+}
+
+/// The longest `before_deploy` timeout among the tenants' services.
+fn longest_hook(tenants: &[&Tenant]) -> std::time::Duration {
+    let secs = tenants
+        .iter()
+        .flat_map(|t| &t.services)
+        .filter_map(|s| s.before_deploy.as_ref().map(|h| h.value.timeout_secs))
+        .max()
+        .unwrap_or(0);
+    std::time::Duration::from_secs(secs)
 }
 
 /// Who takes the locks of this run, and the run's id.
@@ -630,6 +644,13 @@ impl Locked<'_> {
         let Some(target) = self.register(desired, &live_td, count, &tags, out).await else {
             return;
         };
+        if let Some(hook) = &desired.before_deploy
+            && !self
+                .before_deploy(hook, &target, desired, &live_svc, &tags, out)
+                .await
+        {
+            return;
+        }
         let roll = Roll {
             deployer,
             cluster: &t.cluster,
@@ -694,6 +715,70 @@ impl Locked<'_> {
             ));
         }
         Ok(Some((Arc::new(watch), base)))
+    }
+
+    /// The service's `before_deploy` task with the revision about to roll out, before the
+    /// service is touched; `false` when it did not exit 0 (the row says how, with the exit code
+    /// and where the logs are, and the service stays as it was).
+    async fn before_deploy(
+        &self,
+        hook: &crate::dsl::Hook,
+        target: &Target,
+        desired: &DesiredService,
+        live_svc: &LiveEcsService,
+        tags: &[(String, String)],
+        out: &mut Row,
+    ) -> bool {
+        let task = OneOff {
+            deployer: self.deployer,
+            cluster: &self.t.cluster,
+            who: format!("{}/{} before_deploy", self.t.name, self.s.name),
+            poll: self.run.limits.poll,
+            timeout: std::time::Duration::from_secs(hook.timeout_secs),
+            printer: self.printer,
+        };
+        let ran = task
+            .run_in(
+                &target.arn,
+                &desired.task_definition,
+                hook.container.as_deref(),
+                &hook.command,
+                &live_svc.launch,
+                tags,
+            )
+            .await;
+        let end = match ran {
+            Ok(end) if end.succeeded() => {
+                out.logs.clone_from(&end.logs);
+                note(
+                    out,
+                    format!(
+                        "before_deploy `{}` exited 0",
+                        rollout::shell_words(&hook.command)
+                    ),
+                );
+                return true;
+            }
+            Ok(end) => end,
+            Err(why) => {
+                out.result = Outcome::BeforeDeployFailed;
+                note(out, format!("before_deploy: {why}"));
+                return false;
+            }
+        };
+        out.result = Outcome::BeforeDeployFailed;
+        note(
+            out,
+            format!("before_deploy `{}`", rollout::shell_words(&hook.command)),
+        );
+        end.fill(out);
+        self.printer.error(format_args!(
+            "{}/{}: before_deploy failed ({}); the service was not updated",
+            self.t.name,
+            self.s.name,
+            end.describe()
+        ));
+        false
     }
 
     /// What a rollback returns to: what runs now, unless it is what a dead holder was rolling

@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::diag::{Diagnostic, Diagnostics, Located, SourceFile, did_you_mean};
 use super::model::{
-    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, InfraSection, ServiceSection, VarBlock,
+    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, Hook, HookSpec, InfraSection,
+    ServiceSection, VarBlock,
 };
 use super::parse::parse_file;
 use crate::schedule::{Freeze, Schedule, Window, parse_freeze_time};
@@ -202,6 +203,9 @@ pub struct Service {
     /// CloudWatch alarms of the service in the tenant's account (the tenant file's list replaces
     /// the defaults'), with where the list is written.
     pub alarms: Option<Located<Vec<String>>>,
+    /// The one-off task deploy runs before updating the service; the tenant's file over the
+    /// defaults, `{ unset = true }` leaving none.
+    pub before_deploy: Option<Located<Hook>>,
     /// Layers 2..=5 in precedence order (layer 1 comes from the rendered template).
     pub env: Vec<EnvLayer>,
     /// `vars` in precedence order: defaults tenant, defaults service, tenant, tenant service.
@@ -875,6 +879,16 @@ fn service(
         alarms: t
             .and_then(|s| s.alarms.clone())
             .or_else(|| d.and_then(|s| s.alarms.clone())),
+        before_deploy: match t
+            .and_then(|s| s.before_deploy.as_ref())
+            .or_else(|| d.and_then(|s| s.before_deploy.as_ref()))
+        {
+            Some(Located {
+                value: HookSpec::Run(h),
+                at,
+            }) => Some(Located::new(h.clone(), at.clone())),
+            Some(_) | None => None,
+        },
         env: vec![
             EnvLayer {
                 layer: Layer::Defaults,

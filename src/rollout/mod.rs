@@ -1,5 +1,5 @@
 //! The one write path. Every command that changes a tenant account (`deploy`, `rollback`,
-//! `infra apply`) goes through here: the refusals before the first write, the waves by ring
+//! `infra apply`, `run`) goes through here: the refusals before the first write, the waves by ring
 //! with windows, freezes, concurrency and failure tolerance, SIGINT/SIGTERM, one lock guard per
 //! unit, a tenant's units side by side, per-unit retry attribution, health gates between rings
 //! (alarms and the bake), and the exit status.
@@ -12,6 +12,7 @@ mod health;
 mod lock;
 mod report;
 mod settings;
+pub mod task;
 mod units;
 mod waves;
 
@@ -20,6 +21,7 @@ pub use health::{Baked, Baseline, Gate, Health, Watch};
 pub use lock::{Acquired, Guard, acquire};
 pub use report::{Ending, finish};
 pub use settings::{Settings, confirm, refuse};
+pub use task::shell_words;
 pub use units::{Unit, each, shared_retries_on_first};
 pub use waves::{Control, NoGate, RingGate, Start, UnitNames, row, run, run_gated, schedule};
 

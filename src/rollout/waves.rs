@@ -73,6 +73,8 @@ pub fn row(t: &Tenant, ring: &str, unit: &str, result: Outcome, detail: Option<S
         detail,
         retries: 0,
         retried: BTreeMap::new(),
+        exit_code: None,
+        logs: None,
     }
 }
 

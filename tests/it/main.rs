@@ -20,6 +20,7 @@ mod onboarding;
 mod plan;
 mod properties;
 mod release;
+mod run;
 mod scaling;
 mod secrets;
 mod secretsmanager;
