@@ -126,6 +126,7 @@ fn permissions(inputs: &Inputs, kind: RoleKind) -> Value {
         (Scope::Locks, "Locks"),
         (Scope::Services, "Services"),
         (Scope::ServicesAndFamilies, "ServicesAndFamilies"),
+        (Scope::Tagged, "Tagged"),
         (Scope::Stacks, "Stacks"),
     ];
     let statements: Vec<Value> = scopes
@@ -155,6 +156,12 @@ pub fn resources(inputs: &Inputs, scope: Scope) -> Vec<Value> {
         ))
     };
     let services = || at("ecs", &format!("service/{}/*", t.cluster));
+    let families = || {
+        inputs
+            .families
+            .iter()
+            .map(|f| at("ecs", &format!("task-definition/{f}:*")))
+    };
     match scope {
         Scope::Any => vec![json!("*")],
         Scope::Parameters => vec![at("ssm", "parameter/*")],
@@ -164,13 +171,10 @@ pub fn resources(inputs: &Inputs, scope: Scope) -> Vec<Value> {
         )],
         Scope::Cluster => vec![at("ecs", &format!("cluster/{}", t.cluster))],
         Scope::Services => vec![services()],
-        Scope::ServicesAndFamilies => std::iter::once(services())
-            .chain(
-                inputs
-                    .families
-                    .iter()
-                    .map(|f| at("ecs", &format!("task-definition/{f}:*"))),
-            )
+        Scope::ServicesAndFamilies => std::iter::once(services()).chain(families()).collect(),
+        Scope::Tagged => [services(), at("ecs", &format!("task/{}/*", t.cluster))]
+            .into_iter()
+            .chain(families())
             .collect(),
         Scope::Stacks => inputs
             .stacks

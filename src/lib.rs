@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod complete;
 pub mod dsl;
+pub mod duration;
 pub mod error;
 pub mod fleet;
 pub mod http;

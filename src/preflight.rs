@@ -3,6 +3,9 @@
 //! awslogs log group. `stamp verify` prints every problem; `deploy` refuses the whole run when
 //! any of them is certainly missing ([`TenantCheck::refuses_deploy`]).
 //!
+//! Every CloudWatch alarm a service's `alarms` names must exist too: a health gate on an alarm
+//! that is not there would watch nothing.
+//!
 //! One entry function, [`check`]; it reads with the inspect role only and never writes. What a
 //! task definition needs ([`needs`]) and how an image reference splits ([`EcrImage::parse`]) are
 //! pure. Images outside ECR (Docker Hub, `public.ecr.aws`) and roles of another account are
@@ -146,7 +149,7 @@ pub fn needs(tenant: &Tenant, rendered: &[(String, TaskDefinition)]) -> Needs {
 /// One thing missing (or unreadable) in a tenant.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Problem {
-    /// `image`, `role`, `log-group`, `render` or `account`.
+    /// `image`, `role`, `log-group`, `alarm`, `render` or `account`.
     pub kind: &'static str,
     /// The image, role or log group; empty for `render` and `account`.
     pub name: String,
@@ -163,6 +166,7 @@ pub struct Checked {
     pub images: usize,
     pub roles: usize,
     pub log_groups: usize,
+    pub alarms: usize,
 }
 
 /// The preflight of one tenant: what was checked and every problem found.
@@ -230,10 +234,12 @@ async fn check_tenant(
     let (rendered, render_problems) = render_all(&reader, fleet, templates, t, release).await;
     out.problems.extend(render_problems);
     let n = needs(t, &rendered);
+    let alarms = alarms_of(t);
     out.checked = Checked {
         images: n.images.len(),
         roles: n.roles.len(),
         log_groups: n.log_groups.len(),
+        alarms: alarms.len(),
     };
     for (image, (ecr, services)) in &n.images {
         found(
@@ -257,7 +263,50 @@ async fn check_tenant(
         let f = reader.log_group_exists(region, group).await;
         found(&mut out, "log-group", group, services, f);
     }
+    check_alarms(&reader, t, &alarms, &mut out).await;
     out
+}
+
+/// Alarm name → (the services naming it, where the first `alarms` list naming it is written).
+type AlarmNeeds = BTreeMap<String, (BTreeSet<String>, String)>;
+
+fn alarms_of(t: &Tenant) -> AlarmNeeds {
+    let mut out = AlarmNeeds::new();
+    for s in &t.services {
+        let Some(list) = &s.alarms else { continue };
+        for name in &list.value {
+            out.entry(name.clone())
+                .or_insert_with(|| (BTreeSet::new(), list.at.to_string()))
+                .0
+                .insert(s.name.clone());
+        }
+    }
+    out
+}
+
+/// One DescribeAlarms for all of the tenant's alarm names (in batches of 100).
+async fn check_alarms(
+    reader: &TenantReader,
+    t: &Tenant,
+    needs: &AlarmNeeds,
+    out: &mut TenantCheck,
+) {
+    if needs.is_empty() {
+        return;
+    }
+    let names: Vec<String> = needs.keys().cloned().collect();
+    let read = reader.alarms(&names).await;
+    for (name, (services, at)) in needs {
+        let f = match &read {
+            Ok(found) if found.contains_key(name) => Found::Yes,
+            Ok(_) => Found::No(format!(
+                "alarm {name} does not exist in account {} ({}); `alarms` at {at}",
+                t.account_id, t.region
+            )),
+            Err(e) => Found::Unreadable(e.message()),
+        };
+        found(out, "alarm", name, services, f);
+    }
 }
 
 /// Every service rendered as it would deploy; one that cannot be is a problem of its own.

@@ -16,7 +16,15 @@ the rest of moto untouched:
   arm_failure() was called for that service: after one poll with failed tasks it turns FAILED
   with a circuit-breaker reason; its runningCount stays 0 and the previous deployment keeps
   running until the client rolls back (stamp does that itself; no automatic rollback here).
+* With the service's deploymentConfiguration.deploymentCircuitBreaker {enable, rollback} both
+  true, a rollout that turns FAILED is rolled back by "ECS" itself, as AWS documents: in the same
+  poll, a new PRIMARY deployment of the last completed deployment's task definition starts
+  (rolloutStateReason "ECS deployment circuit breaker: rolling back to deploymentId ID."), the
+  failed one stays listed (ACTIVE, FAILED) until the rollback completes, and the service's
+  taskDefinition is the old one again.
 * arm_hang() makes the next rollout stay IN_PROGRESS forever (timeout tests).
+* arm_alarm() sets a CloudWatch alarm of the service's account to ALARM when the service's next
+  rollout starts (UpdateService): a health gate test with no race against the client's polls.
 * Both take `times` (default 1): the next `times` rollouts of the service fail (or hang), so
   a client's rollback (itself a rollout) fails too: the "needs a human" case.
 * UpdateService that only changes desiredCount keeps the PRIMARY deployment and its
@@ -54,6 +62,8 @@ _LOCK = threading.RLock()
 _ARMED_FAILURES: dict[tuple[str, str, str, str], list[str]] = {}
 # The same key -> how many of the next rollouts hang.
 _ARMED_HANGS: dict[tuple[str, str, str, str], int] = {}
+# The same key -> alarm names set to ALARM when the next rollout starts.
+_ARMED_ALARMS: dict[tuple[str, str, str, str], list[str]] = {}
 # Deployment id -> simulation state. Kept beside the deployment dicts so that moto's response
 # serializer never sees keys that are not in the ECS API.
 _STATE: dict[str, dict[str, Any]] = {}
@@ -153,6 +163,20 @@ def arm_hang(account: str, region: str, cluster: str, service: str, times: int =
         _ARMED_HANGS[_key(account, region, cluster, service)] = max(times, 1)
 
 
+def arm_alarm(account: str, region: str, cluster: str, service: str, alarm: str) -> None:
+    with _LOCK:
+        _ARMED_ALARMS.setdefault(_key(account, region, cluster, service), []).append(alarm)
+
+
+def _fire_alarms(backend: EC2ContainerServiceBackend, key: tuple[str, str, str, str]) -> None:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    for name in _ARMED_ALARMS.pop(key, []):
+        cloudwatch_backends[backend.account_id][backend.region_name].set_alarm_state(
+            name, "Threshold Crossed: the rollout's new tasks answer 5xx", None, "ALARM"
+        )
+
+
 def _take_failure(key: tuple[str, str, str, str]) -> str | None:
     reasons = _ARMED_FAILURES.get(key)
     if not reasons:
@@ -179,6 +203,7 @@ def reset() -> None:
     with _LOCK:
         _ARMED_FAILURES.clear()
         _ARMED_HANGS.clear()
+        _ARMED_ALARMS.clear()
         _STATE.clear()
         _TASKS.clear()
 
@@ -200,23 +225,35 @@ def _broken_images(backend: EC2ContainerServiceBackend, task_definition_arn: str
     return [c.get("image", "") for c in td.container_definitions if str(c.get("image", "")).endswith("-broken")]
 
 
-def _start_rollout(backend: EC2ContainerServiceBackend, service: Service, template: dict[str, Any] | None) -> None:
-    """Make a new PRIMARY deployment for service.task_definition; demote the old PRIMARY."""
+def _start_rollout(
+    backend: EC2ContainerServiceBackend,
+    service: Service,
+    template: dict[str, Any] | None,
+    rollback_of: dict[str, Any] | None = None,
+) -> None:
+    """Make a new PRIMARY deployment for service.task_definition; demote the old PRIMARY.
+
+    `rollback_of`: the circuit breaker's own rollback of that (failed) deployment, which stays
+    listed until the rollback completes; no armed failure, hang or alarm applies to it.
+    """
     if service.deployment_controller.get("type", "ECS") != "ECS":
         return  # CODE_DEPLOY / EXTERNAL services are driven by task sets; leave moto's behaviour.
     key = _key(backend.account_id, backend.region_name, service.cluster_name, service.name)
-    fail_reason = _take_failure(key)
-    broken = _broken_images(backend, service.task_definition)
-    if broken and fail_reason is None:
-        fail_reason = CIRCUIT_BREAKER_REASON
-    hang = _take_hang(key)
+    fail_reason, hang = None, False
+    if rollback_of is None:
+        fail_reason = _take_failure(key)
+        broken = _broken_images(backend, service.task_definition)
+        if broken and fail_reason is None:
+            fail_reason = CIRCUIT_BREAKER_REASON
+        hang = _take_hang(key)
+        _fire_alarms(backend, key)
 
     for d in service.deployments:
         if d["status"] == "PRIMARY":
             d["status"] = "ACTIVE"
             d["updatedAt"] = utcnow()
     # ACTIVE deployments with nothing running would never drain in a real cluster either.
-    service.deployments = [d for d in service.deployments if d["runningCount"] > 0]
+    service.deployments = [d for d in service.deployments if d["runningCount"] > 0 or d is rollback_of]
 
     now = utcnow()
     dep_id = _new_deployment_id()
@@ -236,7 +273,11 @@ def _start_rollout(backend: EC2ContainerServiceBackend, service: Service, templa
             "platformVersion": service.platform_version,
             "networkConfiguration": service.network_configuration or None,
             "rolloutState": "IN_PROGRESS",
-            "rolloutStateReason": "ECS deployment detected.",
+            "rolloutStateReason": (
+                f"ECS deployment circuit breaker: rolling back to deploymentId {rollback_of['id']}."
+                if rollback_of is not None
+                else "ECS deployment detected."
+            ),
         }
     )
     _STATE[dep_id] = {"fail_reason": fail_reason, "hang": hang, "polls": 0, "settled": False}
@@ -290,6 +331,7 @@ def _advance(backend: EC2ContainerServiceBackend, service: Service) -> None:
                 service,
                 f"(service {service.name}) (deployment {primary['id']}) deployment failed: tasks failed to start.",
             )
+            _circuit_breaker_rollback(backend, service, primary)
         _refresh_counts(service)
         return
 
@@ -326,6 +368,19 @@ def _advance(backend: EC2ContainerServiceBackend, service: Service) -> None:
     state["settled"] = True
     _refresh_counts(service)
     _add_event(service, f"(service {service.name}) has reached a steady state.")
+
+
+def _circuit_breaker_rollback(backend: EC2ContainerServiceBackend, service: Service, failed: dict[str, Any]) -> None:
+    """With the breaker's rollback on, back to the newest other deployment still running."""
+    breaker = (getattr(service, "deployment_configuration", None) or {}).get("deploymentCircuitBreaker") or {}
+    if not (breaker.get("enable") and breaker.get("rollback")):
+        return
+    previous = next((d for d in service.deployments if d is not failed and d["runningCount"] > 0), None)
+    if previous is None:
+        return  # AWS rolls back only to a deployment that completed; there is none
+    service.task_definition = previous["taskDefinition"]
+    _add_event(service, f"(service {service.name}) rolling back to deployment {previous['id']}.")
+    _start_rollout(backend, service, None, rollback_of=failed)
 
 
 _orig_create_service = EC2ContainerServiceBackend.create_service

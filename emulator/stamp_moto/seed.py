@@ -58,6 +58,8 @@ READONLY_ACTIONS = [
     "iam:GetRole",
     "logs:DescribeLogGroups",
     "secretsmanager:DescribeSecret",
+    # health gates: the state of a service's alarms.
+    "cloudwatch:DescribeAlarms",
     "application-autoscaling:DescribeScalableTargets",
 ]
 # What a tenant account may do in the project's registry (the repository policy): read images.

@@ -10,7 +10,12 @@
   pipe and the server goes with it, so no orphan servers pile up.
 * Adds POST /stamp-control/fail-next-rollout and /stamp-control/hang-next-rollout with a
   JSON body {"account_id", "region", "cluster", "service", "reason"?, "times"?}: the next
-  `times` rollouts (default 1) of that service fail or hang.
+  `times` rollouts (default 1) of that service fail or hang. POST
+  /stamp-control/alarm-on-next-rollout with the same keys and "alarm": that CloudWatch alarm (in
+  the same account and region) goes to ALARM when the service's next rollout starts.
+* POST /stamp-control/fail-next-run-task {"account_id", "region", "cluster", "reason", "times"?}:
+  the next RunTask there answers with `failures` and no task (ecs_tasks.py); RunTask tasks
+  stop with the exit code their command asks for and log a line (ecs_tasks.py).
 * Counts every AWS request by operation ("ecs:DescribeServices"), whoever sends it:
   GET /stamp-control/requests answers {"operations": {...}, "total": n, "waiting_max": n}
   (waiting_max: the most requests that waited out the simulated latency at the same time);
@@ -27,6 +32,8 @@
   (signature.py), as AWS does, not over moto's re-encoding of it.
 * DescribeImages with another account's registryId reads that account's repository when its
   policy allows the caller (ecr_cross_account.py), as AWS does; moto looks only in the caller's.
+* CloudWatch in the Smithy RPC v2 CBOR protocol current SDKs speak (cloudwatch_cbor.py), which
+  moto serves only as JSON or query; CloudWatch's IAM actions as `cloudwatch:*`.
 * GET /federation serves the console federation endpoint (signin.py: getSigninToken checked
   against the credentials moto issued, login); GET /stamp-control/signins lists what it accepted.
 """
@@ -46,7 +53,16 @@ import urllib.request
 from collections import Counter
 from typing import Any, Callable, Iterable
 
-from stamp_moto import cfn_execute, ecr_cross_account, ecs_rollout, signature, signin, ssm_paging
+from stamp_moto import (
+    cfn_execute,
+    cloudwatch_cbor,
+    ecr_cross_account,
+    ecs_rollout,
+    ecs_tasks,
+    signature,
+    signin,
+    ssm_paging,
+)
 
 
 def _json_response(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> Iterable[bytes]:
@@ -69,7 +85,7 @@ def _operation(environ: dict[str, Any]) -> str:
         scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
         if len(scope) >= 4:
             service = scope[3]
-    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    target = environ.get("HTTP_X_AMZ_TARGET", "") or cloudwatch_cbor.operation_of(environ) or ""
     if target:
         return f"{service}:{target.rsplit('.', 1)[-1]}"
     action = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Action")
@@ -103,6 +119,7 @@ class StampControl:
             if path.rstrip("/") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
                 # moto forgets every service; armed failures must not leak into the next test.
                 ecs_rollout.reset()
+                ecs_tasks.reset()
                 signin.reset()
             return self.moto_app(environ, start_response)
         if path == "/federation":
@@ -124,6 +141,8 @@ class StampControl:
             finally:
                 with self._counts_lock:
                     self._waiting -= 1
+        if cloudwatch_cbor.matches(environ):
+            return cloudwatch_cbor.handle(environ, start_response, self.moto_app)
         return self.moto_app(environ, start_response)
 
     def _control(self, path: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -153,6 +172,18 @@ class StampControl:
                 return _json_response(start_response, "400 Bad Request", {"error": f'body must be {{"ms": N}}, N >= 0: {exc}'})
             self.latency_ms = ms
             return _json_response(start_response, "200 OK", {"latency_ms": ms})
+        if path == "/stamp-control/fail-next-run-task":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                where = [str(body[k]) for k in ("account_id", "region", "cluster")]
+                reason, times = str(body["reason"]), int(body.get("times", 1))
+            except (ValueError, KeyError, TypeError) as exc:
+                return _json_response(
+                    start_response, "400 Bad Request", {"error": f"body must be JSON with account_id, region, cluster, reason: {exc}"}
+                )
+            ecs_tasks.arm_run_task_failure(*where, reason=reason, times=times)
+            return _json_response(start_response, "200 OK", {"armed": "fail-next-run-task", "target": where, "times": times})
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = json.loads(environ["wsgi.input"].read(length) or b"{}")
@@ -166,6 +197,8 @@ class StampControl:
             )
         if path == "/stamp-control/fail-next-rollout":
             ecs_rollout.arm_failure(*target, reason=body.get("reason"), times=times)
+        elif path == "/stamp-control/alarm-on-next-rollout" and body.get("alarm"):
+            ecs_rollout.arm_alarm(*target, alarm=str(body["alarm"]))
         elif path == "/stamp-control/hang-next-rollout":
             ecs_rollout.arm_hang(*target, times=times)
         else:
@@ -211,10 +244,12 @@ def main(argv: list[str] | None = None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
     ecs_rollout.install()
+    ecs_tasks.install()
     ssm_paging.install()
     cfn_execute.install()
     signature.install()
     ecr_cross_account.install()
+    cloudwatch_cbor.install()
     if not args.log_requests:
         # One line per request drowns the useful part of the log (tracebacks) when seeding 100s of tenants.
         import logging

@@ -8,6 +8,10 @@ CloudFormation template body) is then refused with a 403 it would never get from
 
 `capture(environ)` keeps the raw body of the request being handled (per thread: the server is
 threaded, one request per thread); the patched `_create_aws_request` signs over it.
+
+A request the emulator itself rewrote before moto sees it (cloudwatch_cbor.py turns CloudWatch's
+CBOR protocol into JSON) is checked over what the client signed: `remember_original(path, body,
+headers)` around the rewritten call.
 """
 
 from __future__ import annotations
@@ -32,12 +36,31 @@ def capture(environ: dict[str, Any]) -> None:
     _local.raw_body = body
 
 
+def remember_original(path: str, body: bytes, headers: dict[str, str]) -> None:
+    """The request as the client signed it, for a call the emulator rewrote."""
+    _local.original = (path, body, headers)
+
+
+def forget_original() -> None:
+    _local.original = None
+
+
 def install() -> None:
     from moto.iam.access_control import IAMRequestBase
 
     original = IAMRequestBase._create_aws_request
 
     def _create_aws_request(self: Any) -> Any:
+        rewritten = getattr(_local, "original", None)
+        if rewritten is not None:
+            from botocore.awsrequest import AWSRequest
+
+            path, body, headers = rewritten
+            signed = self._get_string_between("SignedHeaders=", ",", headers["Authorization"]).split(";")
+            kept = self._create_headers_for_aws_request(signed, headers)
+            request = AWSRequest(method=self._method, url=path, data=body, headers=kept)
+            request.context["timestamp"] = kept["X-Amz-Date"]
+            return request
         request = original(self)
         raw = getattr(_local, "raw_body", None)
         if raw:

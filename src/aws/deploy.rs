@@ -69,7 +69,7 @@ pub struct TenantDeployer {
     role: String,
     reader: TenantReader,
     ssm: aws_sdk_ssm::Client,
-    ecs: aws_sdk_ecs::Client,
+    pub(super) ecs: aws_sdk_ecs::Client,
     calls: CallCounter,
     /// Attempts for the writes retried here rather than by the SDK.
     max_attempts: u32,
@@ -176,7 +176,16 @@ pub struct RolloutStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RolloutOutcome {
     Completed,
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
+    /// ECS's deployment circuit breaker failed the rollout and, with its rollback option on,
+    /// started a deployment of `to` (the task definition ARN of the last completed deployment)
+    /// itself: nobody else may roll the service back now.
+    EcsRolledBack {
+        reason: String,
+        to: String,
+    },
     TimedOut,
 }
 
@@ -240,7 +249,7 @@ impl TenantDeployer {
         &self.role
     }
 
-    fn fail(&self, detail: String) -> TenantError {
+    pub(super) fn fail(&self, detail: String) -> TenantError {
         TenantError::Call {
             tenant: self.tenant.clone(),
             detail,
@@ -732,13 +741,21 @@ impl TenantDeployer {
                 .find(|d| d.status.as_deref() == Some("PRIMARY"))
                 .or_else(|| deployments.iter().find(matching))
             else {
-                // Our deployment is gone while we waited: someone else deployed over it.
-                let primary = deployments
+                let primary_deployment = deployments
                     .iter()
-                    .find(|d| d.status.as_deref() == Some("PRIMARY"))
+                    .find(|d| d.status.as_deref() == Some("PRIMARY"));
+                let primary = primary_deployment
                     .and_then(|d| d.task_definition.clone())
                     .or(svc.task_definition)
                     .unwrap_or_default();
+                // Gone because ECS rolled it back and drained it between two polls.
+                if let Some(d) = primary_deployment.filter(|d| by_circuit_breaker(d)) {
+                    return Ok(RolloutOutcome::EcsRolledBack {
+                        reason: d.rollout_state_reason.clone().unwrap_or_default(),
+                        to: primary,
+                    });
+                }
+                // Our deployment is gone while we waited: someone else deployed over it.
                 return Ok(RolloutOutcome::Failed {
                     reason: format!(
                         "the service no longer deploys {task_definition_arn}: it now runs {primary} (another deploy replaced this one)"
@@ -754,6 +771,19 @@ impl TenantDeployer {
                     return Ok(RolloutOutcome::Completed);
                 }
                 Some(DeploymentRolloutState::Failed) => {
+                    // With the circuit breaker's rollback on, ECS makes the last completed
+                    // deployment's revision PRIMARY again in the same breath.
+                    if let Some(to) = deployments
+                        .iter()
+                        .find(|d| d.status.as_deref() == Some("PRIMARY"))
+                        .filter(|d| !matching(d))
+                        .and_then(|d| d.task_definition.clone())
+                    {
+                        return Ok(RolloutOutcome::EcsRolledBack {
+                            reason: ours.rollout_state_reason.clone().unwrap_or_default(),
+                            to,
+                        });
+                    }
                     return Ok(RolloutOutcome::Failed {
                         reason: ours
                             .rollout_state_reason
@@ -837,6 +867,13 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// Whether a deployment's task definition is `wanted`: equal, or `wanted` given as
+/// A deployment ECS started to roll a failed one back (its reason names the circuit breaker).
+fn by_circuit_breaker(d: &Deployment) -> bool {
+    d.rollout_state_reason
+        .as_deref()
+        .is_some_and(|r| r.contains("circuit breaker"))
+}
+
 /// `family:revision` (ECS reports full ARNs).
 fn same_task_definition(deployed: Option<&str>, wanted: &str) -> bool {
     deployed.is_some_and(|d| {

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod actions;
+pub mod alarms;
 pub mod bootstrap;
 pub mod calls;
 pub mod console;
@@ -18,6 +19,7 @@ pub mod preflight;
 pub mod read;
 pub mod session;
 pub mod stacks;
+pub mod task;
 
 pub use calls::{CallCounter, Counts};
 pub use read::{TenantError, TenantReader};
@@ -27,7 +29,7 @@ use std::collections::BTreeMap;
 
 use crate::dsl::Tenant;
 use crate::resolve::{Lookups, Missing, references};
-pub use read::{LiveEcsService, LiveStack, LiveTaskDefinition};
+pub use read::{Launch, LiveEcsService, LiveStack, LiveTaskDefinition};
 
 /// What reading one tenant's account gave.
 pub struct TenantRead {

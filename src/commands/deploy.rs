@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::audit::Audit;
 use crate::aws::deploy::{LockHolder, LockInfo, TenantDeployer, WaitLimits};
-use crate::aws::{LiveEcsService, LiveTaskDefinition, Session};
+use crate::aws::{LiveEcsService, LiveTaskDefinition, Session, TenantReader};
 use crate::cli::DeployArgs;
 use crate::dsl::{Fleet, Service, Tenant};
 use crate::error::{Failure, Result};
@@ -17,7 +17,10 @@ use crate::output::Printer;
 use crate::plan::{self, Action, DesiredService, SavedPlan};
 use crate::render::{Templates, render_service};
 use crate::resolve::{Lookups, references};
-use crate::rollout::{self, Control, Exit, Roll, Settings, Start, Target, Unit, note};
+use crate::rollout::task::OneOff;
+use crate::rollout::{
+    self, Baked, Control, Exit, Gate, Health, Roll, Settings, Start, Target, Unit, Watch, note,
+};
 
 /// Everything a tenant task needs, shared read-only between tasks.
 struct Run {
@@ -33,6 +36,8 @@ struct Run {
     services: Vec<String>,
     /// With `--plan`: the saved desired state per tenant and service.
     saved: Option<SavedPlan>,
+    /// The health gates: alarms watched per service, the bake after each ring.
+    health: Health,
 }
 
 pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
@@ -40,7 +45,9 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     let templates = Templates::load(&fleet)?;
     let saved = load_saved(args, &fleet)?;
     let tenants = select(args, &fleet, saved.as_ref())?;
-    let settings = settings(args);
+    let mut settings = settings(args);
+    // A lock outlives the longest before_deploy task as well as the rollout's wait.
+    settings.lock_ttl += longest_hook(&tenants);
     let commit = rollout::refuse(&settings, &ctx.root, &fleet)?;
     refuse_plan_or_release(args, saved.as_ref(), &tenants, &commit)?;
     // On a terminal, the same read-only plan as `stamp plan` (diffs and digests) before y/N.
@@ -67,16 +74,26 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     let ended = rt
         .block_on(async {
             let session = ctx.session().await?;
+            let limits = WaitLimits {
+                timeout: args.timeout,
+                poll: args.poll_interval,
+            };
+            let holder = holder(&session, String::new());
+            let health = Health::new(
+                fleet.project.bake,
+                limits,
+                holder.clone(),
+                settings.lock_ttl,
+                printer.clone(),
+            );
             let run = Arc::new(Run {
-                holder: holder(&session, String::new()),
+                holder,
+                health,
                 fleet,
                 templates,
                 session,
                 release: args.release.clone(),
-                limits: WaitLimits {
-                    timeout: args.timeout,
-                    poll: args.poll_interval,
-                },
+                limits,
                 settings,
                 commit,
                 services: args.services.clone(),
@@ -98,13 +115,14 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
             let notify = rollout::Notify::new(&run.fleet, about(&run, &starts), &printer);
             let ctl = Control::new(&run.settings, printer, notify.clone());
             let r = run.clone();
-            let rows = rollout::run(
+            let rows = rollout::run_gated(
                 ctl.clone(),
                 &run.fleet.project.rings.clone(),
                 waves,
                 run.settings.concurrency,
                 Arc::new(units),
                 move |start| deploy_tenant(r.clone(), ctl.clone(), start),
+                &run.health,
             )
             .await;
             anyhow::Ok((
@@ -302,6 +320,17 @@ fn settings(args: &DeployArgs) -> Settings {
     }
 }
 
+/// The longest `before_deploy` timeout among the tenants' services.
+fn longest_hook(tenants: &[&Tenant]) -> std::time::Duration {
+    let secs = tenants
+        .iter()
+        .flat_map(|t| &t.services)
+        .filter_map(|s| s.before_deploy.as_ref().map(|h| h.value.timeout_secs))
+        .max()
+        .unwrap_or(0);
+    std::time::Duration::from_secs(secs)
+}
+
 /// Who takes the locks of this run, and the run's id.
 pub(super) fn holder(session: &Session, digest: String) -> LockHolder {
     LockHolder {
@@ -383,7 +412,8 @@ async fn deploy_tenant(run: Arc<Run>, ctl: Arc<Control>, start: Start) -> Vec<Ro
                 .is_none_or(|p| in_plan(p, &t.name, &s.name))
         })
         .collect();
-    let mut rows = match read_tenant(&session, t).await {
+    let watched = wanted.iter().any(|s| s.alarms.is_some());
+    let mut rows = match read_tenant(&session, t, watched).await {
         Err(why) => wanted
             .iter()
             .map(|s| rollout::row(t, &start.ring, &s.name, Outcome::Failed, Some(why.clone())))
@@ -420,9 +450,15 @@ struct TenantRead {
     live: std::collections::BTreeMap<String, Option<LiveEcsService>>,
     /// Locks other runs hold or left (a killed CI job's), by ECS service.
     held: std::collections::BTreeMap<String, LockInfo>,
+    /// The inspect role, when a service has `alarms` (the health gates read with it).
+    inspect: Option<Arc<TenantReader>>,
 }
 
-async fn read_tenant(session: &Session, t: &Tenant) -> std::result::Result<TenantRead, String> {
+async fn read_tenant(
+    session: &Session,
+    t: &Tenant,
+    watched: bool,
+) -> std::result::Result<TenantRead, String> {
     let deployer = TenantDeployer::connect(session, t)
         .await
         .map_err(|e| e.to_string())?;
@@ -448,11 +484,20 @@ async fn read_tenant(session: &Session, t: &Tenant) -> std::result::Result<Tenan
         .locks(&t.cluster)
         .await
         .map_err(|e| e.to_string())?;
+    let inspect = match watched {
+        true => Some(Arc::new(
+            TenantReader::connect(session, t)
+                .await
+                .map_err(|e| e.to_string())?,
+        )),
+        false => None,
+    };
     Ok(TenantRead {
         deployer: Arc::new(deployer),
         lookups,
         live,
         held,
+        inspect,
     })
 }
 
@@ -541,6 +586,8 @@ async fn deploy_service(
         printer: &ctl.printer,
         t,
         s: &s,
+        ring: &start.ring,
+        inspect: read.inspect.as_ref(),
     };
     locked
         .deploy(&desired, guard.mine.clone(), replaced, &audit, &mut out)
@@ -557,10 +604,12 @@ async fn deploy_service(
 /// A service whose lock this run holds.
 struct Locked<'a> {
     run: &'a Run,
-    deployer: &'a TenantDeployer,
+    deployer: &'a Arc<TenantDeployer>,
     printer: &'a Printer,
     t: &'a Tenant,
     s: &'a Service,
+    ring: &'a str,
+    inspect: Option<&'a Arc<TenantReader>>,
 }
 
 impl Locked<'_> {
@@ -616,11 +665,26 @@ impl Locked<'_> {
             .back_to(&live_td, replaced.as_ref().map(|(old, _)| old))
             .await;
         out.previous_revision = Some(back_td.revision);
+        // The alarms before the first write: what a move into ALARM is measured from.
+        let watch = match self.baseline().await {
+            Ok(w) => w,
+            Err(why) => {
+                out.detail = Some(why);
+                return;
+            }
+        };
         let tags = audit.to_tags();
         let count = plan::count_to_set(s.desired_count, live_svc.scaling);
         let Some(target) = self.register(desired, &live_td, count, &tags, out).await else {
             return;
         };
+        if let Some(hook) = &desired.before_deploy
+            && !self
+                .before_deploy(hook, &target, desired, &live_svc, &tags, out)
+                .await
+        {
+            return;
+        }
         let roll = Roll {
             deployer,
             cluster: &t.cluster,
@@ -629,16 +693,126 @@ impl Locked<'_> {
             limits: self.run.limits,
             printer: self.printer,
         };
-        roll.run(
+        let who = format!("{}/{}", t.name, s.name);
+        let gate = watch.as_ref().map(|(w, base)| Gate {
+            watch: w,
+            base,
+            health: &self.run.health,
+            ring: self.ring,
+            who: who.clone(),
+        });
+        roll.run_gated(
             mine,
             &target,
             &back_td,
             &live_svc,
             &tags,
             Outcome::Deployed,
+            gate.as_ref(),
             out,
         )
         .await;
+        if out.result == Outcome::Deployed {
+            self.run.health.deployed(
+                self.ring,
+                Baked {
+                    tenant: t.name.clone(),
+                    service: s.name.clone(),
+                    deployer: self.deployer.clone(),
+                    cluster: t.cluster.clone(),
+                    ecs_service: s.ecs_service.clone(),
+                    revision: target.revision,
+                    back: back_td,
+                    live: live_svc,
+                    watch,
+                },
+            );
+        }
+    }
+
+    /// The service's alarms as they are before its first write (`None` without `alarms`); an
+    /// alarm already in ALARM is said, not held against this deploy.
+    async fn baseline(
+        &self,
+    ) -> std::result::Result<Option<(Arc<Watch>, rollout::Baseline)>, String> {
+        let (Some(names), Some(reader)) = (&self.s.alarms, self.inspect) else {
+            return Ok(None);
+        };
+        let watch = Watch::new(reader.clone(), names.value.clone());
+        let (base, firing) = watch.baseline().await.map_err(|e| {
+            format!("the alarms could not be read before the deploy, nothing was changed: {e}")
+        })?;
+        for name in firing {
+            self.printer.info(format_args!(
+                "{}/{}: alarm {name} is in ALARM already; only a move into ALARM from now on fails this rollout",
+                self.t.name, self.s.name
+            ));
+        }
+        Ok(Some((Arc::new(watch), base)))
+    }
+
+    /// The service's `before_deploy` task with the revision about to roll out, before the
+    /// service is touched; `false` when it did not exit 0 (the row says how, with the exit code
+    /// and where the logs are, and the service stays as it was).
+    async fn before_deploy(
+        &self,
+        hook: &crate::dsl::Hook,
+        target: &Target,
+        desired: &DesiredService,
+        live_svc: &LiveEcsService,
+        tags: &[(String, String)],
+        out: &mut Row,
+    ) -> bool {
+        let task = OneOff {
+            deployer: self.deployer,
+            cluster: &self.t.cluster,
+            who: format!("{}/{} before_deploy", self.t.name, self.s.name),
+            poll: self.run.limits.poll,
+            timeout: std::time::Duration::from_secs(hook.timeout_secs),
+            printer: self.printer,
+        };
+        let ran = task
+            .run_in(
+                &target.arn,
+                &desired.task_definition,
+                hook.container.as_deref(),
+                &hook.command,
+                &live_svc.launch,
+                tags,
+            )
+            .await;
+        let end = match ran {
+            Ok(end) if end.succeeded() => {
+                out.logs.clone_from(&end.logs);
+                note(
+                    out,
+                    format!(
+                        "before_deploy `{}` exited 0",
+                        rollout::shell_words(&hook.command)
+                    ),
+                );
+                return true;
+            }
+            Ok(end) => end,
+            Err(why) => {
+                out.result = Outcome::BeforeDeployFailed;
+                note(out, format!("before_deploy: {why}"));
+                return false;
+            }
+        };
+        out.result = Outcome::BeforeDeployFailed;
+        note(
+            out,
+            format!("before_deploy `{}`", rollout::shell_words(&hook.command)),
+        );
+        end.fill(out);
+        self.printer.error(format_args!(
+            "{}/{}: before_deploy failed ({}); the service was not updated",
+            self.t.name,
+            self.s.name,
+            end.describe()
+        ));
+        false
     }
 
     /// What a rollback returns to: what runs now, unless it is what a dead holder was rolling

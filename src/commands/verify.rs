@@ -45,12 +45,15 @@ impl Report for VerifyReport {
 /// `acme (111111111111): ok (1 image, 3 roles, 2 log groups)`, or the problems one a line.
 pub(super) fn write_tenant(out: &mut dyn Write, t: &TenantCheck) -> io::Result<()> {
     let c = &t.checked;
-    let what = format!(
+    let mut what = format!(
         "{}, {}, {}",
         count(c.images, "image"),
         count(c.roles, "role"),
         count(c.log_groups, "log group")
     );
+    if c.alarms > 0 {
+        what.push_str(&format!(", {}", count(c.alarms, "alarm")));
+    }
     if t.problems.is_empty() {
         let ok = style::OK;
         return writeln!(

@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::diag::{Diagnostic, Diagnostics, Located, SourceFile, did_you_mean};
 use super::model::{
-    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, InfraSection, ServiceSection, VarBlock,
+    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, Hook, HookSpec, InfraSection,
+    ServiceSection, VarBlock,
 };
 use super::parse::parse_file;
 use crate::schedule::{Freeze, Schedule, Window, parse_freeze_time};
@@ -52,6 +53,9 @@ pub struct Project {
     pub name: String,
     pub image: String,
     pub rings: Vec<String>,
+    /// How long a ring's deployed services must stay out of ALARM before the next ring starts.
+    #[serde(skip)]
+    pub bake: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +208,12 @@ pub struct Service {
     pub cpu: Option<u32>,
     pub memory: Option<u32>,
     pub inject_into: Option<Located<Vec<String>>>,
+    /// CloudWatch alarms of the service in the tenant's account (the tenant file's list replaces
+    /// the defaults'), with where the list is written.
+    pub alarms: Option<Located<Vec<String>>>,
+    /// The one-off task deploy runs before updating the service; the tenant's file over the
+    /// defaults, `{ unset = true }` leaving none.
+    pub before_deploy: Option<Located<Hook>>,
     /// Layers 2..=5 in precedence order (layer 1 comes from the rendered template).
     pub env: Vec<EnvLayer>,
     /// `vars` in precedence order: defaults tenant, defaults service, tenant, tenant service.
@@ -542,7 +552,13 @@ fn project(defaults: &FileLayer, diags: &mut Diagnostics) -> Option<Project> {
             }
         }
     }
-    ok.then_some(Project { name, image, rings })
+    let bake = p.bake.as_ref().map(|b| b.value).filter(|b| !b.is_zero());
+    ok.then_some(Project {
+        name,
+        image,
+        rings,
+        bake,
+    })
 }
 
 /// The parts of `_defaults.toml` every tenant shares, built once rather than per tenant.
@@ -884,6 +900,19 @@ fn service(
         inject_into: t
             .and_then(|s| s.inject_into.clone())
             .or_else(|| d.and_then(|s| s.inject_into.clone())),
+        alarms: t
+            .and_then(|s| s.alarms.clone())
+            .or_else(|| d.and_then(|s| s.alarms.clone())),
+        before_deploy: match t
+            .and_then(|s| s.before_deploy.as_ref())
+            .or_else(|| d.and_then(|s| s.before_deploy.as_ref()))
+        {
+            Some(Located {
+                value: HookSpec::Run(h),
+                at,
+            }) => Some(Located::new(h.clone(), at.clone())),
+            Some(_) | None => None,
+        },
         env: vec![
             EnvLayer {
                 layer: Layer::Defaults,

@@ -130,6 +130,12 @@ pub const KEYS: &[Key] = &[
         "Deploy waves, in order; a tenant's `ring` is one of them.",
     ),
     key(
+        "project.bake",
+        DefaultsOnly,
+        Form::Pattern("^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$"),
+        "How long a ring's deployed services must stay out of ALARM before the next ring starts, e.g. `10m` (default: no bake).",
+    ),
+    key(
         "tenant",
         Both,
         Form::Table,
@@ -294,6 +300,42 @@ pub const KEYS: &[Key] = &[
         Both,
         Form::Pattern("^[A-Za-z0-9_-]+$"),
         "ECS service name, when it is not the key.",
+    ),
+    key(
+        "services.*.alarms",
+        Both,
+        Form::TextList,
+        "CloudWatch alarm names in the tenant's account: one moving to ALARM during the rollout or the bake rolls the service back and stops later rings.",
+    ),
+    key(
+        "services.*.before_deploy",
+        Both,
+        Form::Table,
+        "A one-off task `deploy` runs in each tenant with the new revision before it updates the service (a migration); a tenant's `{ unset = true }` removes an inherited one.",
+    ),
+    key(
+        "services.*.before_deploy.command",
+        Both,
+        Form::TextList,
+        "The container's command, e.g. [\"./migrate\", \"up\"]; every deploy that changes the service runs it, so it must be idempotent.",
+    ),
+    key(
+        "services.*.before_deploy.container",
+        Both,
+        Form::Text,
+        "The container it runs in (default: the task definition's first essential container).",
+    ),
+    key(
+        "services.*.before_deploy.timeout",
+        Both,
+        Form::Pattern("^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$"),
+        "How long it may run (e.g. \"15m\", the default): then stamp stops it (StopTask) and the tenant's deploy fails.",
+    ),
+    key(
+        "services.*.before_deploy.unset",
+        Both,
+        Form::Flag,
+        "Removes an inherited hook: `before_deploy = { unset = true }`.",
     ),
     key(
         "services.*.env_from",

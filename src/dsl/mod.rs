@@ -15,4 +15,4 @@ pub use fleet::{
     Fleet, InfraLayer, Layer, Notify, Project, ReleaseChoice, Service, Stack, Tenant,
     check_release, find_root, load, load_partial,
 };
-pub use model::{DesiredCount, ValueSpec, VarValue};
+pub use model::{DesiredCount, Hook, ValueSpec, VarValue};

@@ -12,9 +12,9 @@ use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile, did_you_mean};
 use super::model::{
-    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, FreezeSpec, InfraSection, NotifySection,
-    ProjectSection, ScheduleSection, ServiceSection, SmRef, TenantSection, ValueSpec, VarBlock,
-    VarEntry, VarValue,
+    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, FreezeSpec, Hook, HookSpec,
+    InfraSection, NotifySection, ProjectSection, ScheduleSection, ServiceSection, SmRef,
+    TenantSection, ValueSpec, VarBlock, VarEntry, VarValue,
 };
 
 const TOP_KEYS_DEFAULTS: &[&str] = &[
@@ -34,7 +34,7 @@ pub const CAPABILITIES: &[&str] = &[
     "CAPABILITY_NAMED_IAM",
     "CAPABILITY_AUTO_EXPAND",
 ];
-const PROJECT_KEYS: &[&str] = &["name", "image", "rings"];
+const PROJECT_KEYS: &[&str] = &["name", "image", "rings", "bake"];
 const TENANT_KEYS: &[&str] = &[
     "account_id",
     "region",
@@ -56,10 +56,13 @@ const SERVICE_KEYS: &[&str] = &[
     "memory",
     "inject_into",
     "ecs_service",
+    "alarms",
+    "before_deploy",
     "env_from",
     "vars",
     "env",
 ];
+const HOOK_KEYS: &[&str] = &["command", "container", "timeout", "unset"];
 const VALUE_FORM_KEYS: &[&str] = &[
     "ssm",
     "secret",
@@ -354,6 +357,42 @@ impl Walker<'_> {
         Some(Located::new(out, self.loc(&v.span())))
     }
 
+    /// A duration in stamp's one syntax (`90s`, `10m`, `1h`).
+    fn duration(&mut self, v: &Value<'_>, key: &str) -> Option<Located<std::time::Duration>> {
+        let s = self.nonempty_string(v, key)?;
+        match crate::duration::parse(&s.value) {
+            Ok(d) => Some(Located::new(d, s.at)),
+            Err(why) => {
+                self.err(
+                    &v.span(),
+                    format!("`{key}`: {why}"),
+                    Some(format!("write e.g. `{key} = \"10m\"` (units: ms, s, m, h)")),
+                );
+                None
+            }
+        }
+    }
+
+    /// `alarms = ["name", …]`: CloudWatch alarm names (1 to 255 characters), each once.
+    fn alarm_names(&mut self, v: &Value<'_>) -> Option<Located<Vec<String>>> {
+        let list = self.string_list(v, "alarms")?;
+        let mut names: Vec<String> = Vec::new();
+        for n in list.value {
+            if n.value.trim().is_empty() || n.value.chars().count() > 255 {
+                self.err(
+                    &v.span(),
+                    format!("`{}` is not a CloudWatch alarm name", n.value),
+                    Some("an alarm name is 1 to 255 characters, as CloudWatch shows it".into()),
+                );
+                return None;
+            }
+            if !names.contains(&n.value) {
+                names.push(n.value);
+            }
+        }
+        Some(Located::new(names, list.at))
+    }
+
     fn project(&mut self, t: &Table<'_>) -> ProjectSection {
         let mut p = ProjectSection::default();
         for (key, v) in t.iter() {
@@ -376,6 +415,7 @@ impl Walker<'_> {
                         Located::new(l.value.into_iter().map(|s| s.value).collect(), l.at)
                     });
                 }
+                "bake" => p.bake = self.duration(v, "bake"),
                 _ => {
                     if let Some(meant) = self.unknown_key(key, "[project]", PROJECT_KEYS) {
                         p.misspelt.insert(meant);
@@ -992,6 +1032,113 @@ impl Walker<'_> {
         VarBlock(out)
     }
 
+    /// `before_deploy = { command = [...], container = "app", timeout = "15m" }`, or
+    /// `{ unset = true }` (a tenant removing the hook its defaults give).
+    fn before_deploy(&mut self, v: &Value<'_>) -> Option<Located<HookSpec>> {
+        const HINT: &str = "write `before_deploy = { command = [\"./migrate\", \"up\"], container = \"app\", timeout = \"15m\" }`, or `{ unset = true }`";
+        let DeValue::Table(t) = v.get_ref() else {
+            self.err(
+                &v.span(),
+                format!(
+                    "`before_deploy` must be a table, found {}",
+                    type_name(v.get_ref())
+                ),
+                Some(HINT.into()),
+            );
+            return None;
+        };
+        let at = self.loc(&v.span());
+        let (mut command, mut container, mut timeout) = (None, None, None);
+        let (mut unset, mut wrong) = (false, false);
+        for (key, hv) in t.iter() {
+            match key.get_ref().as_ref() {
+                "command" => command = self.hook_command(hv),
+                "container" => container = self.nonempty_string(hv, "container"),
+                "timeout" => timeout = self.hook_timeout(hv),
+                "unset" if matches!(hv.get_ref(), DeValue::Boolean(true)) => unset = true,
+                "unset" => self.err(
+                    &hv.span(),
+                    "`unset` can only be `true`",
+                    Some("write `before_deploy = { unset = true }`, or leave the key out".into()),
+                ),
+                _ => {
+                    drop(self.unknown_key(key, "`before_deploy`", HOOK_KEYS));
+                    wrong = true;
+                }
+            }
+        }
+        if unset {
+            if t.len() > 1 {
+                self.err(
+                    &v.span(),
+                    "`before_deploy = { unset = true }` takes no other key",
+                    Some(
+                        "either remove the inherited hook, or write a hook of this file's own"
+                            .into(),
+                    ),
+                );
+            }
+            return Some(Located::new(HookSpec::Unset, at));
+        }
+        let Some(command) = command else {
+            if !wrong && !t.iter().any(|(k, _)| k.get_ref() == "command") {
+                self.err(
+                    &v.span(),
+                    "`before_deploy` needs a `command`",
+                    Some(HINT.into()),
+                );
+            }
+            return None;
+        };
+        Some(Located::new(
+            HookSpec::Run(Hook {
+                command,
+                container: container.map(|c| c.value),
+                timeout_secs: timeout.unwrap_or(Hook::DEFAULT_TIMEOUT_SECS),
+            }),
+            at,
+        ))
+    }
+
+    /// A hook's command: a non-empty list of strings, the first not blank.
+    fn hook_command(&mut self, v: &Value<'_>) -> Option<Vec<String>> {
+        let list = self.string_list(v, "command")?;
+        let items: Vec<String> = list.value.into_iter().map(|s| s.value).collect();
+        if items.first().is_none_or(|first| first.trim().is_empty()) {
+            self.err(
+                &v.span(),
+                "`command` must name a program: the list is empty or starts with a blank",
+                Some("write e.g. `command = [\"./migrate\", \"up\"]`".into()),
+            );
+            return None;
+        }
+        Some(items)
+    }
+
+    /// A hook's timeout: `90s`, `15m`, `1h`, at least a second and at most 24h.
+    fn hook_timeout(&mut self, v: &Value<'_>) -> Option<u64> {
+        let s = self.string(v, "timeout")?;
+        match crate::cli::duration(&s.value) {
+            Ok(d) if d.as_secs() >= 1 => Some(d.as_secs()),
+            Ok(_) => {
+                self.err(
+                    &v.span(),
+                    format!("`timeout = \"{}\"` is shorter than a second", s.value),
+                    Some("write e.g. `timeout = \"15m\"`".into()),
+                );
+                None
+            }
+            Err(why) => {
+                self.err(
+                    &v.span(),
+                    why,
+                    Some("write e.g. `timeout = \"15m\"`".into()),
+                );
+                None
+            }
+        }
+    }
+
     fn services(&mut self, t: &Table<'_>) -> BTreeMap<String, ServiceSection> {
         let mut out = BTreeMap::new();
         for (key, v) in t.iter() {
@@ -1015,6 +1162,8 @@ impl Walker<'_> {
                 memory: None,
                 inject_into: None,
                 ecs_service: None,
+                alarms: None,
+                before_deploy: None,
                 env: EnvBlock::default(),
                 vars: VarBlock::default(),
             };
@@ -1031,6 +1180,7 @@ impl Walker<'_> {
                             Located::new(l.value.into_iter().map(|s| s.value).collect(), l.at)
                         });
                     }
+                    "alarms" => s.alarms = self.alarm_names(sv),
                     "ecs_service" => {
                         s.ecs_service = self.nonempty_string(sv, "ecs_service");
                         if let Some(n) = &s.ecs_service
@@ -1044,6 +1194,7 @@ impl Walker<'_> {
                             s.ecs_service = None;
                         }
                     }
+                    "before_deploy" => s.before_deploy = self.before_deploy(sv),
                     "env_from" => s.env.import = self.env_from(sv),
                     "vars" => s.vars = self.vars(sv, &format!("{where_} vars")),
                     "env" => {
@@ -1536,6 +1687,7 @@ H = { secretsmanager = "acme/db", key = "password", version_stage = "AWSPREVIOUS
             (INFRA_KEYS, "infra.*", Files::Both),
             (ENV_FROM_KEYS, "env_from", Files::Both),
             (ENV_FROM_KEYS, "services.*.env_from", Files::Both),
+            (HOOK_KEYS, "services.*.before_deploy", Files::Both),
         ] {
             assert_eq!(
                 sorted(loader),

@@ -1,8 +1,10 @@
 //! The change → wait → verify step of one ECS service, shared by `deploy` (to a revision it
 //! registered) and `rollback` (to an earlier one): journal the rollout in the lock, point the
 //! service at the target, tag it, wait for the rollout, and on failure or timeout return to
-//! what ran before and wait for that too. The service's stamp tags always end up describing the
-//! revision that runs.
+//! what ran before and wait for that too. With a health gate, an alarm that moves into ALARM
+//! while the rollout runs (or as it settles) is a failure like any other. A rollout ECS's
+//! circuit breaker rolled back itself is waited for, not rolled back again. The service's stamp
+//! tags always end up describing the revision that runs.
 
 use crate::aws::deploy::{
     LockInfo, Rollout, RolloutOutcome, RolloutStatus, TenantDeployer, WaitLimits,
@@ -10,6 +12,8 @@ use crate::aws::deploy::{
 use crate::aws::{LiveEcsService, LiveTaskDefinition};
 use crate::fleet::{Outcome, Row};
 use crate::output::Printer;
+
+use super::health::Gate;
 
 /// One service's roll: where it is and how to wait.
 pub struct Roll<'a> {
@@ -46,12 +50,29 @@ impl Roll<'_> {
     #[allow(clippy::too_many_arguments)]
     pub async fn run(
         &self,
+        mine: LockInfo,
+        to: &Target,
+        back: &LiveTaskDefinition,
+        live: &LiveEcsService,
+        tags: &[(String, String)],
+        done: Outcome,
+        out: &mut Row,
+    ) {
+        self.run_gated(mine, to, back, live, tags, done, None, out)
+            .await;
+    }
+
+    /// [`Self::run`] with the service's health gate watched while the rollout runs.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_gated(
+        &self,
         mut mine: LockInfo,
         to: &Target,
         back: &LiveTaskDefinition,
         live: &LiveEcsService,
         tags: &[(String, String)],
         done: Outcome,
+        gate: Option<&Gate<'_>>,
         out: &mut Row,
     ) {
         // The run journal: if this run dies from here on, whoever finds the lock can tell what
@@ -89,19 +110,105 @@ impl Roll<'_> {
                 self.who
             ));
         }
-        let reason = match self.wait(&to.arn).await {
+        let reason = match self.wait_gated(&to.arn, gate).await {
             Ok(RolloutOutcome::Completed) => {
                 out.result = done;
                 out.revision = Some(to.revision);
+                return;
+            }
+            Ok(RolloutOutcome::EcsRolledBack { reason, to: arn }) => {
+                self.rolled_back_by_ecs(to.revision, &reason, &arn, back, live, out)
+                    .await;
                 return;
             }
             Ok(RolloutOutcome::Failed { reason }) => reason,
             Ok(RolloutOutcome::TimedOut) => {
                 format!("rollout did not complete within {:?}", self.limits.timeout)
             }
-            Err(e) => e.to_string(),
+            Err(e) => e,
         };
         self.back(to.revision, &reason, back, live, out).await;
+    }
+
+    /// The wait, with the gate's alarms polled beside it and looked at once more when the
+    /// rollout completes; `Err` says why the rollout is not good (an alarm, an unreadable one,
+    /// or the wait's own error).
+    async fn wait_gated(
+        &self,
+        arn: &str,
+        gate: Option<&Gate<'_>>,
+    ) -> Result<RolloutOutcome, String> {
+        let Some(g) = gate else {
+            return self.wait(arn).await.map_err(|e| e.to_string());
+        };
+        let waited = tokio::select! {
+            w = self.wait(arn) => w.map_err(|e| e.to_string())?,
+            why = g.until_tripped(self.limits.poll) => return Err(why),
+        };
+        if waited == RolloutOutcome::Completed
+            && let Some(why) = g.tripped().await
+        {
+            return Err(why);
+        }
+        Ok(waited)
+    }
+
+    /// ECS's circuit breaker failed revision `revision` and rolled the service back to `arn`
+    /// itself: wait for that rollout (a second one of stamp's would race it), then make the tags
+    /// describe what runs. A failed deploy either way.
+    async fn rolled_back_by_ecs(
+        &self,
+        revision: i32,
+        reason: &str,
+        arn: &str,
+        back: &LiveTaskDefinition,
+        live: &LiveEcsService,
+        out: &mut Row,
+    ) {
+        let to_revision = arn
+            .rsplit(':')
+            .next()
+            .and_then(|r| r.parse::<i32>().ok())
+            .unwrap_or(back.revision);
+        let said = format!(
+            "ECS deployment circuit breaker rolled back to revision {to_revision} (revision {revision}: {reason})"
+        );
+        self.printer
+            .error(format_args!("{}: {said}; waiting for it", self.who));
+        match self.wait(arn).await {
+            Ok(RolloutOutcome::Completed) => {
+                out.result = Outcome::RolledBack;
+                out.revision = Some(to_revision);
+                note(out, said);
+                let td = if arn == back.arn {
+                    Ok(back.clone())
+                } else {
+                    self.deployer.reader().describe_task_definition(arn).await
+                };
+                if let (Ok(td), false) = (td, live.arn.is_empty()) {
+                    let _ = retag(self.deployer, &live.arn, &td, Vec::new()).await;
+                }
+            }
+            other => {
+                let why = match other {
+                    Ok(RolloutOutcome::TimedOut) => "it did not complete in time".to_owned(),
+                    Ok(
+                        RolloutOutcome::Failed { reason }
+                        | RolloutOutcome::EcsRolledBack { reason, .. },
+                    ) => reason,
+                    Err(e) => e.to_string(),
+                    Ok(RolloutOutcome::Completed) => String::new(),
+                };
+                out.result = Outcome::NeedsHuman;
+                out.revision = Some(revision);
+                note(
+                    out,
+                    format!(
+                        "{said}, but that rollout did not complete: {why}; a person must check the service"
+                    ),
+                );
+            }
+        }
     }
 
     async fn tag(
@@ -141,8 +248,8 @@ impl Roll<'_> {
             .await
     }
 
-    /// Back to what ran before, and wait for that too.
-    async fn back(
+    /// Back to what ran before, and wait for that too (also after a bake whose alarm fired).
+    pub async fn back(
         &self,
         revision: i32,
         reason: &str,
@@ -183,7 +290,9 @@ impl Roll<'_> {
             return;
         }
         let why = match result {
-            Ok(RolloutOutcome::Failed { reason }) => reason,
+            Ok(
+                RolloutOutcome::Failed { reason } | RolloutOutcome::EcsRolledBack { reason, .. },
+            ) => reason,
             Ok(RolloutOutcome::TimedOut) => "the rollback timed out too".to_owned(),
             Err(e) => e.to_string(),
             Ok(RolloutOutcome::Completed) => String::new(),
@@ -290,7 +399,9 @@ pub async fn restore(
             .await
         {
             Ok(RolloutOutcome::Completed) => said.push(format!("{what}; put back what deploy set")),
-            Ok(RolloutOutcome::Failed { reason }) => {
+            Ok(
+                RolloutOutcome::Failed { reason } | RolloutOutcome::EcsRolledBack { reason, .. },
+            ) => {
                 return Err(format!("{what}; putting it back failed: {reason}"));
             }
             Ok(RolloutOutcome::TimedOut) => {

@@ -414,6 +414,8 @@ mod tests {
             detail: detail.map(str::to_owned),
             retries: 0,
             retried: std::collections::BTreeMap::new(),
+            exit_code: None,
+            logs: None,
         }
     }
 

@@ -143,6 +143,7 @@ fn noun(verb: &str) -> &'static str {
     match verb {
         "deploy" => "deploy",
         "roll back" => "rollback",
+        "run" => "run",
         _ => "infra apply",
     }
 }
@@ -161,6 +162,7 @@ fn past(verb: &str) -> &'static str {
     match verb {
         "deploy" => "deployed",
         "roll back" => "rolled back",
+        "run" => "run",
         _ => "changed",
     }
 }

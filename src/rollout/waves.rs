@@ -1,7 +1,8 @@
 //! The fleet loop: who may start now (windows, freezes, overrides), waves in `project.rings`
 //! order, up to `--concurrency` tenants at once, no new tenant after the failure tolerance or an
-//! interrupt, and the rows of everything that did not start. A second interrupt abandons the
-//! run: [`run`] returns `None` and the command exits 130.
+//! interrupt, and the rows of everything that did not start. After each ring a [`RingGate`] may
+//! hold the later rings back (their rows say why). A second interrupt abandons the run: [`run`]
+//! returns `None` and the command exits 130.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,6 +76,8 @@ pub fn row(t: &Tenant, ring: &str, unit: &str, result: Outcome, detail: Option<S
         detail,
         retries: 0,
         retried: BTreeMap::new(),
+        exit_code: None,
+        logs: None,
     }
 }
 
@@ -142,6 +145,34 @@ pub fn schedule(
     (rows, waves)
 }
 
+/// What decides, after a ring, whether the later rings may start (deploy's health gates).
+pub trait RingGate: Send + Sync {
+    /// `Some(why)` holds the later rings back. `rows` are the ring's own (a gate may change them,
+    /// e.g. to rolled back); `last`: no ring follows in this run.
+    fn after_ring<'a>(
+        &'a self,
+        ring: &'a str,
+        rows: &'a mut [Row],
+        last: bool,
+        ctl: &'a Control,
+    ) -> impl Future<Output = Option<String>> + Send + 'a;
+}
+
+/// No gate: every ring starts after the one before (rollback, infra apply).
+pub struct NoGate;
+
+impl RingGate for NoGate {
+    fn after_ring<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a mut [Row],
+        _: bool,
+        _: &'a Control,
+    ) -> impl Future<Output = Option<String>> + Send + 'a {
+        std::future::ready(None)
+    }
+}
+
 /// Runs `work` for every tenant of every wave; `None` when a second interrupt abandoned the
 /// run. Rows come back in ring order, then tenant and unit.
 pub async fn run<F, Fut>(
@@ -156,6 +187,24 @@ where
     F: Fn(Start) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Vec<Row>> + Send + 'static,
 {
+    run_gated(ctl, rings, waves, concurrency, units, work, &NoGate).await
+}
+
+/// [`run`], with `gate` asked after each ring.
+pub async fn run_gated<F, Fut, G>(
+    ctl: Arc<Control>,
+    rings: &[String],
+    waves: Vec<(String, Vec<Start>)>,
+    concurrency: usize,
+    units: UnitNames,
+    work: F,
+    gate: &G,
+) -> Option<Vec<Row>>
+where
+    F: Fn(Start) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Vec<Row>> + Send + 'static,
+    G: RingGate,
+{
     let starting: Vec<(String, String)> = waves
         .iter()
         .flat_map(|(ring, w)| w.iter().map(|s| (ring.clone(), s.tenant.name.clone())))
@@ -164,10 +213,27 @@ where
     ctl.notify.started(&starting);
     let all = async {
         let mut out = Vec::new();
-        for (ring, starts) in waves {
+        let mut held: Option<String> = None;
+        let n = waves.len();
+        for (i, (ring, starts)) in waves.into_iter().enumerate() {
+            if let Some(why) = &held {
+                for s in &starts {
+                    out.extend(skipped(&s.tenant, &units(&s.tenant), why));
+                }
+                continue;
+            }
             ctl.printer
                 .info(format_args!("wave {ring}: {} tenant(s)", starts.len()));
-            out.extend(wave(&ctl, starts, concurrency, &units, &work).await);
+            let mut rows = wave(&ctl, starts, concurrency, &units, &work).await;
+            if let Some(why) = gate.after_ring(&ring, &mut rows, i + 1 == n, &ctl).await {
+                let why = format!("ring {ring} failed its health gate: {why}");
+                if i + 1 < n {
+                    ctl.printer
+                        .error(format_args!("{why}; the later rings do not start"));
+                }
+                held = Some(why);
+            }
+            out.extend(rows);
         }
         out
     };

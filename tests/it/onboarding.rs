@@ -308,6 +308,10 @@ const STEPS: &[Step] = &[
         name: "rollback",
         role: RoleKind::Deploy,
     },
+    Step {
+        name: "run",
+        role: RoleKind::Deploy,
+    },
 ];
 
 struct Scenario<'e> {
@@ -385,6 +389,28 @@ impl Scenario<'_> {
                 .concat();
                 self.stamp(copy.path(), &args)
             }
+            "run" => {
+                // A one-off task that outlives its timeout: RunTask, DescribeTasks, StopTask.
+                let args = [
+                    &[
+                        "run",
+                        "globex",
+                        "-s",
+                        "api",
+                        "--yes",
+                        "--allow-dirty",
+                        "--force-unlock",
+                        "--poll-interval",
+                        "20ms",
+                        "--timeout",
+                        "1s",
+                    ][..],
+                    &window,
+                    &["--", "./migrate", "sleep=3600"],
+                ]
+                .concat();
+                self.stamp(root, &args)
+            }
             "rollback" => {
                 // Something of stamp's own to go back to: one more deploy first (under a
                 // removal it may fail; earlier passes left stamp's revisions behind).
@@ -440,8 +466,10 @@ impl Scenario<'_> {
 /// What a step must show when all is allowed: success, except the failing stack, whose
 /// failure is reported with CloudFormation's reason (read with DescribeStackEvents).
 fn assert_works(step: &str, run: &Run) {
-    if step == "infra-fail" {
-        run.code(1);
+    if step == "infra-fail" || step == "run" {
+        // The failing stack fails, the task outlives its timeout (exit 124): neither for want
+        // of a permission.
+        run.code(if step == "run" { 124 } else { 1 });
         assert!(
             !run.stdout.contains("access denied") && !run.stderr.contains("access denied"),
             "{}",
@@ -476,6 +504,7 @@ fn with_exactly_the_generated_policies_every_command_works_and_each_action_is_ne
     );
     let account = f.account("globex").to_owned();
     emu.create_role(&account, "stamp-admin", &["*"]);
+    gate_api_on_an_alarm(&emu, &f, &account);
     emu.enforce_iam();
     let s = Scenario {
         emu: &emu,
@@ -524,7 +553,13 @@ fn with_exactly_the_generated_policies_every_command_works_and_each_action_is_ne
     // revision it returns to lacks; every deploy of this scenario writes the same tag keys.
     // secretsmanager:DescribeSecret, which only a fleet referencing Secrets Manager calls (the
     // example fleet references none; tests/it/secretsmanager.rs covers the call itself).
-    const NOT_REACHED: &[&str] = &["ecs:UntagResource", "secretsmanager:DescribeSecret"];
+    // iam:PassRole, which AWS checks when RunTask hands the task definition's roles to ECS;
+    // moto does not check it on RunTask.
+    const NOT_REACHED: &[&str] = &[
+        "ecs:UntagResource",
+        "secretsmanager:DescribeSecret",
+        "iam:PassRole",
+    ];
     let mut unproven = Vec::new();
     for (role, list) in [(RoleKind::Inspect, &inspect), (RoleKind::Deploy, &deploy)] {
         for &action in list.iter().filter(|a| !NOT_REACHED.contains(a)) {
@@ -547,6 +582,38 @@ fn with_exactly_the_generated_policies_every_command_works_and_each_action_is_ne
         unproven.is_empty(),
         "no command failed without: {unproven:#?}"
     );
+}
+
+/// globex's api gated on an alarm that exists, so that verify and deploy read it
+/// (`cloudwatch:DescribeAlarms`, inspect role).
+fn gate_api_on_an_alarm(emu: &Emulator, f: &Fleet, account: &str) {
+    let path = f.root().join("tenants/globex.toml");
+    let text = std::fs::read_to_string(&path).expect("read globex");
+    std::fs::write(
+        &path,
+        format!("{text}\n[services.api]\nalarms = [\"api-5xx\"]\n"),
+    )
+    .expect("write globex");
+    crate::support::rt().block_on(async {
+        let cfg = emu
+            .sdk_config_for(account, "us-east-1", "stamp-admin")
+            .await;
+        aws_sdk_cloudwatch::Client::new(&cfg)
+            .put_metric_alarm()
+            .alarm_name("api-5xx")
+            .namespace("AWS/ApplicationELB")
+            .metric_name("HTTPCode_Target_5XX_Count")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(10.0)
+            .comparison_operator(
+                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
+            )
+            .send()
+            .await
+            .expect("PutMetricAlarm");
+    });
 }
 
 /// Credentials of an administrator in `account`, as the customer's own admin would hold them.

@@ -121,22 +121,27 @@ impl Ctx<'_> {
     /// Runs `args` in text and in JSON mode; each must exit with `code` and not panic.
     fn both(&mut self, args: &[&str], code: i32) {
         for json in [false, true] {
-            let mut a = args.to_vec();
-            if json {
-                a.extend(["--output", "json"]);
-            }
-            let run = run_command(self.command(&a));
-            run.no_panic();
-            assert_eq!(
-                run.code,
-                code,
-                "stamp {}\n--- stdout\n{}\n--- stderr\n{}",
-                a.join(" "),
-                run.stdout,
-                run.stderr
-            );
-            self.seen.run(&a.join(" "), &run);
+            self.one(args, json, code);
         }
+    }
+
+    /// Runs `args` once, in JSON mode or as text; it must exit with `code` and not panic.
+    fn one(&mut self, args: &[&str], json: bool, code: i32) {
+        let mut a = args.to_vec();
+        if json {
+            a.extend(["--output", "json"]);
+        }
+        let run = run_command(self.command(&a));
+        run.no_panic();
+        assert_eq!(
+            run.code,
+            code,
+            "stamp {}\n--- stdout\n{}\n--- stderr\n{}",
+            a.join(" "),
+            run.stdout,
+            run.stderr
+        );
+        self.seen.run(&a.join(" "), &run);
     }
 
     fn edit(&self, tenant: &str, from: &str, to: &str) -> String {
@@ -406,29 +411,25 @@ fn no_command_in_any_mode_shows_a_secret_or_a_credential() {
     c.both(&with(&deploy, &["--plan", &plan_file]), 0);
     c.both(&["history", "acme", "-s", "api"], 0);
     c.both(&["history", "globex", "-s", "worker", "--limit", "5"], 0);
-    // Text, then JSON: a named revision, the same both times; the second run finds it already
-    // running, which is a refusal (exit 2) since rollback refuses `--to` the running revision.
-    let rollback = [
-        "rollback",
-        "umbrella",
-        "-s",
-        "api",
-        "--to",
-        "2",
-        "--yes",
-        "--allow-dirty",
-        "--poll-interval",
-        "20ms",
-    ];
-    for (json, code) in [(false, 0), (true, 2)] {
-        let mut a = rollback.to_vec();
-        if json {
-            a.extend(["--output", "json"]);
-        }
-        let run = run_command(c.command(&a));
-        run.no_panic();
-        assert_eq!(run.code, code, "stamp {}\n{}", a.join(" "), run.stderr);
-        c.seen.run(&a.join(" "), &run);
+    // Text, then JSON, each to another revision stamp deployed: a rollback to the revision
+    // that already runs is refused before any write.
+    for (json, to) in [(false, "2"), (true, "3")] {
+        c.one(
+            &[
+                "rollback",
+                "umbrella",
+                "-s",
+                "api",
+                "--to",
+                to,
+                "--yes",
+                "--allow-dirty",
+                "--poll-interval",
+                "20ms",
+            ],
+            json,
+            0,
+        );
     }
     // `stamp status` is being added on main; once this build has it, it is checked too.
     let has_status = run_command(c.command(&["status", "--help"])).code == 0;

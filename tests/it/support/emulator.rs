@@ -517,9 +517,52 @@ impl Emulator {
         );
     }
 
+    /// The CloudWatch alarm `alarm` of that account and region goes to ALARM when the service's
+    /// next rollout starts (the emulator's rollout hook: no race with the client's polls).
+    pub fn alarm_on_next_rollout(
+        &self,
+        account: &str,
+        region: &str,
+        cluster: &str,
+        service: &str,
+        alarm: &str,
+    ) {
+        let body = serde_json::json!({
+            "account_id": account, "region": region, "cluster": cluster, "service": service,
+            "alarm": alarm,
+        })
+        .to_string();
+        let (status, text) = self.http_post(
+            "/stamp-control/alarm-on-next-rollout",
+            "application/json",
+            &body,
+        );
+        assert_eq!(
+            status, 200,
+            "POST /stamp-control/alarm-on-next-rollout: {text}"
+        );
+    }
+
     /// The next rollout of that service stays IN_PROGRESS forever.
     pub fn hang_next_rollout(&self, account: &str, region: &str, cluster: &str, service: &str) {
         self.control("hang-next-rollout", account, region, cluster, service, 1);
+    }
+
+    /// The next RunTask in that cluster starts no task and answers `failures: [{reason}]`.
+    pub fn fail_next_run_task(&self, account: &str, region: &str, cluster: &str, reason: &str) {
+        let body = serde_json::json!({
+            "account_id": account, "region": region, "cluster": cluster, "reason": reason,
+        })
+        .to_string();
+        let (status, text) = self.http_post(
+            "/stamp-control/fail-next-run-task",
+            "application/json",
+            &body,
+        );
+        assert_eq!(
+            status, 200,
+            "POST /stamp-control/fail-next-run-task: {text}"
+        );
     }
 
     fn control(
