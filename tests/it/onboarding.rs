@@ -239,7 +239,12 @@ fn bootstrap_template_grants_each_role_exactly_its_list_scoped_to_the_tenant() {
             .any(|r| r.contains(":task-definition/") && r.ends_with("api:*")),
         "{tagged:?}"
     );
-    assert_eq!(tagged.len(), 3, "{tagged:?}");
+    // RunTask with tags needs ecs:TagResource on the task it creates.
+    assert!(
+        tagged.contains(&arn("ecs", "task/globex-shop/*")),
+        "{tagged:?}"
+    );
+    assert_eq!(tagged.len(), 4, "{tagged:?}");
     assert_eq!(
         resources_of(&sd, "cloudformation:ExecuteChangeSet"),
         [arn("cloudformation", "stack/globex-app/*")]
