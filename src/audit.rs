@@ -16,6 +16,15 @@ pub const RELEASE: &str = "stamp:release";
 pub const DEPLOYER: &str = "stamp:deployer";
 pub const OVERRIDE: &str = "stamp:override";
 pub const FORCED_UNLOCK: &str = "stamp:forced-unlock";
+/// On one-off tasks (`stamp run`, `before_deploy`): the command's first word.
+pub const COMMAND: &str = "stamp:command";
+
+/// The `stamp:command` tag of a one-off task: its program, never its arguments (which may
+/// carry values a person typed).
+pub fn command_tag(command: &[String]) -> (String, String) {
+    let first = command.first().map_or("", String::as_str);
+    (COMMAND.to_owned(), clean(first))
+}
 
 /// What one deploy records.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

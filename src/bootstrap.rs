@@ -126,6 +126,7 @@ fn permissions(inputs: &Inputs, kind: RoleKind) -> Value {
         (Scope::Locks, "Locks"),
         (Scope::Services, "Services"),
         (Scope::ServicesAndFamilies, "ServicesAndFamilies"),
+        (Scope::Tagged, "Tagged"),
         (Scope::Stacks, "Stacks"),
     ];
     let statements: Vec<Value> = scopes
@@ -170,6 +171,14 @@ pub fn resources(inputs: &Inputs, scope: Scope) -> Vec<Value> {
             .collect::<Vec<_>>()
     };
     let stacks: Vec<String> = inputs.stacks.iter().flat_map(|s| named(s)).collect();
+    let families = || {
+        inputs
+            .families
+            .iter()
+            .flat_map(|f| named(f))
+            .map(|f| at("ecs", &format!("task-definition/{f}:*")))
+            .collect::<Vec<_>>()
+    };
     match scope {
         Scope::Any => vec![json!("*")],
         Scope::Parameters => vec![at("ssm", "parameter/*")],
@@ -188,15 +197,11 @@ pub fn resources(inputs: &Inputs, scope: Scope) -> Vec<Value> {
             .map(|c| at("ecs", &format!("cluster/{c}")))
             .collect(),
         Scope::Services => services(),
-        Scope::ServicesAndFamilies => services()
+        Scope::ServicesAndFamilies => services().into_iter().chain(families()).collect(),
+        Scope::Tagged => services()
             .into_iter()
-            .chain(
-                inputs
-                    .families
-                    .iter()
-                    .flat_map(|f| named(f))
-                    .map(|f| at("ecs", &format!("task-definition/{f}:*"))),
-            )
+            .chain(clusters.iter().map(|c| at("ecs", &format!("task/{c}/*"))))
+            .chain(families())
             .collect(),
         Scope::Stacks => stacks
             .iter()

@@ -190,6 +190,23 @@ Examples:
   stamp history acme -s api              to see the revisions first")]
     Rollback(RollbackArgs),
 
+    /// A one-off task (a migration) from a service's rendered task definition, in each tenant.
+    #[command(after_help = "\
+Examples:
+  stamp run acme -s api -- ./migrate up             one tenant: exits with the container's code
+  stamp run --all -s api --yes -- ./migrate up      the fleet, ring by ring; a summary of exit codes
+  stamp run acme -s api --container app --timeout 5m -- ./manage check
+
+The task runs the revision a deploy would register (registered first if it changed), where the
+service's tasks run (launch type or capacity providers, subnets, security groups: read from the
+live service), with only the container's command replaced; its environment and secrets are the
+service's own (secrets as valueFrom references). startedBy is `stamp`; the task carries the
+stamp:* audit tags. stamp waits until it stops and prints its awslogs group and stream.
+Exit codes, one tenant: the container's exit code; 124 when --timeout stopped the task; 1 when
+it did not start (ECS's reason is shown). Several tenants: 0 when every task exited 0, else 1.
+2: bad input or a refusal before anything started.")]
+    Run(RunArgs),
+
     /// Read-only fleet view: what runs where, who deployed it, and whether it drifted from git.
     #[command(after_help = "\
 Examples:
@@ -907,8 +924,9 @@ pub struct DeployArgs {
     // taken for an unknown flag and the parser suggests `-- -1/3`, which would name a tenant.
     #[arg(long, value_name = "INDEX/TOTAL", allow_hyphen_values = true)]
     pub shard: Option<crate::fleet::Shard>,
-    /// Tenants deployed at once inside a ring.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// Tenants deployed at once inside a ring (tenants are separate accounts: the limit is this
+    /// machine and the network, not AWS; README "Deploying" has the measurement).
+    #[arg(long, default_value_t = 32, value_name = "N")]
     pub concurrency: usize,
     /// Services of one tenant rolled out at once, each under its own lock.
     #[arg(long, default_value_t = 4, value_name = "N")]
@@ -982,6 +1000,71 @@ pub struct RollbackArgs {
     pub force_unlock: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Tenants to run the task in (file stems in tenants/).
+    #[arg(conflicts_with = "all")]
+    #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
+    pub tenants: Vec<String>,
+    /// Every tenant of the fleet.
+    #[arg(long)]
+    pub all: bool,
+    /// The service whose task definition the task runs.
+    #[arg(short, long)]
+    #[arg(add = ArgValueCompleter::new(crate::complete::services))]
+    pub service: String,
+    /// The container whose command is replaced (default: the first essential container).
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Release for tenants that do not pin one.
+    #[arg(long, value_parser = release)]
+    pub release: Option<String>,
+    /// How long the task may run before stamp stops it (StopTask).
+    #[arg(long, default_value = "15m", value_parser = duration, allow_hyphen_values = true)]
+    pub timeout: std::time::Duration,
+    /// How often to poll the task (e.g. 5s, 200ms).
+    #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION")]
+    pub poll_interval: std::time::Duration,
+    /// Run without asking (required when not on a terminal, as in CI).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Only this ring of project.rings.
+    #[arg(long)]
+    pub ring: Option<String>,
+    /// This CI container's share of the fleet: INDEX/TOTAL, 0-based.
+    #[arg(long, value_name = "INDEX/TOTAL", allow_hyphen_values = true)]
+    pub shard: Option<crate::fleet::Shard>,
+    /// Tenants at once inside a ring.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+    /// Failed tenants tolerated before no new tenant starts (the rest are reported skipped).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub failure_tolerance: u32,
+    /// Run even outside the tenants' deploy windows (needs --reason; recorded in tags).
+    #[arg(long)]
+    pub ignore_window: bool,
+    /// Run even during a freeze (needs --reason; recorded in tags).
+    #[arg(long)]
+    pub ignore_freeze: bool,
+    /// Why a window or freeze is overridden.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Take a live lock held by another run of the service.
+    #[arg(long)]
+    pub force_unlock: bool,
+    /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Print the AWS calls made, per operation, on stderr.
+    #[arg(long)]
+    pub stats: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// The container's command, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -1079,7 +1162,7 @@ fn count(s: &str) -> Result<usize, String> {
 
 /// `90s`, `10m`, `1h`, `250ms`, or plain seconds; at most 24h (which keeps the lock expiry, the
 /// wait plus five minutes, and deadlines, now plus the wait, from overflowing).
-fn duration(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn duration(s: &str) -> Result<std::time::Duration, String> {
     crate::duration::parse(s)
 }
 

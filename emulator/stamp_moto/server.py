@@ -13,6 +13,9 @@
   `times` rollouts (default 1) of that service fail or hang. POST
   /stamp-control/alarm-on-next-rollout with the same keys and "alarm": that CloudWatch alarm (in
   the same account and region) goes to ALARM when the service's next rollout starts.
+* POST /stamp-control/fail-next-run-task {"account_id", "region", "cluster", "reason", "times"?}:
+  the next RunTask there answers with `failures` and no task (ecs_tasks.py); RunTask tasks
+  stop with the exit code their command asks for and log a line (ecs_tasks.py).
 * Counts every AWS request by operation ("ecs:DescribeServices"), whoever sends it:
   GET /stamp-control/requests answers {"operations": {...}, "total": n, "waiting_max": n}
   (waiting_max: the most requests that waited out the simulated latency at the same time);
@@ -60,6 +63,7 @@ from stamp_moto import (
     ecr_cross_account,
     ecs_families,
     ecs_rollout,
+    ecs_tasks,
     iam_cfn_policies,
     signature,
     signin,
@@ -121,6 +125,7 @@ class StampControl:
             if path.rstrip("/") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
                 # moto forgets every service; armed failures must not leak into the next test.
                 ecs_rollout.reset()
+                ecs_tasks.reset()
                 signin.reset()
             return self.moto_app(environ, start_response)
         if path == "/federation":
@@ -173,6 +178,18 @@ class StampControl:
                 return _json_response(start_response, "400 Bad Request", {"error": f'body must be {{"ms": N}}, N >= 0: {exc}'})
             self.latency_ms = ms
             return _json_response(start_response, "200 OK", {"latency_ms": ms})
+        if path == "/stamp-control/fail-next-run-task":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                where = [str(body[k]) for k in ("account_id", "region", "cluster")]
+                reason, times = str(body["reason"]), int(body.get("times", 1))
+            except (ValueError, KeyError, TypeError) as exc:
+                return _json_response(
+                    start_response, "400 Bad Request", {"error": f"body must be JSON with account_id, region, cluster, reason: {exc}"}
+                )
+            ecs_tasks.arm_run_task_failure(*where, reason=reason, times=times)
+            return _json_response(start_response, "200 OK", {"armed": "fail-next-run-task", "target": where, "times": times})
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = json.loads(environ["wsgi.input"].read(length) or b"{}")
@@ -235,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     ecs_rollout.install()
     ecs_families.install()
     iam_cfn_policies.install()
+    ecs_tasks.install()
     ssm_paging.install()
     cfn_execute.install()
     signature.install()

@@ -34,6 +34,9 @@ pub enum Scope {
     Services,
     /// The services of the tenant's cluster and the revisions of its task definition families.
     ServicesAndFamilies,
+    /// What stamp tags: the services and tasks of the tenant's cluster and the revisions of its
+    /// families (RunTask with tags needs ecs:TagResource on the task it creates).
+    Tagged,
     /// The tenant's stacks.
     Stacks,
 }
@@ -57,7 +60,7 @@ const fn a(name: &'static str, role: RoleKind, scope: Scope, why: &'static str) 
 }
 
 use RoleKind::{Deploy, Inspect};
-use Scope::{Any, Cluster, Locks, Parameters, Services, ServicesAndFamilies, Stacks};
+use Scope::{Any, Cluster, Locks, Parameters, Services, ServicesAndFamilies, Stacks, Tagged};
 
 /// The reads every command makes through whichever role it holds.
 const READS: &[(&str, Scope, &str)] = &[
@@ -214,14 +217,38 @@ const WRITES: &[Action] = &[
     a(
         "ecs:TagResource",
         Deploy,
-        ServicesAndFamilies,
-        "the audit tags on task definitions and services",
+        Tagged,
+        "the audit tags on task definitions, services and one-off tasks",
     ),
     a(
         "ecs:UntagResource",
         Deploy,
         Services,
         "rollback: drops the service's audit tags the revision it returns to lacks",
+    ),
+    a(
+        "ecs:RunTask",
+        Deploy,
+        ServicesAndFamilies,
+        "run and before_deploy: a one-off task of a service's revision",
+    ),
+    a(
+        "ecs:DescribeTasks",
+        Deploy,
+        Any,
+        "run and before_deploy: follow the task to its exit code",
+    ),
+    a(
+        "ecs:StopTask",
+        Deploy,
+        Any,
+        "run and before_deploy: stop a task that outlived its timeout",
+    ),
+    a(
+        "iam:PassRole",
+        Deploy,
+        Any,
+        "run and before_deploy: RunTask hands the task definition's task and execution roles to ECS",
     ),
     a(
         "cloudformation:CreateChangeSet",
@@ -308,6 +335,9 @@ fn scope_text(scope: Scope) -> &'static str {
         Scope::Services => "`service/<cluster>/*`",
         Scope::ServicesAndFamilies => {
             "`service/<cluster>/*` and `task-definition/<family>:*` of each family the templates render"
+        }
+        Scope::Tagged => {
+            "`service/<cluster>/*`, `task/<cluster>/*` and `task-definition/<family>:*` of each family the templates render"
         }
         Scope::Stacks => "`stack/<name>/*` of each stack the tenant's files name",
     }

@@ -19,6 +19,7 @@ pub mod preflight;
 pub mod read;
 pub mod session;
 pub mod stacks;
+pub mod task;
 pub mod teardown;
 
 pub use calls::{CallCounter, Counts};
@@ -29,7 +30,7 @@ use std::collections::BTreeMap;
 
 use crate::dsl::Tenant;
 use crate::resolve::{Lookups, Missing, references};
-pub use read::{LiveEcsService, LiveStack, LiveTaskDefinition};
+pub use read::{Launch, LiveEcsService, LiveStack, LiveTaskDefinition};
 
 /// What reading one tenant's account gave.
 pub struct TenantRead {

@@ -189,6 +189,51 @@ pub struct LiveEcsService {
     pub tags: BTreeMap<String, String>,
     /// Its Application Auto Scaling target on `ecs:service:DesiredCount`, if any.
     pub scaling: Option<crate::plan::Scaling>,
+    /// Where its tasks run: what a one-off task of the service copies.
+    #[serde(skip)]
+    pub launch: Launch,
+}
+
+/// How and where a service's tasks run (launch type or capacity provider strategy, platform
+/// version, subnets and security groups): read from the live service, so a one-off task lands
+/// where the service's own tasks do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Launch {
+    pub launch_type: Option<String>,
+    /// (capacity provider, weight, base).
+    pub capacity_providers: Vec<(String, i32, i32)>,
+    pub platform_version: Option<String>,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// ENABLED or DISABLED.
+    pub assign_public_ip: Option<String>,
+}
+
+impl Launch {
+    fn of(s: &aws_sdk_ecs::types::Service) -> Self {
+        let vpc = s
+            .network_configuration
+            .as_ref()
+            .and_then(|n| n.awsvpc_configuration.as_ref());
+        Self {
+            launch_type: s.launch_type.as_ref().map(|l| l.as_str().to_owned()),
+            capacity_providers: s
+                .capacity_provider_strategy
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| (c.capacity_provider.clone(), c.weight, c.base))
+                .collect(),
+            platform_version: s.platform_version.clone(),
+            subnets: vpc.map(|v| v.subnets.clone()).unwrap_or_default(),
+            security_groups: vpc
+                .and_then(|v| v.security_groups.clone())
+                .unwrap_or_default(),
+            assign_public_ip: vpc
+                .and_then(|v| v.assign_public_ip.as_ref())
+                .map(|a| a.as_str().to_owned()),
+        }
+    }
 }
 
 /// A task definition as registered, in stamp's model, with its tags.
@@ -751,6 +796,7 @@ impl TenantReader {
                         .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
                     tags: tags(s.tags.as_deref().unwrap_or_default()),
                     scaling: None,
+                    launch: Launch::of(&s),
                 };
                 out.insert(name, Some(live));
             }

@@ -17,6 +17,7 @@ use crate::output::Printer;
 use crate::plan::{self, Action, DesiredService, SavedPlan};
 use crate::render::{Templates, render_service};
 use crate::resolve::{Lookups, references};
+use crate::rollout::task::OneOff;
 use crate::rollout::{
     self, Baked, Control, Exit, Gate, Health, Roll, Settings, Start, Target, Unit, Watch, note,
 };
@@ -44,7 +45,9 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     let templates = Templates::load(&fleet)?;
     let saved = load_saved(args, &fleet)?;
     let tenants = select(args, &fleet, saved.as_ref())?;
-    let settings = settings(args);
+    let mut settings = settings(args);
+    // A lock outlives the longest before_deploy task as well as the rollout's wait.
+    settings.lock_ttl += longest_hook(&tenants);
     let commit = rollout::refuse(&settings, &ctx.root, &fleet)?;
     refuse_plan_or_release(args, saved.as_ref(), &tenants, &commit)?;
     // On a terminal, the same read-only plan as `stamp plan` (diffs and digests) before y/N.
@@ -109,7 +112,8 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 .flat_map(|(_, w)| w.iter().map(|s| &s.tenant))
                 .collect();
             preflight_gate(&run, &starts).await?;
-            let ctl = Control::new(&run.settings, printer);
+            let notify = rollout::Notify::new(&run.fleet, about(&run, &starts), &printer);
+            let ctl = Control::new(&run.settings, printer, notify.clone());
             let r = run.clone();
             let rows = rollout::run_gated(
                 ctl.clone(),
@@ -121,7 +125,10 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 &run.health,
             )
             .await;
-            anyhow::Ok(rows.map(|rows| (rows, run.session.calls().snapshot())))
+            anyhow::Ok((
+                rows.map(|rows| (rows, run.session.calls().snapshot())),
+                notify,
+            ))
         })
         .map_err(|e| match e.downcast::<StalePlan>() {
             Ok(stale) => Failure::usage(
@@ -136,6 +143,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 Err(e) => Failure::Failed(e),
             },
         })?;
+    let (ended, notify) = ended;
     rollout::finish(
         &ctx.printer,
         rollout::Ending {
@@ -144,8 +152,37 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
             stats: args.stats,
             api_calls: true,
             rule: Exit::of,
+            notify,
         },
     )
+}
+
+/// What the notifications say this deploy is: the releases its tenants get (a saved plan's,
+/// a pin, `--release`, the default), each once.
+fn about(run: &Run, tenants: &[&Tenant]) -> rollout::About {
+    let mut releases: Vec<String> = Vec::new();
+    for t in tenants {
+        let r = match &run.saved {
+            Some(p) => p
+                .tenants
+                .iter()
+                .find(|st| st.tenant == t.name)
+                .and_then(|st| st.services.first())
+                .map(|ss| ss.release.clone()),
+            None => t.release(run.release.as_deref()).map(|c| c.release),
+        };
+        if let Some(r) = r
+            && !releases.contains(&r)
+        {
+            releases.push(r);
+        }
+    }
+    rollout::About {
+        verb: run.settings.verb,
+        who: run.holder.who.clone(),
+        commit: run.commit.clone(),
+        release: (!releases.is_empty()).then(|| releases.join(" + ")),
+    }
 }
 
 /// A preflight problem in any tenant about to deploy: a refusal before any write (exit 2).
@@ -281,6 +318,17 @@ fn settings(args: &DeployArgs) -> Settings {
         force_unlock: args.force_unlock,
         lock_ttl: Settings::ttl_for(args.timeout),
     }
+}
+
+/// The longest `before_deploy` timeout among the tenants' services.
+fn longest_hook(tenants: &[&Tenant]) -> std::time::Duration {
+    let secs = tenants
+        .iter()
+        .flat_map(|t| &t.services)
+        .filter_map(|s| s.before_deploy.as_ref().map(|h| h.value.timeout_secs))
+        .max()
+        .unwrap_or(0);
+    std::time::Duration::from_secs(secs)
 }
 
 /// Who takes the locks of this run, and the run's id.
@@ -630,6 +678,13 @@ impl Locked<'_> {
         let Some(target) = self.register(desired, &live_td, count, &tags, out).await else {
             return;
         };
+        if let Some(hook) = &desired.before_deploy
+            && !self
+                .before_deploy(hook, &target, desired, &live_svc, &tags, out)
+                .await
+        {
+            return;
+        }
         let roll = Roll {
             deployer,
             cluster: &t.cluster,
@@ -694,6 +749,70 @@ impl Locked<'_> {
             ));
         }
         Ok(Some((Arc::new(watch), base)))
+    }
+
+    /// The service's `before_deploy` task with the revision about to roll out, before the
+    /// service is touched; `false` when it did not exit 0 (the row says how, with the exit code
+    /// and where the logs are, and the service stays as it was).
+    async fn before_deploy(
+        &self,
+        hook: &crate::dsl::Hook,
+        target: &Target,
+        desired: &DesiredService,
+        live_svc: &LiveEcsService,
+        tags: &[(String, String)],
+        out: &mut Row,
+    ) -> bool {
+        let task = OneOff {
+            deployer: self.deployer,
+            cluster: &self.t.cluster,
+            who: format!("{}/{} before_deploy", self.t.name, self.s.name),
+            poll: self.run.limits.poll,
+            timeout: std::time::Duration::from_secs(hook.timeout_secs),
+            printer: self.printer,
+        };
+        let ran = task
+            .run_in(
+                &target.arn,
+                &desired.task_definition,
+                hook.container.as_deref(),
+                &hook.command,
+                &live_svc.launch,
+                tags,
+            )
+            .await;
+        let end = match ran {
+            Ok(end) if end.succeeded() => {
+                out.logs.clone_from(&end.logs);
+                note(
+                    out,
+                    format!(
+                        "before_deploy `{}` exited 0",
+                        rollout::shell_words(&hook.command)
+                    ),
+                );
+                return true;
+            }
+            Ok(end) => end,
+            Err(why) => {
+                out.result = Outcome::BeforeDeployFailed;
+                note(out, format!("before_deploy: {why}"));
+                return false;
+            }
+        };
+        out.result = Outcome::BeforeDeployFailed;
+        note(
+            out,
+            format!("before_deploy `{}`", rollout::shell_words(&hook.command)),
+        );
+        end.fill(out);
+        self.printer.error(format_args!(
+            "{}/{}: before_deploy failed ({}); the service was not updated",
+            self.t.name,
+            self.s.name,
+            end.describe()
+        ));
+        false
     }
 
     /// What a rollback returns to: what runs now, unless it is what a dead holder was rolling

@@ -62,7 +62,7 @@ pub(super) fn run(ctx: &super::Ctx, a: &DownArgs) -> Result<()> {
     refuse_not_ephemeral(&tenants)?;
     let families = families(&fleet, &tenants)?;
     let settings = settings(a);
-    rollout::refuse(&settings, &ctx.root, &fleet)?;
+    let commit = rollout::refuse(&settings, &ctx.root, &fleet)?;
     let names: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
     rollout::confirm_typed(&settings, &names, || {
         show(ctx, &tenants, &families);
@@ -88,7 +88,14 @@ pub(super) fn run(ctx: &super::Ctx, a: &DownArgs) -> Result<()> {
             poll: a.poll_interval,
             families: families.clone(),
         });
-        let ctl = Control::new(&settings, printer);
+        let about = rollout::About {
+            verb: settings.verb,
+            who: job.holder.who.clone(),
+            commit: commit.clone(),
+            release: None,
+        };
+        let notify = rollout::Notify::new(&fleet, about, &printer);
+        let ctl = Control::new(&settings, printer, notify.clone());
         let (c, j) = (ctl.clone(), job.clone());
         let rows = rollout::run(
             ctl,
@@ -99,8 +106,9 @@ pub(super) fn run(ctx: &super::Ctx, a: &DownArgs) -> Result<()> {
             move |start| down_tenant(j.clone(), c.clone(), start),
         )
         .await;
-        anyhow::Ok(rows.map(|r| (r, job.session.calls().snapshot())))
+        anyhow::Ok((rows.map(|r| (r, job.session.calls().snapshot())), notify))
     })?;
+    let (ended, notify) = ended;
     rollout::finish(
         &ctx.printer,
         rollout::Ending {
@@ -109,6 +117,7 @@ pub(super) fn run(ctx: &super::Ctx, a: &DownArgs) -> Result<()> {
             stats: a.stats,
             api_calls: true,
             rule: Exit::of,
+            notify,
         },
     )
 }

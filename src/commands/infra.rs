@@ -617,9 +617,16 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
         &ctx.printer,
     );
     let rt = super::runtime()?;
-    let ended = rt.block_on(async {
+    let (ended, notify) = rt.block_on(async {
         let session = ctx.session().await?;
-        let ctl = Control::new(&settings, ctx.printer.clone());
+        let about = rollout::About {
+            verb: settings.verb,
+            who: session.caller.arn.clone(),
+            commit: commit.clone(),
+            release: None,
+        };
+        let notify = rollout::Notify::new(&fleet, about, &ctx.printer);
+        let ctl = Control::new(&settings, ctx.printer.clone(), notify.clone());
         let job = Arc::new(Job {
             holder: super::deploy::holder(&session, String::new()),
             session,
@@ -640,7 +647,7 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
             move |start| apply_tenant(j.clone(), c.clone(), start),
         )
         .await;
-        anyhow::Ok(rows.map(|r| (r, job.session.calls().snapshot())))
+        anyhow::Ok((rows.map(|r| (r, job.session.calls().snapshot())), notify))
     })?;
     rollout::finish(
         &ctx.printer,
@@ -650,6 +657,7 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
             stats: a.stats,
             api_calls: false,
             rule: Exit::of,
+            notify,
         },
     )
 }

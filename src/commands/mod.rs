@@ -29,6 +29,7 @@ mod plan;
 mod profiles;
 mod render;
 mod rollback;
+mod run;
 mod schedule;
 mod schema;
 mod status;
@@ -172,6 +173,7 @@ pub fn run(cli: Cli, command: Vec<String>) -> Result<()> {
         Command::Plan(a) => plan::run(&ctx, &a),
         Command::Deploy(a) => deploy::run(&ctx, &a),
         Command::Rollback(a) => rollback::run(&ctx, &a),
+        Command::Run(a) => run::run(&ctx, &a),
         Command::Status(a) => status::run(&ctx, &a),
         Command::History(a) => history::run(&ctx, &a),
         Command::Params(a) => params::run(&ctx, &a),
@@ -212,6 +214,7 @@ fn aws_args(c: &Command) -> Option<&crate::cli::AwsArgs> {
         Command::Plan(a) => Some(&a.aws),
         Command::Deploy(a) => Some(&a.aws),
         Command::Rollback(a) => Some(&a.aws),
+        Command::Run(a) => Some(&a.aws),
         Command::Status(a) => Some(&a.aws),
         Command::History(a) => Some(&a.aws),
         Command::Params(a) => Some(&a.aws),

@@ -82,6 +82,24 @@ impl Report for PlanReport {
                 if let Some(count) = &s.count {
                     writeln!(out, "    count: {count}")?;
                 }
+                if let Some(h) = &s.before_deploy {
+                    let when = if s.action == Action::Unchanged {
+                        "not run: nothing to deploy"
+                    } else {
+                        "runs first, with the new revision"
+                    };
+                    writeln!(
+                        out,
+                        "    before_deploy: {} in {} (timeout {}; {when})",
+                        Shown(&crate::rollout::shell_words(&h.command)),
+                        Shown(
+                            h.container
+                                .as_deref()
+                                .unwrap_or("the first essential container")
+                        ),
+                        crate::rollout::task::duration_text(h.timeout_secs)
+                    )?;
+                }
                 for c in &s.changes {
                     let field = Shown(&c.field);
                     match (c.from.as_deref().map(Shown), c.to.as_deref().map(Shown)) {
@@ -313,6 +331,7 @@ fn plan_tenant(
             release: r.release.release.clone(),
             digest: p.digest.clone(),
             task_definition: serde_json::from_str(&r.json).unwrap_or(serde_json::Value::Null),
+            before_deploy: desired.before_deploy.clone(),
         });
         services.push(p);
     }

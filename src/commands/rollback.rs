@@ -75,7 +75,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &RollbackArgs) -> Result<()> {
     let settings = settings(args);
     // The rollback's tags are those of the revision that runs again; the commit check is the
     // same refusal as a deploy's.
-    rollout::refuse(&settings, &ctx.root, &fleet)?;
+    let commit = rollout::refuse(&settings, &ctx.root, &fleet)?;
     let rt = super::runtime()?;
     let (session, choice) = rt.block_on(async {
         let session = ctx.session().await?;
@@ -97,7 +97,22 @@ pub(super) fn run(ctx: &super::Ctx, args: &RollbackArgs) -> Result<()> {
         &units,
         &ctx.printer,
     );
-    let ctl = Control::new(&settings, ctx.printer.clone());
+    let about = rollout::About {
+        verb: settings.verb,
+        who: session.caller.arn.clone(),
+        commit,
+        release: Some(format!(
+            "{} → revision {}",
+            choice
+                .target
+                .tags
+                .get(crate::audit::RELEASE)
+                .map_or("release unknown", String::as_str),
+            choice.target.revision
+        )),
+    };
+    let notify = rollout::Notify::new(&fleet, about, &ctx.printer);
+    let ctl = Control::new(&settings, ctx.printer.clone(), notify.clone());
     let calls = session.calls().clone();
     let job = Arc::new(Job {
         holder: super::deploy::holder(&session, String::new()),
@@ -130,6 +145,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &RollbackArgs) -> Result<()> {
             stats: false,
             api_calls: false,
             rule: Exit::of_rollback,
+            notify,
         },
     )
 }

@@ -60,7 +60,7 @@ pub(super) fn run(ctx: &super::Ctx, a: &UpArgs) -> Result<()> {
         settings,
         commit,
     };
-    let ended = super::runtime()?.block_on(engine(ctx, a, p, waves))?;
+    let (ended, notify) = super::runtime()?.block_on(engine(ctx, a, p, waves))?;
     rollout::finish(
         &ctx.printer,
         rollout::Ending {
@@ -69,6 +69,7 @@ pub(super) fn run(ctx: &super::Ctx, a: &UpArgs) -> Result<()> {
             stats: a.stats,
             api_calls: true,
             rule: Exit::of,
+            notify,
         },
     )
 }
@@ -79,7 +80,7 @@ async fn engine(
     a: &UpArgs,
     p: Prepared,
     waves: Vec<(String, Vec<Start>)>,
-) -> anyhow::Result<Option<(Vec<Row>, Counts)>> {
+) -> anyhow::Result<(Option<(Vec<Row>, Counts)>, rollout::Notify)> {
     let session = ctx.session().await?;
     let holder = deploy::holder(&session, String::new());
     let job = Arc::new(infra::Job {
@@ -93,6 +94,13 @@ async fn engine(
     });
     let rings = p.fleet.project.rings.clone();
     let printer = ctx.printer.clone().with_live_status();
+    let about = rollout::About {
+        verb: p.settings.verb,
+        who: holder.who.clone(),
+        commit: p.commit.clone(),
+        release: a.release.clone(),
+    };
+    let notify = rollout::Notify::new(&p.fleet, about, &printer);
     let run = Arc::new(deploy_run(
         a,
         p.fleet,
@@ -102,7 +110,7 @@ async fn engine(
         p.commit,
         printer.clone(),
     ));
-    let ctl = Control::new(&p.settings, printer);
+    let ctl = Control::new(&p.settings, printer.clone(), notify.clone());
     let c = ctl.clone();
     let rows = rollout::run(
         ctl,
@@ -113,7 +121,7 @@ async fn engine(
         move |start| up_tenant(job.clone(), run.clone(), c.clone(), start),
     )
     .await;
-    Ok(rows.map(|r| (r, session.calls().snapshot())))
+    Ok((rows.map(|r| (r, session.calls().snapshot())), notify))
 }
 
 fn settings(a: &UpArgs) -> Settings {

@@ -246,6 +246,22 @@ fn shown(text: &str) -> String {
 }
 
 impl Diagnostic {
+    /// The source line with the value under the caret shown as `"…"`: for a value that is a
+    /// secret (a webhook URL), which must not reach a CI log by way of an error.
+    pub fn masked(mut self) -> Self {
+        if let (Some(snip), Some(col)) = (&mut self.caret.snippet, self.column) {
+            let before: String = snip
+                .text
+                .chars()
+                .take(col.saturating_sub(1) as usize)
+                .collect();
+            snip.text = format!("{before}\"…\"");
+            snip.width = 3;
+            self.caret.width = Some(3);
+        }
+        self
+    }
+
     fn new(
         file: Option<String>,
         pos: Option<(u32, u32)>,

@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::diag::{Diagnostic, Diagnostics, Located, SourceFile, did_you_mean};
 use super::model::{
-    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, InfraSection, ServiceSection, VarBlock,
+    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, Hook, HookSpec, InfraSection,
+    ServiceSection, VarBlock,
 };
 use super::parse::parse_file;
 use crate::schedule::{Freeze, Schedule, Window, parse_freeze_time};
@@ -37,6 +38,14 @@ pub struct Fleet {
     pub tenants: Vec<Tenant>,
     /// File names present in `templates/`.
     pub template_files: BTreeSet<String>,
+    /// `[notify]` of `_defaults.toml`.
+    pub notify: Option<Notify>,
+}
+
+/// Where write runs announce themselves: only the *name* of the variable holding the URL.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notify {
+    pub webhook_env: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -210,6 +219,9 @@ pub struct Service {
     /// CloudWatch alarms of the service in the tenant's account (the tenant file's list replaces
     /// the defaults'), with where the list is written.
     pub alarms: Option<Located<Vec<String>>>,
+    /// The one-off task deploy runs before updating the service; the tenant's file over the
+    /// defaults, `{ unset = true }` leaving none.
+    pub before_deploy: Option<Located<Hook>>,
     /// Layers 2..=5 in precedence order (layer 1 comes from the rendered template).
     pub env: Vec<EnvLayer>,
     /// `vars` in precedence order: defaults tenant, defaults service, tenant, tenant service.
@@ -348,11 +360,13 @@ fn load_inner(root: &Path) -> (Option<Fleet>, Diagnostics) {
         }
     }
     check_accounts(root, &layers, &mut diags);
+    let notify = notify(&defaults, &mut diags);
     let fleet = project.map(|project| Fleet {
         root: root.to_path_buf(),
         project,
         tenants,
         template_files,
+        notify,
     });
     (fleet, diags)
 }
@@ -458,6 +472,20 @@ fn list_templates(root: &Path, diags: &mut Diagnostics) -> BTreeSet<String> {
             BTreeSet::new()
         }
     }
+}
+
+fn notify(defaults: &FileLayer, diags: &mut Diagnostics) -> Option<Notify> {
+    let n = defaults.notify.as_ref()?;
+    if n.webhook_env.is_none() && !n.written {
+        diags.push(Diagnostic::at(
+            &defaults.top,
+            "[notify] has no `webhook_env`",
+            Some("name the environment variable that holds the webhook URL: `webhook_env = \"STAMP_SLACK_WEBHOOK\"`".into()),
+        ));
+    }
+    Some(Notify {
+        webhook_env: n.webhook_env.as_ref()?.value.clone(),
+    })
 }
 
 fn project(defaults: &FileLayer, diags: &mut Diagnostics) -> Option<Project> {
@@ -892,6 +920,16 @@ fn service(
         alarms: t
             .and_then(|s| s.alarms.clone())
             .or_else(|| d.and_then(|s| s.alarms.clone())),
+        before_deploy: match t
+            .and_then(|s| s.before_deploy.as_ref())
+            .or_else(|| d.and_then(|s| s.before_deploy.as_ref()))
+        {
+            Some(Located {
+                value: HookSpec::Run(h),
+                at,
+            }) => Some(Located::new(h.clone(), at.clone())),
+            Some(_) | None => None,
+        },
         env: vec![
             EnvLayer {
                 layer: Layer::Defaults,

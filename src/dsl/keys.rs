@@ -248,6 +248,18 @@ pub const KEYS: &[Key] = &[
         "Why: shown when a deploy is refused.",
     ),
     key(
+        "notify",
+        DefaultsOnly,
+        Form::Table,
+        "Webhook messages (Slack or any HTTP endpoint taking JSON) when a write run starts and ends.",
+    ),
+    key(
+        "notify.webhook_env",
+        DefaultsOnly,
+        Form::Pattern("^[A-Za-z_][A-Za-z0-9_]*$"),
+        "Name of the environment variable holding the webhook URL at run time (never the URL: it is a secret).",
+    ),
+    key(
         "env",
         Both,
         Form::Env,
@@ -300,6 +312,36 @@ pub const KEYS: &[Key] = &[
         Both,
         Form::TextList,
         "CloudWatch alarm names in the tenant's account: one moving to ALARM during the rollout or the bake rolls the service back and stops later rings.",
+    ),
+    key(
+        "services.*.before_deploy",
+        Both,
+        Form::Table,
+        "A one-off task `deploy` runs in each tenant with the new revision before it updates the service (a migration); a tenant's `{ unset = true }` removes an inherited one.",
+    ),
+    key(
+        "services.*.before_deploy.command",
+        Both,
+        Form::TextList,
+        "The container's command, e.g. [\"./migrate\", \"up\"]; every deploy that changes the service runs it, so it must be idempotent.",
+    ),
+    key(
+        "services.*.before_deploy.container",
+        Both,
+        Form::Text,
+        "The container it runs in (default: the task definition's first essential container).",
+    ),
+    key(
+        "services.*.before_deploy.timeout",
+        Both,
+        Form::Pattern("^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$"),
+        "How long it may run (e.g. \"15m\", the default): then stamp stops it (StopTask) and the tenant's deploy fails.",
+    ),
+    key(
+        "services.*.before_deploy.unset",
+        Both,
+        Form::Flag,
+        "Removes an inherited hook: `before_deploy = { unset = true }`.",
     ),
     key(
         "services.*.env_from",

@@ -13,7 +13,7 @@ pub mod schema;
 pub use diag::{Diagnostic, Diagnostics, Loc, Located};
 pub use fleet::{DEFAULTS_FILE, TENANTS_DIR, check_tenant_name};
 pub use fleet::{
-    Fleet, InfraLayer, Layer, Project, ReleaseChoice, Service, Stack, Tenant, check_release,
-    find_root, load, load_partial,
+    Fleet, InfraLayer, Layer, Notify, Project, ReleaseChoice, Service, Stack, Tenant,
+    check_release, find_root, load, load_partial,
 };
-pub use model::{DesiredCount, ValueSpec, VarValue};
+pub use model::{DesiredCount, Hook, ValueSpec, VarValue};

@@ -25,6 +25,8 @@ pub struct FileLayer {
     pub name: String,
     pub path: std::sync::Arc<str>,
     pub project: Option<ProjectSection>,
+    /// `[notify]`, `_defaults.toml` only.
+    pub notify: Option<NotifySection>,
     pub tenant: TenantSection,
     pub schedule: ScheduleSection,
     /// The file's `[env]` table plus its top-level `env_from`.
@@ -44,6 +46,15 @@ pub struct ProjectSection {
     pub bake: Option<Located<std::time::Duration>>,
     /// Keys an unknown key most likely misspells: reported as unknown, never again as missing.
     pub misspelt: std::collections::BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NotifySection {
+    /// The name of the environment variable that holds the webhook URL at run time.
+    pub webhook_env: Option<Located<String>>,
+    /// Whether any key was written (a wrong one included): then a missing `webhook_env` is
+    /// not reported again.
+    pub written: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -185,8 +196,35 @@ pub struct ServiceSection {
     pub inject_into: Option<Located<Vec<String>>>,
     pub ecs_service: Option<Located<String>>,
     pub alarms: Option<Located<Vec<String>>>,
+    pub before_deploy: Option<Located<HookSpec>>,
     pub env: EnvBlock,
     pub vars: VarBlock,
+}
+
+/// `before_deploy` as written: a hook, or `{ unset = true }` removing an inherited one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookSpec {
+    Unset,
+    Run(Hook),
+}
+
+/// A one-off task deploy runs in each tenant with the new revision before the service is
+/// updated (a schema migration). Part of the desired state: it is in the digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hook {
+    /// The container's command override.
+    pub command: Vec<String>,
+    /// The container it runs in; `None`: the first essential container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// How long it may run before stamp stops it.
+    pub timeout_secs: u64,
+}
+
+impl Hook {
+    /// What `before_deploy` waits when the files give no `timeout`.
+    pub const DEFAULT_TIMEOUT_SECS: u64 = 15 * 60;
 }
 
 /// One `[infra.STACK]` table as written: a CloudFormation stack of the tenant.

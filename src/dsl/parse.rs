@@ -12,13 +12,13 @@ use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile, did_you_mean};
 use super::model::{
-    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, FreezeSpec, InfraSection,
-    ProjectSection, ScheduleSection, ServiceSection, SmRef, TenantSection, ValueSpec, VarBlock,
-    VarEntry, VarValue,
+    DesiredCount, EnvBlock, EnvEntry, FileKind, FileLayer, FreezeSpec, Hook, HookSpec,
+    InfraSection, NotifySection, ProjectSection, ScheduleSection, ServiceSection, SmRef,
+    TenantSection, ValueSpec, VarBlock, VarEntry, VarValue,
 };
 
 const TOP_KEYS_DEFAULTS: &[&str] = &[
-    "env_from", "project", "tenant", "schedule", "env", "services", "infra",
+    "env_from", "project", "tenant", "schedule", "env", "services", "infra", "notify",
 ];
 const TOP_KEYS_TENANT: &[&str] = &["env_from", "tenant", "schedule", "env", "services", "infra"];
 const INFRA_KEYS: &[&str] = &[
@@ -48,6 +48,7 @@ const TENANT_KEYS: &[&str] = &[
     "vars",
 ];
 const SCHEDULE_KEYS: &[&str] = &["timezone", "windows", "freeze"];
+const NOTIFY_KEYS: &[&str] = &["webhook_env"];
 const FREEZE_KEYS: &[&str] = &["from", "to", "reason"];
 const SERVICE_KEYS: &[&str] = &[
     "template",
@@ -57,10 +58,12 @@ const SERVICE_KEYS: &[&str] = &[
     "inject_into",
     "ecs_service",
     "alarms",
+    "before_deploy",
     "env_from",
     "vars",
     "env",
 ];
+const HOOK_KEYS: &[&str] = &["command", "container", "timeout", "unset"];
 const VALUE_FORM_KEYS: &[&str] = &[
     "ssm",
     "secret",
@@ -147,6 +150,7 @@ impl Walker<'_> {
             name: name.to_owned(),
             path: self.src.path.clone(),
             project: None,
+            notify: None,
             tenant: TenantSection::default(),
             schedule: ScheduleSection::default(),
             env: EnvBlock::default(),
@@ -170,6 +174,16 @@ impl Walker<'_> {
                     &key.span(),
                     "`[project]` belongs in tenants/_defaults.toml",
                     Some("the project is the same for every tenant; move this table to _defaults.toml".into()),
+                ),
+                "notify" if kind == FileKind::Defaults => {
+                    if let Some(t) = self.table(value, "[notify]") {
+                        layer.notify = Some(self.notify(t));
+                    }
+                }
+                "notify" => self.err(
+                    &key.span(),
+                    "`[notify]` belongs in tenants/_defaults.toml",
+                    Some("one run notifies once for the whole fleet; move this table to _defaults.toml".into()),
                 ),
                 "tenant" => {
                     if let Some(t) = self.table(value, "[tenant]") {
@@ -424,6 +438,48 @@ impl Walker<'_> {
             }
         }
         p
+    }
+
+    /// `[notify]`: only the *name* of the variable holding the webhook URL. A URL written here
+    /// would put a secret (a Slack webhook URL grants posting) into the repository.
+    fn notify(&mut self, t: &Table<'_>) -> NotifySection {
+        let mut n = NotifySection::default();
+        for (key, v) in t.iter() {
+            let k = key.get_ref().as_ref();
+            let url = matches!(v.get_ref(), DeValue::String(s) if looks_like_url(s));
+            if url {
+                let d = self.src.diag(
+                    &v.span(),
+                    format!("`{k}` in [notify] is a URL: a webhook URL is a secret and does not belong in the repository"),
+                    Some("set the URL in an environment variable (a CI secret) and name it: `webhook_env = \"STAMP_SLACK_WEBHOOK\"`".into()),
+                );
+                self.diags.push(d.masked());
+                n.written = true;
+                continue;
+            }
+            match k {
+                "webhook_env" => {
+                    n.written = true;
+                    n.webhook_env = self.nonempty_string(v, k);
+                    if let Some(name) = &n.webhook_env
+                        && !is_env_name(&name.value)
+                    {
+                        self.err(
+                            &v.span(),
+                            format!("`{}` is not an environment variable name", name.value),
+                            Some("letters, digits and `_`, not starting with a digit, e.g. `webhook_env = \"STAMP_SLACK_WEBHOOK\"`".into()),
+                        );
+                        n.webhook_env = None;
+                    }
+                }
+                _ => {
+                    if self.unknown_key(key, "[notify]", NOTIFY_KEYS).is_some() {
+                        n.written = true;
+                    }
+                }
+            }
+        }
+        n
     }
 
     fn tenant(&mut self, t: &Table<'_>) -> TenantSection {
@@ -994,6 +1050,113 @@ impl Walker<'_> {
         VarBlock(out)
     }
 
+    /// `before_deploy = { command = [...], container = "app", timeout = "15m" }`, or
+    /// `{ unset = true }` (a tenant removing the hook its defaults give).
+    fn before_deploy(&mut self, v: &Value<'_>) -> Option<Located<HookSpec>> {
+        const HINT: &str = "write `before_deploy = { command = [\"./migrate\", \"up\"], container = \"app\", timeout = \"15m\" }`, or `{ unset = true }`";
+        let DeValue::Table(t) = v.get_ref() else {
+            self.err(
+                &v.span(),
+                format!(
+                    "`before_deploy` must be a table, found {}",
+                    type_name(v.get_ref())
+                ),
+                Some(HINT.into()),
+            );
+            return None;
+        };
+        let at = self.loc(&v.span());
+        let (mut command, mut container, mut timeout) = (None, None, None);
+        let (mut unset, mut wrong) = (false, false);
+        for (key, hv) in t.iter() {
+            match key.get_ref().as_ref() {
+                "command" => command = self.hook_command(hv),
+                "container" => container = self.nonempty_string(hv, "container"),
+                "timeout" => timeout = self.hook_timeout(hv),
+                "unset" if matches!(hv.get_ref(), DeValue::Boolean(true)) => unset = true,
+                "unset" => self.err(
+                    &hv.span(),
+                    "`unset` can only be `true`",
+                    Some("write `before_deploy = { unset = true }`, or leave the key out".into()),
+                ),
+                _ => {
+                    drop(self.unknown_key(key, "`before_deploy`", HOOK_KEYS));
+                    wrong = true;
+                }
+            }
+        }
+        if unset {
+            if t.len() > 1 {
+                self.err(
+                    &v.span(),
+                    "`before_deploy = { unset = true }` takes no other key",
+                    Some(
+                        "either remove the inherited hook, or write a hook of this file's own"
+                            .into(),
+                    ),
+                );
+            }
+            return Some(Located::new(HookSpec::Unset, at));
+        }
+        let Some(command) = command else {
+            if !wrong && !t.iter().any(|(k, _)| k.get_ref() == "command") {
+                self.err(
+                    &v.span(),
+                    "`before_deploy` needs a `command`",
+                    Some(HINT.into()),
+                );
+            }
+            return None;
+        };
+        Some(Located::new(
+            HookSpec::Run(Hook {
+                command,
+                container: container.map(|c| c.value),
+                timeout_secs: timeout.unwrap_or(Hook::DEFAULT_TIMEOUT_SECS),
+            }),
+            at,
+        ))
+    }
+
+    /// A hook's command: a non-empty list of strings, the first not blank.
+    fn hook_command(&mut self, v: &Value<'_>) -> Option<Vec<String>> {
+        let list = self.string_list(v, "command")?;
+        let items: Vec<String> = list.value.into_iter().map(|s| s.value).collect();
+        if items.first().is_none_or(|first| first.trim().is_empty()) {
+            self.err(
+                &v.span(),
+                "`command` must name a program: the list is empty or starts with a blank",
+                Some("write e.g. `command = [\"./migrate\", \"up\"]`".into()),
+            );
+            return None;
+        }
+        Some(items)
+    }
+
+    /// A hook's timeout: `90s`, `15m`, `1h`, at least a second and at most 24h.
+    fn hook_timeout(&mut self, v: &Value<'_>) -> Option<u64> {
+        let s = self.string(v, "timeout")?;
+        match crate::cli::duration(&s.value) {
+            Ok(d) if d.as_secs() >= 1 => Some(d.as_secs()),
+            Ok(_) => {
+                self.err(
+                    &v.span(),
+                    format!("`timeout = \"{}\"` is shorter than a second", s.value),
+                    Some("write e.g. `timeout = \"15m\"`".into()),
+                );
+                None
+            }
+            Err(why) => {
+                self.err(
+                    &v.span(),
+                    why,
+                    Some("write e.g. `timeout = \"15m\"`".into()),
+                );
+                None
+            }
+        }
+    }
+
     fn services(&mut self, t: &Table<'_>) -> BTreeMap<String, ServiceSection> {
         let mut out = BTreeMap::new();
         for (key, v) in t.iter() {
@@ -1018,6 +1181,7 @@ impl Walker<'_> {
                 inject_into: None,
                 ecs_service: None,
                 alarms: None,
+                before_deploy: None,
                 env: EnvBlock::default(),
                 vars: VarBlock::default(),
             };
@@ -1048,6 +1212,7 @@ impl Walker<'_> {
                             s.ecs_service = None;
                         }
                     }
+                    "before_deploy" => s.before_deploy = self.before_deploy(sv),
                     "env_from" => s.env.import = self.env_from(sv),
                     "vars" => s.vars = self.vars(sv, &format!("{where_} vars")),
                     "env" => {
@@ -1374,6 +1539,20 @@ pub fn check_plain_name(name: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// `https://…`: a value that is a URL rather than the name of a variable.
+fn looks_like_url(s: &str) -> bool {
+    s.contains("://")
+}
+
+/// A POSIX environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1518,6 +1697,7 @@ H = { secretsmanager = "acme/db", key = "password", version_stage = "AWSPREVIOUS
             (TOP_KEYS_DEFAULTS, "", Files::DefaultsOnly),
             (TOP_KEYS_TENANT, "", Files::TenantOnly),
             (PROJECT_KEYS, "project", Files::DefaultsOnly),
+            (NOTIFY_KEYS, "notify", Files::DefaultsOnly),
             (TENANT_KEYS, "tenant", Files::Both),
             (SCHEDULE_KEYS, "schedule", Files::Both),
             (FREEZE_KEYS, "schedule.freeze[]", Files::Both),
@@ -1525,6 +1705,7 @@ H = { secretsmanager = "acme/db", key = "password", version_stage = "AWSPREVIOUS
             (INFRA_KEYS, "infra.*", Files::Both),
             (ENV_FROM_KEYS, "env_from", Files::Both),
             (ENV_FROM_KEYS, "services.*.env_from", Files::Both),
+            (HOOK_KEYS, "services.*.before_deploy", Files::Both),
         ] {
             assert_eq!(
                 sorted(loader),
@@ -1537,6 +1718,40 @@ H = { secretsmanager = "acme/db", key = "password", version_stage = "AWSPREVIOUS
             sorted(&value_form_keys()),
             "the loader's value forms differ from VALUE_FORMS in src/dsl/keys.rs"
         );
+    }
+
+    #[test]
+    fn a_webhook_url_in_notify_is_refused_naming_the_variable_to_use() {
+        let d = only_error(
+            FileKind::Defaults,
+            "[notify]\nwebhook = \"https://hooks.slack.com/services/T0/B0/XYZ\"\n",
+        );
+        assert_eq!((d.line, d.column), (Some(2), Some(11)));
+        assert!(
+            d.message.contains("a webhook URL is a secret"),
+            "{}",
+            d.message
+        );
+        assert!(!d.to_string().contains("XYZ"), "the URL is not shown: {d}");
+        assert!(d.to_string().contains("webhook = \"…\""), "{d}");
+        assert!(
+            d.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("webhook_env = "))
+        );
+        let d = only_error(
+            FileKind::Defaults,
+            "[notify]\nwebhook_env = \"https://hooks.slack.com/services/T0/B0/XYZ\"\n",
+        );
+        assert!(d.message.contains("is a URL"), "{}", d.message);
+    }
+
+    #[test]
+    fn notify_names_an_environment_variable_in_defaults_only() {
+        let d = only_error(FileKind::Defaults, "[notify]\nwebhook_env = \"1-BAD\"\n");
+        assert_eq!(d.message, "`1-BAD` is not an environment variable name");
+        let d = only_error(FileKind::Tenant, "[notify]\nwebhook_env = \"HOOK\"\n");
+        assert_eq!(d.message, "`[notify]` belongs in tenants/_defaults.toml");
     }
 
     #[test]

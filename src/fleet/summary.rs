@@ -19,17 +19,24 @@ pub enum Outcome {
     /// The rollback itself failed: the service may be in any state and a person must look.
     NeedsHuman,
     Skipped,
+    /// The service's `before_deploy` task exited non-zero, timed out or did not start: the
+    /// service was not touched.
+    BeforeDeployFailed,
+    /// A one-off task (`stamp run`) exited 0.
+    Succeeded,
 }
 
 impl Outcome {
     /// Every outcome, in the order counts and JSON list them.
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Deployed,
         Outcome::Unchanged,
         Outcome::RolledBack,
         Outcome::Failed,
         Outcome::NeedsHuman,
         Outcome::Skipped,
+        Outcome::BeforeDeployFailed,
+        Outcome::Succeeded,
     ];
 
     /// The name used in JSON and in the table, the same as the serde name.
@@ -41,6 +48,8 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::NeedsHuman => "needs-human",
             Outcome::Skipped => "skipped",
+            Outcome::BeforeDeployFailed => "before-deploy-failed",
+            Outcome::Succeeded => "succeeded",
         }
     }
 
@@ -48,16 +57,19 @@ impl Outcome {
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            Outcome::Failed | Outcome::RolledBack | Outcome::NeedsHuman
+            Outcome::Failed
+                | Outcome::RolledBack
+                | Outcome::NeedsHuman
+                | Outcome::BeforeDeployFailed
         )
     }
 
     fn tone(self) -> Tone {
         match self {
-            Outcome::Deployed => Tone::Good,
+            Outcome::Deployed | Outcome::Succeeded => Tone::Good,
             Outcome::Unchanged => Tone::Plain,
             Outcome::RolledBack | Outcome::Skipped => Tone::Attention,
-            Outcome::Failed | Outcome::NeedsHuman => Tone::Bad,
+            Outcome::Failed | Outcome::NeedsHuman | Outcome::BeforeDeployFailed => Tone::Bad,
         }
     }
 }
@@ -89,6 +101,12 @@ pub struct Row {
     pub retries: u64,
     /// The same per operation (`"ecs:RegisterTaskDefinition" -> 1`): what was retried.
     pub retried: BTreeMap<String, u64>,
+    /// A one-off task's container exit code (`stamp run`, a `before_deploy` task).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Where a one-off task's output is: `awslogs group / stream`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<String>,
 }
 
 /// The result of a deploy. Serializes as `{"rows": [...], "counts": {...}, "ok": bool}`, rows
@@ -239,6 +257,8 @@ mod tests {
             detail: None,
             retries: 0,
             retried: BTreeMap::new(),
+            exit_code: None,
+            logs: None,
         }
     }
 
@@ -257,7 +277,7 @@ mod tests {
         use Outcome::*;
         assert_eq!(summary(&[]).exit_code(), 0);
         assert_eq!(summary(&[Deployed, Unchanged, Skipped]).exit_code(), 0);
-        for bad in [Failed, RolledBack, NeedsHuman] {
+        for bad in [Failed, RolledBack, NeedsHuman, BeforeDeployFailed] {
             assert_eq!(summary(&[Deployed, bad, Skipped]).exit_code(), 1, "{bad}");
         }
     }
@@ -267,7 +287,9 @@ mod tests {
         use Outcome::*;
         let s = summary(&[Deployed, Deployed, Failed, Skipped]);
         let counts = s.counts();
-        assert_eq!(counts.len(), 6);
+        assert_eq!(counts.len(), 8);
+        assert_eq!(counts["before-deploy-failed"], 0);
+        assert_eq!(counts["succeeded"], 0);
         assert_eq!(counts["deployed"], 2);
         assert_eq!(counts["failed"], 1);
         assert_eq!(counts["skipped"], 1);

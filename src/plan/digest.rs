@@ -69,6 +69,7 @@ mod tests {
                     "dockerLabels": {"z": "1", "a": "2"}}]}"#,
             )
             .unwrap(),
+            before_deploy: None,
         }
     }
 

@@ -46,6 +46,10 @@ pub struct DesiredService {
     pub release: String,
     /// As rendered (not normalised): exactly what would be registered.
     pub task_definition: TaskDefinition,
+    /// The task deploy runs before updating the service. Left out when there is none, so the
+    /// digests of services without a hook are what they were before hooks existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_deploy: Option<crate::dsl::Hook>,
 }
 
 impl DesiredService {
@@ -62,6 +66,7 @@ impl DesiredService {
             desired_count: r.desired_count,
             release: r.release.release.clone(),
             task_definition: r.task_definition.clone(),
+            before_deploy: r.before_deploy.clone(),
         }
     }
 }
@@ -191,6 +196,9 @@ pub struct ServicePlan {
     /// target's bounds, for plan and status to show. Absent for a count stamp sets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<OwnedCount>,
+    /// The `before_deploy` task a deploy of this service runs first (not when unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_deploy: Option<crate::dsl::Hook>,
 }
 
 /// The live count of a service whose count stamp leaves alone.
@@ -267,6 +275,7 @@ pub fn compare(desired: &DesiredService, live: &LiveService) -> ServicePlan {
             diff: String::new(),
             changes: Vec::new(),
             count,
+            before_deploy: desired.before_deploy.clone(),
         };
     }
 
@@ -293,6 +302,7 @@ pub fn compare(desired: &DesiredService, live: &LiveService) -> ServicePlan {
         diff,
         changes,
         count,
+        before_deploy: desired.before_deploy.clone(),
     }
 }
 
@@ -487,6 +497,7 @@ mod tests {
             desired_count: DesiredCount::Fixed(2),
             release: "2024.06".to_owned(),
             task_definition: parse(TD).unwrap(),
+            before_deploy: None,
         }
     }
 

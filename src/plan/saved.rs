@@ -147,6 +147,9 @@ pub struct SavedService {
     pub digest: String,
     /// The task definition's canonical JSON, parsed (fields in model order).
     pub task_definition: Value,
+    /// The `before_deploy` hook the plan runs, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_deploy: Option<crate::dsl::Hook>,
 }
 
 impl SavedService {
@@ -164,6 +167,7 @@ impl SavedService {
             // with `preserve_order` the value keeps the model's field order.
             task_definition: serde_json::to_value(&d.task_definition)
                 .expect("task definition model always serialises to JSON"),
+            before_deploy: d.before_deploy.clone(),
         }
     }
 
@@ -192,6 +196,7 @@ impl SavedService {
             desired_count: self.desired_count,
             release: self.release.clone(),
             task_definition,
+            before_deploy: self.before_deploy.clone(),
         })
     }
 
@@ -427,6 +432,7 @@ mod tests {
             desired_count: crate::dsl::DesiredCount::Fixed(2),
             release: "r1".to_owned(),
             task_definition: td,
+            before_deploy: None,
         }
     }
 

@@ -227,6 +227,9 @@ pub struct Rendered {
     pub variables: Vec<Resolved>,
     pub removed: Vec<Removed>,
     pub imports: Vec<Import>,
+    /// The service's `before_deploy` hook: part of the desired state, not of the definition.
+    #[serde(skip)]
+    pub before_deploy: Option<crate::dsl::Hook>,
 }
 
 /// Why one service could not be rendered.
@@ -371,6 +374,7 @@ pub fn render_service(
         variables,
         removed,
         imports: env.imports,
+        before_deploy: service.before_deploy.as_ref().map(|h| h.value.clone()),
     })
 }
 

@@ -1,8 +1,8 @@
 //! The one write path. Every command that changes a tenant account (`deploy`, `rollback`,
-//! `infra apply`, `up`, `down`) goes through here: the refusals before the first write, the waves by ring
+//! `infra apply`, `run`, `up`, `down`) goes through here: the refusals before the first write, the waves by ring
 //! with windows, freezes, concurrency and failure tolerance, SIGINT/SIGTERM, one lock guard per
 //! unit, a tenant's units side by side, per-unit retry attribution, health gates between rings
-//! (alarms and the bake), and the exit status.
+//! (alarms and the bake), the notifications at start and end, and the exit status.
 //!
 //! Commands only say *what* a unit changes; this module owns *how* and *in which order*. It
 //! never decides what a service or stack should become.
@@ -10,16 +10,20 @@
 mod ecs;
 mod health;
 mod lock;
+mod notify;
 mod report;
 mod settings;
+pub mod task;
 mod units;
 mod waves;
 
 pub use ecs::{Roll, Target, note, owned, restore, retag};
 pub use health::{Baked, Baseline, Gate, Health, Watch};
 pub use lock::{Acquired, Guard, acquire};
+pub use notify::{About, Notify};
 pub use report::{Ending, finish};
 pub use settings::{Settings, confirm, confirm_typed, refuse};
+pub use task::shell_words;
 pub use units::{Unit, each, shared_retries_on_first};
 pub use waves::{Control, NoGate, RingGate, Start, UnitNames, row, run, run_gated, schedule};
 
@@ -56,6 +60,15 @@ impl Exit {
             Exit::Done
         } else {
             Exit::UnitFailed
+        }
+    }
+
+    /// The process exit code this status ends with.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Done => 0,
+            Exit::UnitFailed => 1,
+            Exit::Interrupted => 130,
         }
     }
 

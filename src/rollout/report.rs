@@ -47,6 +47,8 @@ pub struct Ending {
     pub api_calls: bool,
     /// Which rows make the run a failure (a requested rollback is done when rolled back).
     pub rule: fn(&Summary) -> Exit,
+    /// The run's notifications: the end message goes out here, with the summary.
+    pub notify: super::Notify,
 }
 
 /// Prints the summary and returns the command's exit status: the one place it is decided.
@@ -61,10 +63,14 @@ pub fn finish(printer: &Printer, e: Ending) -> Result<()> {
         printer.info(&calls);
     }
     let exit = (e.rule)(&summary);
-    printer.data(&SummaryReport {
+    let report = SummaryReport {
         summary,
         calls: e.api_calls.then_some(calls),
         styled: printer.stdout_styled(),
-    })?;
+    };
+    let printed = printer.data(&report);
+    // After the summary is out: a slow endpoint delays only the exit, by at most its timeout.
+    e.notify.finished(&report.summary, exit.code());
+    printed?;
     exit.into_result()
 }

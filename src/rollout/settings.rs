@@ -173,6 +173,7 @@ fn noun(verb: &str) -> &'static str {
         "roll back" => "rollback",
         "build" => "up",
         "remove" => "down",
+        "run" => "run",
         _ => "infra apply",
     }
 }
@@ -193,6 +194,7 @@ fn past(verb: &str) -> &'static str {
         "roll back" => "rolled back",
         "build" => "built",
         "remove" => "removed",
+        "run" => "run",
         _ => "changed",
     }
 }

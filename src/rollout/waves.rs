@@ -12,21 +12,24 @@ use crate::dsl::{Fleet, Tenant};
 use crate::fleet::{self, Gate, Outcome, Row, Tolerance};
 use crate::output::Printer;
 
-use super::Settings;
+use super::{Notify, Settings};
 
-/// What every tenant task shares: the stop flag, the failure count, the printer.
+/// What every tenant task shares: the stop flag, the failure count, the printer, and the
+/// run's notifications.
 pub struct Control {
     stop: AtomicBool,
     tolerance: Mutex<Tolerance>,
     pub printer: Printer,
+    pub notify: Notify,
 }
 
 impl Control {
-    pub fn new(s: &Settings, printer: Printer) -> Arc<Self> {
+    pub fn new(s: &Settings, printer: Printer, notify: Notify) -> Arc<Self> {
         Arc::new(Self {
             stop: AtomicBool::new(false),
             tolerance: Mutex::new(Tolerance::new(s.failure_tolerance)),
             printer,
+            notify,
         })
     }
 
@@ -73,6 +76,8 @@ pub fn row(t: &Tenant, ring: &str, unit: &str, result: Outcome, detail: Option<S
         detail,
         retries: 0,
         retried: BTreeMap::new(),
+        exit_code: None,
+        logs: None,
     }
 }
 
@@ -200,6 +205,12 @@ where
     Fut: Future<Output = Vec<Row>> + Send + 'static,
     G: RingGate,
 {
+    let starting: Vec<(String, String)> = waves
+        .iter()
+        .flat_map(|(ring, w)| w.iter().map(|s| (ring.clone(), s.tenant.name.clone())))
+        .collect();
+    // Not awaited: a slow endpoint must not hold up the first wave.
+    ctl.notify.started(&starting);
     let all = async {
         let mut out = Vec::new();
         let mut held: Option<String> = None;

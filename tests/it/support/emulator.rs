@@ -548,6 +548,23 @@ impl Emulator {
         self.control("hang-next-rollout", account, region, cluster, service, 1);
     }
 
+    /// The next RunTask in that cluster starts no task and answers `failures: [{reason}]`.
+    pub fn fail_next_run_task(&self, account: &str, region: &str, cluster: &str, reason: &str) {
+        let body = serde_json::json!({
+            "account_id": account, "region": region, "cluster": cluster, "reason": reason,
+        })
+        .to_string();
+        let (status, text) = self.http_post(
+            "/stamp-control/fail-next-run-task",
+            "application/json",
+            &body,
+        );
+        assert_eq!(
+            status, 200,
+            "POST /stamp-control/fail-next-run-task: {text}"
+        );
+    }
+
     fn control(
         &self,
         what: &str,
