@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::settings::noun;
 use crate::dsl::Fleet;
 use crate::fleet::{Outcome, Row, Summary};
 use crate::output::Printer;
@@ -221,14 +222,6 @@ impl Hook {
 }
 
 /// `deploy`, `rollback`, `infra apply`: what one run is called.
-fn noun(verb: &str) -> &'static str {
-    match verb {
-        "deploy" => "deploy",
-        "roll back" => "rollback",
-        _ => "infra apply",
-    }
-}
-
 /// Slack reads `&`, `<` and `>` in `text` as markup; a value must show as written.
 fn slack_escape(s: &str) -> String {
     s.replace('&', "&amp;")

@@ -166,8 +166,9 @@ pub fn confirm_typed(
     Ok(())
 }
 
-/// What one run of the command is called: `deploy`, `rollback`, `infra apply`, `up`, `down`.
-fn noun(verb: &str) -> &'static str {
+/// What one run of the command is called: `deploy`, `rollback`, `infra apply`, `run`, `up`,
+/// `down` (the refusals and the notifications say it alike).
+pub(super) fn noun(verb: &str) -> &'static str {
     match verb {
         "deploy" => "deploy",
         "roll back" => "rollback",

@@ -134,6 +134,11 @@ fn deploy(f: &Fleet, url: Option<&str>, extra: &[&str]) -> (Run, Duration) {
 /// A write command, non-interactive, JSON summary, with the webhook variable set to `url` (or
 /// unset); never hangs the test: a run that outlives a minute is killed and fails it.
 fn stamp(f: &Fleet, url: Option<&str>, args: &[&str]) -> (Run, Duration) {
+    stamp_then(f, url, args, &[])
+}
+
+/// [`stamp`], with `trailing` after the common flags (`-- CMD…` of `stamp run`).
+fn stamp_then(f: &Fleet, url: Option<&str>, args: &[&str], trailing: &[&str]) -> (Run, Duration) {
     let mut cmd = emu().command(env!("CARGO_BIN_EXE_stamp"));
     cmd.arg("--root")
         .arg(f.root())
@@ -146,6 +151,7 @@ fn stamp(f: &Fleet, url: Option<&str>, args: &[&str]) -> (Run, Duration) {
             "--output",
             "json",
         ])
+        .args(trailing)
         .env_remove(VAR)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -291,6 +297,33 @@ fn a_rollback_notifies_through_the_same_engine() {
             .is_some_and(|t| t.starts_with("stamp rollback finished in ")),
         "{end}"
     );
+}
+
+#[test]
+fn a_one_off_task_notifies_with_its_command_and_its_failure() {
+    let f = fleet();
+    deploy(&f, None, &[]).0.success();
+    let (url, got) = receiver(Answer::Ok);
+    let (run, _) = stamp_then(
+        &f,
+        Some(&url),
+        &["run", "umbrella", "-s", "api"],
+        &["--", "./migrate", "up", "exit=3"],
+    );
+    run.code(3);
+    assert_url_hidden(&run);
+    let start = got
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a start message");
+    let end = got
+        .recv_timeout(Duration::from_secs(5))
+        .expect("an end message");
+    assert_eq!(start["stamp"]["command"], "run", "{start}");
+    assert_eq!(start["stamp"]["tenant_count"], 1, "{start}");
+    let release = start["stamp"]["release"].as_str().unwrap_or_default();
+    assert!(release.contains("`./migrate up exit=3` in api"), "{start}");
+    assert_eq!(end["stamp"]["ok"], false, "{end}");
+    assert_eq!(end["stamp"]["problems"][0]["tenant"], "umbrella", "{end}");
 }
 
 #[test]
