@@ -127,6 +127,7 @@ fn permissions(inputs: &Inputs, kind: RoleKind) -> Value {
         (Scope::Services, "Services"),
         (Scope::ServicesAndFamilies, "ServicesAndFamilies"),
         (Scope::Tagged, "Tagged"),
+        (Scope::Tasks, "Tasks"),
         (Scope::Stacks, "Stacks"),
     ];
     let statements: Vec<Value> = scopes
@@ -170,6 +171,12 @@ pub fn resources(inputs: &Inputs, scope: Scope) -> Vec<Value> {
             .map(|c| at("ecs", &format!("service/{c}/*")))
             .collect::<Vec<_>>()
     };
+    let tasks = || {
+        clusters
+            .iter()
+            .map(|c| at("ecs", &format!("task/{c}/*")))
+            .collect::<Vec<_>>()
+    };
     let stacks: Vec<String> = inputs.stacks.iter().flat_map(|s| named(s)).collect();
     let families = || {
         inputs
@@ -200,9 +207,10 @@ pub fn resources(inputs: &Inputs, scope: Scope) -> Vec<Value> {
         Scope::ServicesAndFamilies => services().into_iter().chain(families()).collect(),
         Scope::Tagged => services()
             .into_iter()
-            .chain(clusters.iter().map(|c| at("ecs", &format!("task/{c}/*"))))
+            .chain(tasks())
             .chain(families())
             .collect(),
+        Scope::Tasks => tasks(),
         Scope::Stacks => stacks
             .iter()
             .map(|s| at("cloudformation", &format!("stack/{s}/*")))

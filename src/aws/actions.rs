@@ -37,6 +37,8 @@ pub enum Scope {
     /// What stamp tags: the services and tasks of the tenant's cluster and the revisions of its
     /// families (RunTask with tags needs ecs:TagResource on the task it creates).
     Tagged,
+    /// The tasks of the tenant's cluster (`stamp run`, `before_deploy`).
+    Tasks,
     /// The tenant's stacks.
     Stacks,
 }
@@ -60,7 +62,9 @@ const fn a(name: &'static str, role: RoleKind, scope: Scope, why: &'static str) 
 }
 
 use RoleKind::{Deploy, Inspect};
-use Scope::{Any, Cluster, Locks, Parameters, Services, ServicesAndFamilies, Stacks, Tagged};
+use Scope::{
+    Any, Cluster, Locks, Parameters, Services, ServicesAndFamilies, Stacks, Tagged, Tasks,
+};
 
 /// The reads every command makes through whichever role it holds.
 const READS: &[(&str, Scope, &str)] = &[
@@ -235,13 +239,13 @@ const WRITES: &[Action] = &[
     a(
         "ecs:DescribeTasks",
         Deploy,
-        Any,
+        Tasks,
         "run and before_deploy: follow the task to its exit code",
     ),
     a(
         "ecs:StopTask",
         Deploy,
-        Any,
+        Tasks,
         "run and before_deploy: stop a task that outlived its timeout",
     ),
     a(
@@ -336,6 +340,7 @@ fn scope_text(scope: Scope) -> &'static str {
         Scope::ServicesAndFamilies => {
             "`service/<cluster>/*` and `task-definition/<family>:*` of each family the templates render"
         }
+        Scope::Tasks => "`task/<cluster>/*`",
         Scope::Tagged => {
             "`service/<cluster>/*`, `task/<cluster>/*` and `task-definition/<family>:*` of each family the templates render"
         }

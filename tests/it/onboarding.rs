@@ -248,6 +248,14 @@ fn bootstrap_template_grants_each_role_exactly_its_list_scoped_to_the_tenant() {
         "{tagged:?}"
     );
     assert_eq!(tagged.len(), 4, "{tagged:?}");
+    // A one-off task is followed and stopped in the tenant's cluster only.
+    for action in ["ecs:DescribeTasks", "ecs:StopTask"] {
+        assert_eq!(
+            resources_of(&sd, action),
+            [arn("ecs", "task/globex-shop/*")],
+            "{action}"
+        );
+    }
     assert_eq!(
         resources_of(&sd, "cloudformation:ExecuteChangeSet"),
         [arn("cloudformation", "stack/globex-app/*")]
