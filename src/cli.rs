@@ -454,9 +454,8 @@ pub struct UpArgs {
     pub tenants: Vec<String>,
     #[command(flatten)]
     pub instance: InstanceArgs,
-    /// Build without asking (required when not on a terminal, as in CI).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
+    #[command(flatten)]
+    pub write: WriteArgs,
     /// Release for tenants that do not pin one.
     #[arg(long, value_parser = release)]
     pub release: Option<String>,
@@ -469,21 +468,6 @@ pub struct UpArgs {
     /// How often to poll a rollout (e.g. 5s, 200ms).
     #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION")]
     pub poll_interval: std::time::Duration,
-    /// Build even outside the tenants' deploy windows (needs --reason; recorded in tags).
-    #[arg(long)]
-    pub ignore_window: bool,
-    /// Build even during a freeze (needs --reason; recorded in tags).
-    #[arg(long)]
-    pub ignore_freeze: bool,
-    /// Why a window or freeze is overridden.
-    #[arg(long, value_name = "TEXT")]
-    pub reason: Option<String>,
-    /// Take a live lock held by another run (recorded in tags).
-    #[arg(long)]
-    pub force_unlock: bool,
-    /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
-    #[arg(long)]
-    pub allow_dirty: bool,
     /// Print the AWS calls made, per operation, on stderr.
     #[arg(long)]
     pub stats: bool,
@@ -499,9 +483,8 @@ pub struct DownArgs {
     pub tenants: Vec<String>,
     #[command(flatten)]
     pub instance: InstanceArgs,
-    /// Remove without asking (required when not on a terminal, as in CI).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
+    #[command(flatten)]
+    pub write: WriteArgs,
     /// Tenants removed at once.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,
@@ -511,21 +494,6 @@ pub struct DownArgs {
     /// How often to poll a draining service (e.g. 5s, 200ms).
     #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION")]
     pub poll_interval: std::time::Duration,
-    /// Remove even outside the tenants' deploy windows (needs --reason).
-    #[arg(long)]
-    pub ignore_window: bool,
-    /// Remove even during a freeze (needs --reason).
-    #[arg(long)]
-    pub ignore_freeze: bool,
-    /// Why a window or freeze is overridden.
-    #[arg(long, value_name = "TEXT")]
-    pub reason: Option<String>,
-    /// Take a live lock held by another run.
-    #[arg(long)]
-    pub force_unlock: bool,
-    /// Allow uncommitted changes under tenants/ and templates/.
-    #[arg(long)]
-    pub allow_dirty: bool,
     /// Print the AWS calls made, per operation, on stderr.
     #[arg(long)]
     pub stats: bool,
@@ -895,6 +863,30 @@ pub struct PlanArgs {
     pub aws: AwsArgs,
 }
 
+/// The flags every command that writes to tenant accounts shares: what the engine refuses
+/// without, and the overrides it records in the audit tags.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Go ahead without asking (required when not on a terminal, as in CI).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Go ahead even outside the tenants' deploy windows (needs --reason; recorded in tags).
+    #[arg(long)]
+    pub ignore_window: bool,
+    /// Go ahead even during a freeze (needs --reason; recorded in tags).
+    #[arg(long)]
+    pub ignore_freeze: bool,
+    /// Why a window or freeze is overridden.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Take a live lock held by another run (recorded in tags).
+    #[arg(long)]
+    pub force_unlock: bool,
+    /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
+    #[arg(long)]
+    pub allow_dirty: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// Tenants to deploy (file stems in tenants/).
@@ -907,9 +899,8 @@ pub struct DeployArgs {
     /// Apply exactly this saved plan (`stamp plan --out FILE`); refused if anything moved since.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<std::path::PathBuf>,
-    /// Deploy without asking (required when not on a terminal, as in CI).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
+    #[command(flatten)]
+    pub write: WriteArgs,
     /// Release for tenants that do not pin one.
     #[arg(long, value_parser = release)]
     pub release: Option<String>,
@@ -940,21 +931,6 @@ pub struct DeployArgs {
     /// How often to poll a rollout (e.g. 5s, 200ms).
     #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION")]
     pub poll_interval: std::time::Duration,
-    /// Deploy even outside the tenants' deploy windows (needs --reason; recorded in tags).
-    #[arg(long)]
-    pub ignore_window: bool,
-    /// Deploy even during a freeze (needs --reason; recorded in tags).
-    #[arg(long)]
-    pub ignore_freeze: bool,
-    /// Why a window or freeze is overridden.
-    #[arg(long, value_name = "TEXT")]
-    pub reason: Option<String>,
-    /// Take a live lock held by another deploy (recorded in tags).
-    #[arg(long)]
-    pub force_unlock: bool,
-    /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
-    #[arg(long)]
-    pub allow_dirty: bool,
     /// Print the AWS calls made, per operation, on stderr.
     #[arg(long)]
     pub stats: bool,
@@ -974,30 +950,14 @@ pub struct RollbackArgs {
     /// Revision of the service's task definition family to go back to.
     #[arg(long, value_name = "REVISION", value_parser = revision, allow_hyphen_values = true)]
     pub to: Option<i32>,
-    /// Roll back without asking (required when not on a terminal, as in CI).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Roll back even outside the tenant's deploy windows (needs --reason; recorded in tags).
-    #[arg(long)]
-    pub ignore_window: bool,
-    /// Roll back even during a freeze (needs --reason; recorded in tags).
-    #[arg(long)]
-    pub ignore_freeze: bool,
-    /// Why a window or freeze is overridden.
-    #[arg(long, value_name = "TEXT")]
-    pub reason: Option<String>,
-    /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
-    #[arg(long)]
-    pub allow_dirty: bool,
+    #[command(flatten)]
+    pub write: WriteArgs,
     /// How long to wait for the rollout.
     #[arg(long, default_value = "10m", value_parser = duration, allow_hyphen_values = true)]
     pub timeout: std::time::Duration,
     /// How often to poll the rollout (e.g. 5s, 200ms).
     #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION")]
     pub poll_interval: std::time::Duration,
-    /// Take a live lock held by another deploy.
-    #[arg(long)]
-    pub force_unlock: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -1027,9 +987,8 @@ pub struct RunArgs {
     /// How often to poll the task (e.g. 5s, 200ms).
     #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION")]
     pub poll_interval: std::time::Duration,
-    /// Run without asking (required when not on a terminal, as in CI).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
+    #[command(flatten)]
+    pub write: WriteArgs,
     /// Only this ring of project.rings.
     #[arg(long)]
     pub ring: Option<String>,
@@ -1042,21 +1001,6 @@ pub struct RunArgs {
     /// Failed tenants tolerated before no new tenant starts (the rest are reported skipped).
     #[arg(long, default_value_t = 0, value_name = "K")]
     pub failure_tolerance: u32,
-    /// Run even outside the tenants' deploy windows (needs --reason; recorded in tags).
-    #[arg(long)]
-    pub ignore_window: bool,
-    /// Run even during a freeze (needs --reason; recorded in tags).
-    #[arg(long)]
-    pub ignore_freeze: bool,
-    /// Why a window or freeze is overridden.
-    #[arg(long, value_name = "TEXT")]
-    pub reason: Option<String>,
-    /// Take a live lock held by another run of the service.
-    #[arg(long)]
-    pub force_unlock: bool,
-    /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
-    #[arg(long)]
-    pub allow_dirty: bool,
     /// Print the AWS calls made, per operation, on stderr.
     #[arg(long)]
     pub stats: bool,
@@ -1211,9 +1155,8 @@ pub struct InfraPlanArgs {
 pub struct InfraApplyArgs {
     #[command(flatten)]
     pub select: InfraPlanArgs,
-    /// Apply without asking (required when not on a terminal, as in CI).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
+    #[command(flatten)]
+    pub write: WriteArgs,
     /// Only this ring of project.rings.
     #[arg(long)]
     pub ring: Option<String>,
@@ -1223,21 +1166,6 @@ pub struct InfraApplyArgs {
     /// How long to wait for one stack operation.
     #[arg(long, default_value = "30m", value_parser = duration)]
     pub timeout: std::time::Duration,
-    /// Apply even outside the tenants' deploy windows (needs --reason).
-    #[arg(long)]
-    pub ignore_window: bool,
-    /// Apply even during a freeze (needs --reason).
-    #[arg(long)]
-    pub ignore_freeze: bool,
-    /// Why a window or freeze is overridden.
-    #[arg(long, value_name = "TEXT")]
-    pub reason: Option<String>,
-    /// Take a live lock held by another run.
-    #[arg(long)]
-    pub force_unlock: bool,
-    /// Allow uncommitted changes under tenants/ and templates/ (the commit tag ends in -dirty).
-    #[arg(long)]
-    pub allow_dirty: bool,
     /// Print the AWS calls made, per operation, on stderr.
     #[arg(long)]
     pub stats: bool,

@@ -12,7 +12,7 @@ use crate::aws::{LiveEcsService, LiveTaskDefinition, Session, TenantReader};
 use crate::cli::DeployArgs;
 use crate::dsl::{Fleet, Service, Tenant};
 use crate::error::{Failure, Result};
-use crate::fleet::{self, Outcome, Overrides, Row};
+use crate::fleet::{self, Outcome, Row};
 use crate::output::Printer;
 use crate::plan::{self, Action, DesiredService, SavedPlan};
 use crate::render::{Templates, render_service};
@@ -303,20 +303,11 @@ fn refuse_plan_or_release(
 
 fn settings(args: &DeployArgs) -> Settings {
     Settings {
-        verb: "deploy",
-        yes: args.yes,
-        allow_dirty: args.allow_dirty,
         concurrency: args.concurrency,
         unit_concurrency: args.service_concurrency,
         failure_tolerance: args.failure_tolerance,
         ring: args.ring.clone(),
-        overrides: Overrides {
-            ignore_window: args.ignore_window,
-            ignore_freeze: args.ignore_freeze,
-            reason: args.reason.clone(),
-        },
-        force_unlock: args.force_unlock,
-        lock_ttl: Settings::ttl_for(args.timeout),
+        ..Settings::from_flags("deploy", &args.write, args.timeout)
     }
 }
 

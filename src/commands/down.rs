@@ -16,7 +16,7 @@ use crate::aws::stacks::{StackDeployer, StackOutcome};
 use crate::cli::DownArgs;
 use crate::dsl::{Fleet, Service, Stack, Tenant};
 use crate::error::{Failure, Result};
-use crate::fleet::{Outcome, Overrides, Row};
+use crate::fleet::{Outcome, Row};
 use crate::render::{Templates, render_service};
 use crate::resolve::Lookups;
 use crate::rollout::{self, Control, Exit, Settings, Start, Unit};
@@ -124,21 +124,8 @@ pub(super) fn run(ctx: &super::Ctx, a: &DownArgs) -> Result<()> {
 
 fn settings(a: &DownArgs) -> Settings {
     Settings {
-        verb: "remove",
-        yes: a.yes,
-        allow_dirty: a.allow_dirty,
         concurrency: a.concurrency,
-        // One removal after the other: services before the stacks that made them.
-        unit_concurrency: 1,
-        failure_tolerance: 0,
-        ring: None,
-        overrides: Overrides {
-            ignore_window: a.ignore_window,
-            ignore_freeze: a.ignore_freeze,
-            reason: a.reason.clone(),
-        },
-        force_unlock: a.force_unlock,
-        lock_ttl: Settings::ttl_for(a.timeout),
+        ..Settings::from_flags("remove", &a.write, a.timeout)
     }
 }
 

@@ -135,7 +135,7 @@ use crate::audit::Audit;
 use crate::aws::deploy::{LockHolder, WaitLimits};
 use crate::aws::stacks::{ChangeSet, ResourceChange, StackDeployer, StackOutcome};
 use crate::cli::{InfraApplyArgs, InfraPlanArgs};
-use crate::fleet::{Outcome, Overrides, Row};
+use crate::fleet::{Outcome, Row};
 use crate::infra::template::{self as cfn_template, StackTemplate};
 use crate::resolve::Kind;
 use crate::rollout::{self, Control, Exit, Settings, Start, Unit};
@@ -577,21 +577,12 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
     let tenants = selected(&fleet, &a.select)?;
     let templates = load_templates(ctx, &fleet)?;
     let settings = Settings {
-        verb: "apply",
-        yes: a.yes,
-        allow_dirty: a.allow_dirty,
         concurrency: a.select.concurrency,
-        // One stack after the other: a later stack may read an earlier one's outputs.
-        unit_concurrency: 1,
+        // One stack after the other (the default): a later stack may read an earlier one's
+        // outputs.
         failure_tolerance: a.failure_tolerance,
         ring: a.ring.clone(),
-        overrides: Overrides {
-            ignore_window: a.ignore_window,
-            ignore_freeze: a.ignore_freeze,
-            reason: a.reason.clone(),
-        },
-        force_unlock: a.force_unlock,
-        lock_ttl: Settings::ttl_for(a.timeout),
+        ..Settings::from_flags("apply", &a.write, a.timeout)
     };
     let commit = rollout::refuse(&settings, &ctx.root, &fleet)?;
     let count: usize = tenants

@@ -13,7 +13,7 @@ use crate::aws::{LiveTaskDefinition, Session, TenantReader};
 use crate::cli::RollbackArgs;
 use crate::dsl::{Service, Tenant};
 use crate::error::{Failure, Result};
-use crate::fleet::{Outcome, Overrides, Row};
+use crate::fleet::{Outcome, Row};
 use crate::rollout::{self, Control, Exit, Roll, Settings, Start, Target, Unit, note};
 
 /// What the rollback goes from and to, read before anything is written.
@@ -151,22 +151,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &RollbackArgs) -> Result<()> {
 }
 
 fn settings(args: &RollbackArgs) -> Settings {
-    Settings {
-        verb: "roll back",
-        yes: args.yes,
-        allow_dirty: args.allow_dirty,
-        concurrency: 1,
-        unit_concurrency: 1,
-        failure_tolerance: 0,
-        ring: None,
-        overrides: Overrides {
-            ignore_window: args.ignore_window,
-            ignore_freeze: args.ignore_freeze,
-            reason: args.reason.clone(),
-        },
-        force_unlock: args.force_unlock,
-        lock_ttl: Settings::ttl_for(args.timeout),
-    }
+    Settings::from_flags("roll back", &args.write, args.timeout)
 }
 
 /// The target: `--to N`, or the newest earlier revision stamp registered. A missing target is

@@ -12,7 +12,7 @@ use crate::aws::deploy::{LockHolder, TenantDeployer};
 use crate::cli::RunArgs;
 use crate::dsl::{Fleet, Service, Tenant};
 use crate::error::{Failure, Result};
-use crate::fleet::{self, Outcome, Overrides, Row};
+use crate::fleet::{self, Outcome, Row};
 use crate::plan::{self, DesiredService};
 use crate::render::{Templates, render_service};
 use crate::resolve::references;
@@ -193,20 +193,10 @@ async fn preflight(job: &Job, tenants: &[&Tenant]) -> Option<Failure> {
 
 fn settings(args: &RunArgs) -> Settings {
     Settings {
-        verb: "run",
-        yes: args.yes,
-        allow_dirty: args.allow_dirty,
         concurrency: args.concurrency,
-        unit_concurrency: 1,
         failure_tolerance: args.failure_tolerance,
         ring: args.ring.clone(),
-        overrides: Overrides {
-            ignore_window: args.ignore_window,
-            ignore_freeze: args.ignore_freeze,
-            reason: args.reason.clone(),
-        },
-        force_unlock: args.force_unlock,
-        lock_ttl: Settings::ttl_for(args.timeout),
+        ..Settings::from_flags("run", &args.write, args.timeout)
     }
 }
 

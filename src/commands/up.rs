@@ -11,7 +11,7 @@ use crate::aws::deploy::WaitLimits;
 use crate::cli::UpArgs;
 use crate::dsl::{Fleet, Tenant, instance::STACK_PARAMETER};
 use crate::error::{Failure, Result};
-use crate::fleet::{Outcome, Overrides, Row};
+use crate::fleet::{Outcome, Row};
 use crate::infra::template::StackTemplate;
 use crate::render::Templates;
 use crate::rollout::{self, Control, Exit, Health, Settings, Start};
@@ -126,22 +126,8 @@ async fn engine(
 
 fn settings(a: &UpArgs) -> Settings {
     Settings {
-        verb: "build",
-        yes: a.yes,
-        allow_dirty: a.allow_dirty,
         concurrency: a.concurrency,
-        // Stacks one after the other (a later one reads an earlier one's outputs), then the
-        // services, which come from those stacks.
-        unit_concurrency: 1,
-        failure_tolerance: 0,
-        ring: None,
-        overrides: Overrides {
-            ignore_window: a.ignore_window,
-            ignore_freeze: a.ignore_freeze,
-            reason: a.reason.clone(),
-        },
-        force_unlock: a.force_unlock,
-        lock_ttl: Settings::ttl_for(a.timeout),
+        ..Settings::from_flags("build", &a.write, a.timeout)
     }
 }
 

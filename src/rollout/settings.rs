@@ -35,6 +35,28 @@ impl Settings {
     pub fn ttl_for(timeout: Duration) -> Duration {
         timeout + Duration::from_secs(300)
     }
+
+    /// The settings of a write command's shared flags, for waits of at most `wait`: one
+    /// tenant and one unit at a time, no failure tolerated, every ring; a command widens what
+    /// it offers flags for.
+    pub fn from_flags(verb: &'static str, w: &crate::cli::WriteArgs, wait: Duration) -> Self {
+        Self {
+            verb,
+            yes: w.yes,
+            allow_dirty: w.allow_dirty,
+            concurrency: 1,
+            unit_concurrency: 1,
+            failure_tolerance: 0,
+            ring: None,
+            overrides: Overrides {
+                ignore_window: w.ignore_window,
+                ignore_freeze: w.ignore_freeze,
+                reason: w.reason.clone(),
+            },
+            force_unlock: w.force_unlock,
+            lock_ttl: Self::ttl_for(wait),
+        }
+    }
 }
 
 /// The refusals before any write; returns the commit label every write records.
