@@ -99,18 +99,11 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 services: args.services.clone(),
                 saved,
             });
+            let starts = rollout::starting(&waves);
             if run.saved.is_some() {
-                let starts: Vec<&Tenant> = waves
-                    .iter()
-                    .flat_map(|(_, w)| w.iter().map(|s| &s.tenant))
-                    .collect();
                 verify_saved_plan(&run, &starts).await?;
             }
             // The last refusal before the first write in any tenant.
-            let starts: Vec<&Tenant> = waves
-                .iter()
-                .flat_map(|(_, w)| w.iter().map(|s| &s.tenant))
-                .collect();
             preflight_gate(&run, &starts).await?;
             let notify = rollout::Notify::new(&run.fleet, about(&run, &starts), &printer);
             let ctl = Control::new(&run.settings, printer, notify.clone());

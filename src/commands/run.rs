@@ -47,27 +47,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &RunArgs) -> Result<()> {
     let settings = settings(args);
     let commit = rollout::refuse(&settings, &ctx.root, &fleet)?;
     refuse_without_release(args, &tenants)?;
-    let words = rollout::shell_words(&args.command);
-    rollout::confirm(
-        &settings,
-        &format!(
-            "run `{words}` in {} of {} tenant(s)?",
-            args.service,
-            tenants.len()
-        ),
-        || {
-            for t in &tenants {
-                ctx.printer.info(format_args!(
-                    "{}/{}: `{words}` in a one-off task of release {}",
-                    t.name,
-                    args.service,
-                    t.release(args.release.as_deref())
-                        .map_or_else(|| "?".to_owned(), |r| r.release)
-                ));
-            }
-            Ok(())
-        },
-    )?;
+    ask(ctx, args, &settings, &tenants)?;
     let service = args.service.clone();
     let units = move |_: &Tenant| vec![service.clone()];
     let (skipped, waves) = rollout::schedule(
@@ -79,9 +59,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &RunArgs) -> Result<()> {
         &ctx.printer,
     );
     let single = tenants.len() == 1;
-    let rt = super::runtime()?;
-    let printer = ctx.printer.clone().with_live_status();
-    let (ended, job, notify) = rt.block_on(async {
+    let (ended, job, notify) = super::runtime()?.block_on(async {
         let session = ctx.session().await?;
         let job = Arc::new(Job {
             holder: super::deploy::holder(&session, String::new()),
@@ -98,40 +76,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &RunArgs) -> Result<()> {
             poll: args.poll_interval,
             codes: Mutex::default(),
         });
-        // The last refusal before the first task anywhere: deploy's preflight (images, roles,
-        // log groups), for the release each tenant's task runs.
-        let starts: Vec<&Tenant> = waves
-            .iter()
-            .flat_map(|(_, w)| w.iter().map(|s| &s.tenant))
-            .collect();
-        if let Some(refusal) = preflight(&job, &starts).await {
-            return Ok(Err(refusal));
-        }
-        let about = rollout::About {
-            verb: job.settings.verb,
-            who: job.holder.who.clone(),
-            commit: job.commit.clone(),
-            release: Some(format!(
-                "{} (`{}` in {})",
-                job.release.as_deref().unwrap_or("each tenant's release"),
-                rollout::shell_words(&job.command),
-                job.service
-            )),
-        };
-        let notify = rollout::Notify::new(&job.fleet, about, &printer);
-        let ctl = Control::new(&job.settings, printer, notify.clone());
-        let j = job.clone();
-        let rows = rollout::run(
-            ctl.clone(),
-            &job.fleet.project.rings.clone(),
-            waves,
-            job.settings.concurrency,
-            Arc::new(units),
-            move |start| run_tenant(j.clone(), ctl.clone(), start),
-        )
-        .await;
-        let ended = rows.map(|rows| (rows, job.session.calls().snapshot()));
-        anyhow::Ok(Ok((ended, job, notify)))
+        engine(ctx, job, waves, units).await
     })??;
     let finished = rollout::finish(
         &ctx.printer,
@@ -154,6 +99,78 @@ pub(super) fn run(ctx: &super::Ctx, args: &RunArgs) -> Result<()> {
         (Err(Failure::Reported(1)), Some(c)) if single && c != 0 => Err(Failure::Reported(c)),
         (r, _) => r,
     }
+}
+
+/// The plan before y/N: what runs where, in which release.
+fn ask(ctx: &super::Ctx, args: &RunArgs, settings: &Settings, tenants: &[&Tenant]) -> Result<()> {
+    let words = rollout::shell_words(&args.command);
+    rollout::confirm(
+        settings,
+        &format!(
+            "run `{words}` in {} of {} tenant(s)?",
+            args.service,
+            tenants.len()
+        ),
+        || {
+            for t in tenants {
+                ctx.printer.info(format_args!(
+                    "{}/{}: `{words}` in a one-off task of release {}",
+                    t.name,
+                    args.service,
+                    t.release(args.release.as_deref())
+                        .map_or_else(|| "?".to_owned(), |r| r.release)
+                ));
+            }
+            Ok(())
+        },
+    )
+}
+
+/// What the engine's run ended with, the job (for the exit codes) and the notifications.
+type Ran = (
+    Option<(Vec<Row>, crate::aws::Counts)>,
+    Arc<Job>,
+    rollout::Notify,
+);
+
+/// The preflight, then the engine over the waves; `Ok(Err(_))` is a refusal before any task.
+async fn engine(
+    ctx: &super::Ctx,
+    job: Arc<Job>,
+    waves: Vec<(String, Vec<Start>)>,
+    units: impl Fn(&Tenant) -> Vec<String> + Send + Sync + 'static,
+) -> anyhow::Result<Result<Ran>> {
+    // The last refusal before the first task anywhere: deploy's preflight (images, roles,
+    // log groups), for the release each tenant's task runs.
+    if let Some(refusal) = preflight(&job, &rollout::starting(&waves)).await {
+        return Ok(Err(refusal));
+    }
+    let about = rollout::About {
+        verb: job.settings.verb,
+        who: job.holder.who.clone(),
+        commit: job.commit.clone(),
+        release: Some(format!(
+            "{} (`{}` in {})",
+            job.release.as_deref().unwrap_or("each tenant's release"),
+            rollout::shell_words(&job.command),
+            job.service
+        )),
+    };
+    let printer = ctx.printer.clone().with_live_status();
+    let notify = rollout::Notify::new(&job.fleet, about, &printer);
+    let ctl = Control::new(&job.settings, printer, notify.clone());
+    let j = job.clone();
+    let rows = rollout::run(
+        ctl.clone(),
+        &job.fleet.project.rings.clone(),
+        waves,
+        job.settings.concurrency,
+        Arc::new(units),
+        move |start| run_tenant(j.clone(), ctl.clone(), start),
+    )
+    .await;
+    let ended = rows.map(|rows| (rows, job.session.calls().snapshot()));
+    Ok(Ok((ended, job, notify)))
 }
 
 /// Deploy's preflight for the tenants about to run a task: a missing image, role or log group

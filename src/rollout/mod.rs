@@ -25,7 +25,9 @@ pub use report::{Ending, finish};
 pub use settings::{Settings, confirm, confirm_typed, refuse};
 pub use task::shell_words;
 pub use units::{Unit, each, shared_retries_on_first};
-pub use waves::{Control, NoGate, RingGate, Start, UnitNames, row, run, run_gated, schedule};
+pub use waves::{
+    Control, NoGate, RingGate, Start, UnitNames, row, run, run_gated, schedule, starting,
+};
 
 use crate::error::{Failure, Result};
 use crate::fleet::{Outcome, Summary};

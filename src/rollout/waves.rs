@@ -62,6 +62,14 @@ pub struct Start {
     pub r#override: Option<String>,
 }
 
+/// The tenants the waves start, in wave order: what a command checks before the first write.
+pub fn starting(waves: &[(String, Vec<Start>)]) -> Vec<&Tenant> {
+    waves
+        .iter()
+        .flat_map(|(_, w)| w.iter().map(|s| &s.tenant))
+        .collect()
+}
+
 /// A summary row with nothing done yet.
 pub fn row(t: &Tenant, ring: &str, unit: &str, result: Outcome, detail: Option<String>) -> Row {
     Row {
