@@ -609,41 +609,9 @@ impl Locked<'_> {
         out: &mut Row,
     ) {
         let (t, s, deployer) = (self.t, self.s, self.deployer);
-        let fresh = async {
-            let svc = deployer
-                .reader()
-                .describe_services(&t.cluster, std::slice::from_ref(&s.ecs_service))
-                .await?
-                .remove(&s.ecs_service)
-                .flatten();
-            let Some(svc) = svc else {
-                return Ok(None);
-            };
-            let (td, action) =
-                current(deployer, &self.run.fleet.project.image, &svc, desired).await?;
-            Ok::<_, crate::aws::TenantError>(Some((svc, td, action)))
-        }
-        .await;
         out.detail = replaced.as_ref().map(|(_, note)| note.clone());
-        let (live_svc, live_td) = match fresh {
-            Ok(Some((svc, td, action))) if action == Action::Unchanged && settled(&svc) => {
-                out.result = Outcome::Unchanged;
-                out.revision = Some(td.revision);
-                out.previous_revision = Some(td.revision);
-                return;
-            }
-            Ok(Some((svc, td, _))) => (svc, td),
-            Ok(None) => {
-                out.detail = Some(format!(
-                    "ECS service `{}` disappeared while stamp held its lock",
-                    s.ecs_service
-                ));
-                return;
-            }
-            Err(e) => {
-                out.detail = Some(e.to_string());
-                return;
-            }
+        let Some((live_svc, live_td)) = self.still_to_change(desired, out).await else {
+            return;
         };
         let back_td = self
             .back_to(&live_td, replaced.as_ref().map(|(old, _)| old))
@@ -711,6 +679,52 @@ impl Locked<'_> {
                     watch,
                 },
             );
+        }
+    }
+
+    /// What runs, read again under the lock: `None` when there is nothing left to do (the
+    /// service already runs what is desired, settled: `unchanged`) or it cannot be read (the
+    /// row says why).
+    async fn still_to_change(
+        &self,
+        desired: &DesiredService,
+        out: &mut Row,
+    ) -> Option<(LiveEcsService, LiveTaskDefinition)> {
+        let (t, s, deployer) = (self.t, self.s, self.deployer);
+        let fresh = async {
+            let svc = deployer
+                .reader()
+                .describe_services(&t.cluster, std::slice::from_ref(&s.ecs_service))
+                .await?
+                .remove(&s.ecs_service)
+                .flatten();
+            let Some(svc) = svc else {
+                return Ok(None);
+            };
+            let (td, action) =
+                current(deployer, &self.run.fleet.project.image, &svc, desired).await?;
+            Ok::<_, crate::aws::TenantError>(Some((svc, td, action)))
+        }
+        .await;
+        match fresh {
+            Ok(Some((svc, td, action))) if action == Action::Unchanged && settled(&svc) => {
+                out.result = Outcome::Unchanged;
+                out.revision = Some(td.revision);
+                out.previous_revision = Some(td.revision);
+                None
+            }
+            Ok(Some((svc, td, _))) => Some((svc, td)),
+            Ok(None) => {
+                out.detail = Some(format!(
+                    "ECS service `{}` disappeared while stamp held its lock",
+                    s.ecs_service
+                ));
+                None
+            }
+            Err(e) => {
+                out.detail = Some(e.to_string());
+                None
+            }
         }
     }
 
