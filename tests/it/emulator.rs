@@ -513,3 +513,55 @@ async fn iam_enforcement_confines_readonly_role() {
         vec![1]
     );
 }
+
+/// The README's main command runs `eval "$(scripts/emulator up)"` and `scripts/emulator down`
+/// non-interactively (CI, `scripts/demo >log 2>&1`). The server was started from a shell function
+/// in the background: the forked subshell kept the `$(...)` pipe open, so the caller waited
+/// forever, and `down` killed that subshell instead of moto, which kept running.
+#[test]
+fn the_scripts_up_returns_to_a_caller_capturing_it_and_down_stops_the_server() {
+    let state = tempfile::tempdir().expect("temp dir");
+    let out = state.path().join("out");
+    let err = state.path().join("err");
+    let script = r#"set -euo pipefail
+eval "$(scripts/emulator up --no-services --tenants acme)"
+aws_endpoint="$AWS_ENDPOINT_URL"
+eval "$(scripts/emulator down)"
+echo "ended $aws_endpoint""#;
+    let mut child = std::process::Command::new("bash")
+        .args(["-c", script])
+        .current_dir(crate::support::emulator::repo_root())
+        .env("STAMP_EMULATOR_STATE", state.path().join("emu"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("out"))
+        .stderr(std::fs::File::create(&err).expect("err"))
+        .spawn()
+        .expect("bash");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("up/down did not return within 180 s; stderr:\n{}", read(&err));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let stderr = read(&err);
+    assert!(status.success(), "{status}; stderr:\n{stderr}");
+    assert!(read(&out).starts_with("ended http://127.0.0.1:"), "{}", read(&out));
+    let pid = stderr
+        .split("(pid ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ')']).next())
+        .expect("the started server's pid on stderr");
+    assert!(
+        !std::path::Path::new("/proc").join(pid).exists(),
+        "moto (pid {pid}) still runs after `scripts/emulator down`:\n{stderr}"
+    );
+}
+
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
