@@ -544,13 +544,20 @@ echo "ended $aws_endpoint""#;
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("up/down did not return within 180 s; stderr:\n{}", read(&err));
+            panic!(
+                "up/down did not return within 180 s; stderr:\n{}",
+                read(&err)
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     let stderr = read(&err);
     assert!(status.success(), "{status}; stderr:\n{stderr}");
-    assert!(read(&out).starts_with("ended http://127.0.0.1:"), "{}", read(&out));
+    assert!(
+        read(&out).starts_with("ended http://127.0.0.1:"),
+        "{}",
+        read(&out)
+    );
     let pid = stderr
         .split("(pid ")
         .nth(1)
