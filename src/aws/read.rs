@@ -740,9 +740,29 @@ impl TenantReader {
         Ok(out.template_body.unwrap_or_default())
     }
 
-    /// The named services of a cluster, 10 per call; a service that does not exist (or was
-    /// deleted) maps to `None`.
+    /// The named services of a cluster, 10 per call, with their autoscaling; a service that
+    /// does not exist (or was deleted) maps to `None`.
     pub async fn describe_services(
+        &self,
+        cluster: &str,
+        names: &[String],
+    ) -> Result<BTreeMap<String, Option<LiveEcsService>>, TenantError> {
+        let mut out = self.describe_services_only(cluster, names).await?;
+        let found: Vec<String> = out
+            .iter()
+            .filter_map(|(name, s)| s.as_ref().map(|_| name.clone()))
+            .collect();
+        for (name, scaling) in self.scalable_targets(cluster, &found).await? {
+            if let Some(Some(svc)) = out.get_mut(&name) {
+                svc.scaling = Some(scaling);
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Self::describe_services`] without their autoscaling (`scaling` is `None`): one call
+    /// per 10 services, for a caller that already knows whether an autoscaler owns the count.
+    pub async fn describe_services_only(
         &self,
         cluster: &str,
         names: &[String],
@@ -799,15 +819,6 @@ impl TenantReader {
                     launch: Launch::of(&s),
                 };
                 out.insert(name, Some(live));
-            }
-        }
-        let found: Vec<String> = out
-            .iter()
-            .filter_map(|(name, s)| s.as_ref().map(|_| name.clone()))
-            .collect();
-        for (name, scaling) in self.scalable_targets(cluster, &found).await? {
-            if let Some(Some(svc)) = out.get_mut(&name) {
-                svc.scaling = Some(scaling);
             }
         }
         Ok(out)

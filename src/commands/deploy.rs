@@ -515,7 +515,7 @@ async fn deploy_service(
     let image = &run.fleet.project.image;
     // A first look, without the lock: a service that already runs what the repo says, with
     // its rollout settled, needs nothing — not even a lock.
-    match current(deployer, image, &live_svc, &desired).await {
+    let first_td = match current(deployer, image, &live_svc, &desired).await {
         Ok((td, Action::Unchanged)) if settled(&live_svc) => {
             out.result = Outcome::Unchanged;
             out.revision = Some(td.revision);
@@ -525,12 +525,12 @@ async fn deploy_service(
             }
             return out;
         }
-        Ok(_) => {}
+        Ok((td, _)) => td,
         Err(e) => {
             out.detail = Some(e.to_string());
             return out;
         }
-    }
+    };
     let digest = desired.digest();
     let holder = LockHolder {
         digest: digest.clone(),
@@ -573,8 +573,16 @@ async fn deploy_service(
         ring: &start.ring,
         inspect: read.inspect.as_ref(),
     };
+    let first = (&live_svc, &first_td);
     locked
-        .deploy(&desired, guard.mine.clone(), replaced, &audit, &mut out)
+        .deploy(
+            &desired,
+            first,
+            guard.mine.clone(),
+            replaced,
+            &audit,
+            &mut out,
+        )
         .await;
     if let Err(e) = guard.release().await {
         let why = format!("the lock could not be released: {e}");
@@ -603,6 +611,7 @@ impl Locked<'_> {
     async fn deploy(
         &self,
         desired: &DesiredService,
+        first: (&LiveEcsService, &LiveTaskDefinition),
         mine: LockInfo,
         replaced: Option<(LockInfo, String)>,
         audit: &Audit,
@@ -610,7 +619,7 @@ impl Locked<'_> {
     ) {
         let (t, s, deployer) = (self.t, self.s, self.deployer);
         out.detail = replaced.as_ref().map(|(_, note)| note.clone());
-        let Some((live_svc, live_td)) = self.still_to_change(desired, out).await else {
+        let Some((live_svc, live_td)) = self.still_to_change(desired, first, out).await else {
             return;
         };
         let back_td = self
@@ -685,24 +694,40 @@ impl Locked<'_> {
     /// What runs, read again under the lock: `None` when there is nothing left to do (the
     /// service already runs what is desired, settled: `unchanged`) or it cannot be read (the
     /// row says why).
+    ///
+    /// Only the service is read again. What the lock guards against is another run's deploy,
+    /// which changes the service's task definition and rollout, not whether an autoscaler owns
+    /// its count (`infra apply`, which could, holds these locks while it runs): the first
+    /// look's scaling is kept. A task definition is immutable, so the one the first look read
+    /// is read again only when the service now runs another.
     async fn still_to_change(
         &self,
         desired: &DesiredService,
+        (first_svc, first_td): (&LiveEcsService, &LiveTaskDefinition),
         out: &mut Row,
     ) -> Option<(LiveEcsService, LiveTaskDefinition)> {
         let (t, s, deployer) = (self.t, self.s, self.deployer);
         let fresh = async {
             let svc = deployer
                 .reader()
-                .describe_services(&t.cluster, std::slice::from_ref(&s.ecs_service))
+                .describe_services_only(&t.cluster, std::slice::from_ref(&s.ecs_service))
                 .await?
                 .remove(&s.ecs_service)
                 .flatten();
-            let Some(svc) = svc else {
+            let Some(mut svc) = svc else {
                 return Ok(None);
             };
-            let (td, action) =
-                current(deployer, &self.run.fleet.project.image, &svc, desired).await?;
+            svc.scaling = first_svc.scaling;
+            let td = match svc.task_definition_arn == first_td.arn {
+                true => first_td.clone(),
+                false => {
+                    deployer
+                        .reader()
+                        .describe_task_definition(&svc.task_definition_arn)
+                        .await?
+                }
+            };
+            let action = compare(&self.run.fleet.project.image, &svc, &td, desired);
             Ok::<_, crate::aws::TenantError>(Some((svc, td, action)))
         }
         .await;
@@ -1046,9 +1071,19 @@ async fn current(
         .reader()
         .describe_task_definition(&svc.task_definition_arn)
         .await?;
-    let live = super::live_service(image, Some((svc, &td)));
-    let action = plan::compare(desired, &live).action;
+    let action = compare(image, svc, &td, desired);
     Ok((td, action))
+}
+
+/// How the desired state compares with a service running `td`.
+fn compare(
+    image: &str,
+    svc: &LiveEcsService,
+    td: &LiveTaskDefinition,
+    desired: &DesiredService,
+) -> Action {
+    let live = super::live_service(image, Some((svc, td)));
+    plan::compare(desired, &live).action
 }
 
 /// What a service should run: with `--plan`, exactly the plan's saved desired state (verified
