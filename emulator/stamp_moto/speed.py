@@ -13,11 +13,19 @@ of moto 5.2.5 made the single server process, not the tool under test, the bottl
   key found nowhere (the caller's own keys, which moto maps to its default account) is
   remembered only until IAM creates its next access key, the only way a scan's answer for it
   can change (`create_access_key`, `create_temp_access_key`: the two places moto adds keys).
+* Which account's backend a request uses: `BackendDict.__getitem__` (every `iam_backends[a]`,
+  `ecs_backends[a]`, … several per request) copies the dict's keys into a list to test whether
+  the account has its backend yet, then tests `self in BackendDict._instances` with a
+  Python-level `__eq__` against every service's dict, all under one global lock: with a few
+  hundred seeded accounts this was over half of the server's CPU. An account already in the
+  dict is answered with one dict lookup; everything else takes moto's own path. That is exact
+  because moto only adds an account through that path, which registers the dict at once, and
+  `BackendDict.reset` empties every dict it unregisters.
 * Which handler method a request calls: `BaseResponse.setup_class` lists the response class's
   functions with `inspect.getmembers` on every request; a class's functions are listed once
   (every extension is installed before this module, and nothing adds methods while serving).
 
-Measured with the deploy part of bench/run (py-spy on the server: both were in the top five of
+Measured with the deploy part of bench/run (py-spy on the server: each was in the top five of
 moto's own time). Answers are byte for byte the same: only how they are looked up changes.
 """
 
@@ -33,6 +41,7 @@ def install() -> None:
     _cache_module_list()
     _remember_key_accounts()
     _cache_method_names()
+    _backend_lookup_by_dict()
 
 
 def _cache_module_list() -> None:
@@ -95,6 +104,19 @@ def _cache_method_names() -> None:
 
     names = functools.lru_cache(maxsize=None)(responses.method_names_from_class)
     responses.method_names_from_class = names
+
+
+def _backend_lookup_by_dict() -> None:
+    from moto.core.base_backend import BackendDict
+
+    create = BackendDict._create_account_specific_backend
+
+    def _create_account_specific_backend(self, account_id: str) -> None:  # type: ignore[no-untyped-def]
+        if dict.__contains__(self, account_id):
+            return
+        create(self, account_id)
+
+    BackendDict._create_account_specific_backend = _create_account_specific_backend  # type: ignore[method-assign]
 
 
 def _partition_holding(models, account_id: str, access_key: str) -> str | None:  # type: ignore[no-untyped-def]
