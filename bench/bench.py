@@ -20,14 +20,16 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,22 +55,46 @@ class Run:
     rc: int
     out: str
     err: str
+    # Seconds from the start at which stamp printed each `wave NAME: …` line (see `waves_of`).
+    waves: list[tuple[float, str]] = field(default_factory=list)
 
 
 def measure(cmd: list[str], env: dict[str, str] | None = None, check: bool = True) -> Run:
-    """Run cmd; wall time around the child, peak RSS of the child (and its waited-for children)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run cmd; wall time around the child, peak RSS of the child (and its waited-for children),
+    and when each of stamp's `wave …` progress lines reached its stderr."""
+    with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        err_lines: list[tuple[float, bytes]] = []
+
+        def read_err() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                err_lines.append((time.perf_counter() - start, line))
+
+        reader = threading.Thread(target=read_err)
+        reader.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        reader.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        err.seek(0)
-        run = Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, out.read().decode(), err.read().decode())
+        err = b"".join(line for _, line in err_lines).decode()
+        run = Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, out.read().decode(), err,
+                  waves_of(err_lines))
     if check and run.rc != 0:
         raise SystemExit(f"bench: {' '.join(cmd)} exited {run.rc}\n{run.err[-4000:]}\n{run.out[-2000:]}")
     return run
+
+
+def waves_of(lines: list[tuple[float, bytes]]) -> list[tuple[float, str]]:
+    """stamp deploy prints `wave NAME: N tenant(s)` when a wave starts: the run's timeline."""
+    found = []
+    for at, raw in lines:
+        m = re.match(r"wave (\S+): \d+ tenant", raw.decode(errors="replace"))
+        if m:
+            found.append((at, m.group(1)))
+    return found
 
 
 def sh(cmd: list[str], env: dict[str, str] | None = None) -> str:
@@ -151,6 +177,7 @@ class Emulator:
         self.script = script
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.env["STAMP_EMULATOR_STATE"] = str(state)
+        self.state = state
         self.aws: dict[str, str] = {}
 
     def start(self) -> None:
@@ -195,6 +222,13 @@ class Emulator:
 
     def set_latency(self, ms: float) -> None:
         self._call("/stamp-control/latency", {"ms": ms})
+
+    def cpu_seconds(self) -> float:
+        """The server's CPU time so far (user + system): how much of a run's wall time moto spent
+        answering, one interpreter lock at a time."""
+        pid = (self.state / "pid").read_text().strip()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- the plan formula
@@ -348,6 +382,15 @@ def svg_line_chart(path: Path, title: str, xlabel: str, ylabel: str, series: lis
 # ---------------------------------------------------------------- the benchmark
 
 
+def phases(waves: list[tuple[float, str]], wall: float) -> tuple[float, list[tuple[str, float]]]:
+    """A deploy's timeline: the time before its first wave (reading, rendering, the preflight)
+    and each wave's time until the next starts (the last until the process ended)."""
+    if not waves:
+        return wall, []
+    ends = [at for at, _ in waves[1:]] + [wall]
+    return waves[0][0], [(name, end - at) for (at, name), end in zip(waves, ends)]
+
+
 def fmt_s(x: float) -> str:
     return f"{x:.2f} s" if x < 100 else f"{x:.0f} s"
 
@@ -468,6 +511,48 @@ def deploy_only(args: argparse.Namespace, sz: Sizes, stamp: str, venv_bin: Path)
                                "seconds": time.monotonic() - STARTED}
     write_outputs(R, QUICK if R["quick"] else FULL, args.results, args.latency_ms)
     log(f"wrote {args.results} (deploy part) in {time.monotonic() - STARTED:.0f}s")
+
+
+def timeline_table(a: Any, de: dict[str, Any], al: dict[str, Any] | None) -> None:
+    """Where a deploy's wall time goes, for each fleet run and the slowest tenant alone: the time
+    before the first wave and each wave, from when stamp printed `wave …` on stderr."""
+    rows = [(f"fleet, `--concurrency {c}`", x) for c, x in de["stamp"].items() if "waves" in x]
+    if al and "runs" in al:
+        rows.append((f"{al['slowest_tenant']} alone", {"wall": al["slowest"], **al["runs"][al["slowest_tenant"]]}))
+    if not rows:
+        return
+    a("Where the time goes (seconds from stamp's start to its `wave …` lines on stderr; a wave lasts until the next "
+      "starts, the last until the process ends), with moto's CPU time over the same run (`/proc/PID/stat`):")
+    a("")
+    a("| run | before the first wave | waves | whole run | moto CPU | calls | moto CPU per call |")
+    a("|---|---|---|---|---|---|---|")
+    for label, x in rows:
+        before, waves = phases([tuple(w) for w in x["waves"]], x["wall"])
+        calls = x.get("emulator_calls", x.get("calls", 0))
+        per = f"{x['emulator_cpu'] / calls * 1000:.1f} ms" if calls else "-"
+        a(f"| {label} | {fmt_s(before)} | {', '.join(f'{n} {fmt_s(d)}' for n, d in waves)} | {fmt_s(x['wall'])} | "
+          f"{fmt_s(x['emulator_cpu'])} | {calls} | {per} |")
+    a("")
+
+
+def deploy_bound_note(sd: dict[str, Any], al: dict[str, Any], cores: int) -> str:
+    """Why the fleet's wall time is over the bound, in the run's own figures."""
+    before, waves = phases([tuple(w) for w in sd["waves"]], sd["wall"])
+    alone = al["runs"][al["slowest_tenant"]]
+    a_before, a_waves = phases([tuple(w) for w in alone["waves"]], al["slowest"])
+    a_wave = max((d for _, d in a_waves), default=al["slowest"])
+    per_call = sd["emulator_cpu"] / sd["emulator_calls"] * 1000
+    return (
+        f"**Deploy, why the bound is missed.** The emulator is one Python process: moto answers one call at a time "
+        f"(one interpreter lock, so one of the {cores} cores), {per_call:.1f} ms of CPU each, {fmt_s(sd['emulator_cpu'])} for "
+        f"the fleet's {sd['emulator_calls']} calls. A tenant alone never waits for it; in the fleet, the preflight of every "
+        f"tenant and the opening calls of every wave (each tenant's reads, then each service's lock, read, registration "
+        f"and update, a few hundred calls at once) queue behind each other: before the first wave "
+        f"{fmt_s(before)} against {fmt_s(a_before)} alone, and each wave "
+        f"{', '.join(fmt_s(d) for _, d in waves)} against {fmt_s(a_wave)} alone (the rollout, two poll intervals, "
+        f"is the same in both). Against AWS every tenant is its own account and its calls queue behind "
+        f"no other tenant's. What would meet the bound here: fewer calls at a wave's start, or an emulator that "
+        f"answers faster than {per_call:.1f} ms a call.")
 
 
 def write_outputs(R: dict[str, Any], sz: Sizes, results: Path, latency: float) -> None:
@@ -595,17 +680,21 @@ def bench_alone(work: Path, stamp: str, em: Emulator, alone: int) -> dict[str, A
     fleet = work / "deploy-alone"
     Fleets.commit(fleet)
     walls: dict[str, float] = {}
+    runs: dict[str, dict[str, Any]] = {}
     for name in alone_sample(fleet, alone):
+        em.reset_counts()
+        cpu0 = em.cpu_seconds()
         r = measure([stamp, "--root", str(fleet), "deploy", name, "--yes", "--release", NEW_RELEASE,
                      "--ignore-window", "--reason", "benchmark: one tenant alone", "--poll-interval", POLL,
                      "--output", "json"], em.tool_env(), check=False)
         if r.rc != 0:
             raise SystemExit(f"bench: stamp deploy {name} exited {r.rc}: {r.err[-3000:]}")
         walls[name] = r.wall
+        runs[name] = {"waves": r.waves, "emulator_cpu": em.cpu_seconds() - cpu0, "calls": sum(em.counts().values())}
         log(f"deploy alone: {name} {r.wall:.2f}s")
     rings, bake = rings_of(work / "deploy-alone")
     slowest = max(walls.values())
-    return {"walls": walls, "slowest": slowest, "slowest_tenant": max(walls, key=walls.get),
+    return {"walls": walls, "runs": runs, "slowest": slowest, "slowest_tenant": max(walls, key=walls.get),
             "median": statistics.median(walls.values()), "rings": rings, "bake_seconds": bake,
             "bound": 1.3 * (len(rings) * slowest + max(0, len(rings) - 1) * bake)}
 
@@ -678,9 +767,11 @@ def bench_deploy(sz: Sizes, work: Path, stamp: str, em: Emulator, venv_bin: Path
         Fleets.commit(fleet)
         em.reset_counts()
         log(f"deploy: stamp --concurrency {c}, {sz.deploy_tenants} tenants x {SERVICES} services")
+        cpu0 = em.cpu_seconds()
         r = measure([stamp, "--root", str(fleet), "deploy", "--all", "--yes", "--release", NEW_RELEASE,
                      "--ignore-window", "--reason", "benchmark: every tenant at once", "--poll-interval", POLL,
                      "--concurrency", str(c), "--output", "json"], em.tool_env(), check=False)
+        emulator_cpu = em.cpu_seconds() - cpu0
         counts = em.counts()
         doc = stamp_json(r)
         results: dict[str, int] = {}
@@ -690,7 +781,8 @@ def bench_deploy(sz: Sizes, work: Path, stamp: str, em: Emulator, venv_bin: Path
         ok, checked = verify(em, fleet, tenant_names(fleet), NEW_RELEASE)
         out["stamp"][str(c)] = {"wall": r.wall, "maxrss_mb": r.maxrss_mb, "rc": r.rc, "results": results, "operations": ops,
                                 "calls": sum(ops.values()), "emulator_calls": sum(counts.values()), "emulator_counts": counts,
-                                "services": len(doc["rows"]), "verified": ok, "checked": checked, "concurrency": c}
+                                "services": len(doc["rows"]), "verified": ok, "checked": checked, "concurrency": c,
+                                "cpu": r.cpu, "emulator_cpu": emulator_cpu, "waves": r.waves}
         log(f"deploy stamp c={c}: {r.wall:.1f}s, {results}, verified {ok}/{checked}")
         if r.rc != 0:
             raise SystemExit(f"bench: stamp deploy exited {r.rc}: {r.err[-3000:]}")
@@ -845,6 +937,8 @@ def report(R: dict[str, Any], sz: Sizes, latency: float, chart: str) -> str:
             f"⌈{de['tenants']}/3/8⌉ = {math.ceil(de['tenants'] / 3 / 8)} rounds per ring × 3 rings × {SERVICES} rollouts "
             f"({fmt_s(sd['wall'])}); with `--concurrency` at least the ring size every ring is one round. "
             "Deploying a tenant's services concurrently would cut each round from three rollouts to one.")
+    if al and de["stamp"][dflt]["wall"] > al["bound"] and "emulator_cpu" in de["stamp"][dflt]:
+        notes.append(deploy_bound_note(de["stamp"][dflt], al, m["cores"]))
     if notes:
         a("\n\n".join(notes))
         a("")
@@ -936,6 +1030,7 @@ def report(R: dict[str, Any], sz: Sizes, latency: float, chart: str) -> str:
           f"bake {fmt_s(al['bake_seconds'])}. Bound: 1.3 × ({len(al['rings'])} × {fmt_s(al['slowest'])} + bakes) = "
           f"{fmt_s(al['bound'])}.")
     a("")
+    timeline_table(a, de, al)
     a("\"Verified\": after the run, the service's PRIMARY deployment is COMPLETED with the desired count running, and "
       "its task definition has exactly the expected image, environment (SSM values included) and secrets. Peak memory "
       "of a script is its largest process (one `ecs` or `aws` Python process).")
