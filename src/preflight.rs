@@ -12,6 +12,7 @@
 //! not checked: stamp has no way to read them with the tenant's role.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -19,7 +20,7 @@ use crate::aws::preflight::Found;
 use crate::aws::{Session, TenantReader};
 use crate::dsl::{Fleet, Tenant};
 use crate::render::{TaskDefinition, Templates, render_service};
-use crate::resolve::references;
+use crate::resolve::{Lookups, Missing, references};
 
 /// An image in a private ECR registry: `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG|@DIGEST]`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -176,7 +177,15 @@ pub struct TenantCheck {
     pub account_id: String,
     pub checked: Checked,
     pub problems: Vec<Problem>,
+    /// The tenant's parameters, secrets and stack outputs as the preflight read them (with what
+    /// was missing), when they could be read: `deploy` renders from these, so what it deploys is
+    /// what was checked.
+    #[serde(skip)]
+    pub read: Option<TenantRead>,
 }
+
+/// What one read of a tenant's references answered: the lookups and what was missing.
+pub type TenantRead = Arc<(Lookups, Vec<Missing>)>;
 
 impl TenantCheck {
     /// What `deploy` refuses the whole run for: an image, role or log group that is certainly
@@ -222,6 +231,7 @@ async fn check_tenant(
         account_id: t.account_id.clone(),
         checked: Checked::default(),
         problems: Vec::new(),
+        read: None,
     };
     let reader = match TenantReader::connect(session, t).await {
         Ok(r) => r,
@@ -231,8 +241,9 @@ async fn check_tenant(
             return out;
         }
     };
-    let (rendered, render_problems) = render_all(&reader, fleet, templates, t, release).await;
+    let (rendered, render_problems, read) = render_all(&reader, fleet, templates, t, release).await;
     out.problems.extend(render_problems);
+    out.read = read;
     let n = needs(t, &rendered);
     let alarms = alarms_of(t);
     out.checked = Checked {
@@ -316,24 +327,29 @@ async fn render_all(
     templates: &Templates,
     t: &Tenant,
     release: Option<&str>,
-) -> (Vec<(String, TaskDefinition)>, Vec<Problem>) {
-    let lookups = match reader.lookups(&references(t)).await {
-        Ok((l, _missing)) => l,
+) -> (
+    Vec<(String, TaskDefinition)>,
+    Vec<Problem>,
+    Option<TenantRead>,
+) {
+    let read = match reader.lookups(&references(t)).await {
+        Ok(read) => Arc::new(read),
         Err(e) => {
             return (
                 Vec::new(),
                 vec![problem("account", "", Vec::new(), e.message())],
+                None,
             );
         }
     };
     let (mut rendered, mut problems) = (Vec::new(), Vec::new());
     for s in &t.services {
-        match render_service(templates, fleet, t, s, release, &lookups) {
+        match render_service(templates, fleet, t, s, release, &read.0) {
             Ok(r) => rendered.push((s.name.clone(), r.task_definition)),
             Err(e) => problems.push(problem("render", "", vec![s.name.clone()], e.summary())),
         }
     }
-    (rendered, problems)
+    (rendered, problems, Some(read))
 }
 
 fn found(

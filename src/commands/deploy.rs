@@ -4,6 +4,7 @@
 //!
 //! The only command (with `rollback`) that builds the deploying client set.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::audit::Audit;
@@ -38,6 +39,10 @@ pub(super) struct Run {
     pub(super) saved: Option<SavedPlan>,
     /// The health gates: alarms watched per service, the bake after each ring.
     pub(super) health: Health,
+    /// Each tenant's parameters, secrets and stack outputs as the preflight read them: a tenant
+    /// renders from these, so what it deploys is what the preflight checked, and a run reads
+    /// them once (a tenant the preflight could not read reads them again itself).
+    pub(super) checked: BTreeMap<String, crate::preflight::TenantRead>,
 }
 
 pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
@@ -86,7 +91,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 settings.lock_ttl,
                 printer.clone(),
             );
-            let run = Arc::new(Run {
+            let mut run = Run {
                 holder,
                 health,
                 fleet,
@@ -98,13 +103,15 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 commit,
                 services: args.services.clone(),
                 saved,
-            });
+                checked: BTreeMap::new(),
+            };
             let starts = rollout::starting(&waves);
             if run.saved.is_some() {
                 verify_saved_plan(&run, &starts).await?;
             }
             // The last refusal before the first write in any tenant.
-            preflight_gate(&run, &starts).await?;
+            run.checked = preflight_gate(&run, &starts).await?;
+            let run = Arc::new(run);
             let notify = rollout::Notify::new(&run.fleet, about(&run, &starts), &printer);
             let ctl = Control::new(&run.settings, printer, notify.clone());
             let r = run.clone();
@@ -185,7 +192,11 @@ struct PreflightFailed(String);
 
 /// `stamp verify`'s checks for every tenant about to deploy, with the release each deploys;
 /// an image, role or log group missing anywhere refuses the whole run, each listed per tenant.
-async fn preflight_gate(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()> {
+/// What it read of each tenant, by tenant.
+async fn preflight_gate(
+    run: &Run,
+    tenants: &[&Tenant],
+) -> anyhow::Result<BTreeMap<String, crate::preflight::TenantRead>> {
     // A saved plan carries the release of each tenant's services; they share one.
     let release_for = |t: &Tenant| match &run.saved {
         Some(p) => p
@@ -207,7 +218,10 @@ async fn preflight_gate(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()> {
     .await;
     let failed: Vec<_> = checks.iter().filter(|c| c.refuses_deploy()).collect();
     if failed.is_empty() {
-        return Ok(());
+        return Ok(checks
+            .into_iter()
+            .filter_map(|c| Some((c.tenant, c.read?)))
+            .collect());
     }
     let mut lines = Vec::new();
     for c in &failed {
@@ -397,7 +411,8 @@ pub(super) async fn deploy_tenant(run: Arc<Run>, ctl: Arc<Control>, start: Start
         })
         .collect();
     let watched = wanted.iter().any(|s| s.alarms.is_some());
-    let mut rows = match read_tenant(&session, t, watched).await {
+    let checked = run.checked.get(&t.name).cloned();
+    let mut rows = match read_tenant(&session, t, watched, checked).await {
         Err(why) => wanted
             .iter()
             .map(|s| rollout::row(t, &start.ring, &s.name, Outcome::Failed, Some(why.clone())))
@@ -431,9 +446,9 @@ pub(super) async fn deploy_tenant(run: Arc<Run>, ctl: Arc<Control>, start: Start
 struct TenantRead {
     deployer: Arc<TenantDeployer>,
     lookups: Lookups,
-    live: std::collections::BTreeMap<String, Option<LiveEcsService>>,
+    live: BTreeMap<String, Option<LiveEcsService>>,
     /// Locks other runs hold or left (a killed CI job's), by ECS service.
-    held: std::collections::BTreeMap<String, LockInfo>,
+    held: BTreeMap<String, LockInfo>,
     /// The inspect role, when a service has `alarms` (the health gates read with it).
     inspect: Option<Arc<TenantReader>>,
 }
@@ -442,15 +457,19 @@ async fn read_tenant(
     session: &Session,
     t: &Tenant,
     watched: bool,
+    checked: Option<crate::preflight::TenantRead>,
 ) -> std::result::Result<TenantRead, String> {
     let deployer = TenantDeployer::connect(session, t)
         .await
         .map_err(|e| e.to_string())?;
-    let (lookups, missing) = deployer
-        .reader()
-        .lookups(&references(t))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (lookups, missing) = match checked {
+        Some(read) => Arc::unwrap_or_clone(read),
+        None => deployer
+            .reader()
+            .lookups(&references(t))
+            .await
+            .map_err(|e| e.to_string())?,
+    };
     if !missing.is_empty() {
         return Err(missing
             .iter()

@@ -38,6 +38,9 @@ struct Job {
     poll: std::time::Duration,
     /// Per tenant, the code a one-tenant run exits with.
     codes: Mutex<BTreeMap<String, u8>>,
+    /// Each tenant's parameters, secrets and stack outputs as the preflight read them: the task
+    /// runs what was checked, and the run reads them once (set once the preflight passed).
+    checked: std::sync::OnceLock<BTreeMap<String, crate::preflight::TenantRead>>,
 }
 
 pub(super) fn run(ctx: &super::Ctx, args: &RunArgs) -> Result<()> {
@@ -75,6 +78,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &RunArgs) -> Result<()> {
             timeout: args.timeout,
             poll: args.poll_interval,
             codes: Mutex::default(),
+            checked: std::sync::OnceLock::new(),
         });
         engine(ctx, job, waves, units).await
     })??;
@@ -142,8 +146,11 @@ async fn engine(
 ) -> anyhow::Result<Result<Ran>> {
     // The last refusal before the first task anywhere: deploy's preflight (images, roles,
     // log groups), for the release each tenant's task runs.
-    if let Some(refusal) = preflight(&job, &rollout::starting(&waves)).await {
-        return Ok(Err(refusal));
+    match preflight(&job, &rollout::starting(&waves)).await {
+        Ok(checked) => {
+            let _ = job.checked.set(checked);
+        }
+        Err(refusal) => return Ok(Err(refusal)),
     }
     let about = rollout::About {
         verb: job.settings.verb,
@@ -174,8 +181,12 @@ async fn engine(
 }
 
 /// Deploy's preflight for the tenants about to run a task: a missing image, role or log group
-/// anywhere refuses the whole run (exit 2), each listed per tenant.
-async fn preflight(job: &Job, tenants: &[&Tenant]) -> Option<Failure> {
+/// anywhere refuses the whole run (exit 2), each listed per tenant. What it read of each
+/// tenant, by tenant.
+async fn preflight(
+    job: &Job,
+    tenants: &[&Tenant],
+) -> std::result::Result<BTreeMap<String, crate::preflight::TenantRead>, Failure> {
     let release_for = |_: &Tenant| job.release.clone();
     let checks = crate::preflight::check(
         &job.session,
@@ -197,9 +208,12 @@ async fn preflight(job: &Job, tenants: &[&Tenant]) -> Option<Failure> {
         })
         .collect();
     if lines.is_empty() {
-        return None;
+        return Ok(checks
+            .into_iter()
+            .filter_map(|c| Some((c.tenant, c.read?)))
+            .collect());
     }
-    Some(Failure::usage(
+    Err(Failure::usage(
         format!(
             "preflight failed; no task was started:\n  {}",
             lines.join("\n  ")
@@ -372,11 +386,15 @@ async fn prepare(
     t: &Tenant,
     s: &Service,
 ) -> std::result::Result<(DesiredService, crate::aws::LiveEcsService), String> {
-    let (lookups, missing) = d
-        .reader()
-        .lookups(&references(t))
-        .await
-        .map_err(|e| e.to_string())?;
+    let checked = job.checked.get().and_then(|m| m.get(&t.name)).cloned();
+    let (lookups, missing) = match checked {
+        Some(read) => Arc::unwrap_or_clone(read),
+        None => d
+            .reader()
+            .lookups(&references(t))
+            .await
+            .map_err(|e| e.to_string())?,
+    };
     if !missing.is_empty() {
         return Err(missing
             .iter()

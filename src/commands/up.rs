@@ -163,6 +163,9 @@ fn deploy_run(
         commit,
         services: Vec::new(),
         saved: None,
+        // No preflight: each tenant reads its values after its stacks are built (their outputs
+        // are among them).
+        checked: Default::default(),
     }
 }
 

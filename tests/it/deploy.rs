@@ -431,6 +431,43 @@ fn a_fleet_deploy_deploys_every_service_with_audit_tags_and_a_rerun_changes_noth
     assert_eq!(locks_left(&f), Vec::<String>::new());
 }
 
+/// The preflight reads each tenant's parameters, secrets and stack outputs to check what the
+/// task definitions need; the deploy renders from that same read, so what it deploys is what was
+/// checked, and a fleet deploy reads them as often as `plan` does: once per tenant.
+#[test]
+fn a_deploy_reads_each_tenants_parameters_once_in_its_preflight() {
+    let f = fleet();
+    open_all(&f);
+    commit_all(&f);
+    let plan = stamp(&f, &["plan", "--all", "--output", "json"])
+        .success()
+        .json();
+    let run = deploy(&f, &["--all"]);
+    run.success();
+    let deploy = run.json();
+    assert_eq!(deploy["counts"]["deployed"], 8, "{}", run.stdout);
+    let (planned, deployed) = (
+        &plan["api_calls"]["operations"],
+        &deploy["api_calls"]["operations"],
+    );
+    let lookups = [
+        "ssm:GetParameters",
+        "ssm:DescribeParameters",
+        "secretsmanager:DescribeSecret",
+        "cloudformation:DescribeStacks",
+    ];
+    assert!(
+        planned["ssm:GetParameters"].as_u64() > Some(0),
+        "the example fleet reads SSM values: {planned}"
+    );
+    for op in lookups {
+        assert_eq!(
+            deployed[op], planned[op],
+            "{op}: the deploy reads what plan reads, once (plan {planned}, deploy {deployed})"
+        );
+    }
+}
+
 // ---- 2 ------------------------------------------------------------------------------------
 
 #[test]

@@ -344,6 +344,30 @@ fn several_tenants_give_a_summary_of_exit_codes_and_exit_1_if_any_is_not_0() {
     }
 }
 
+/// The task renders from what the preflight read (its image, roles and log groups were checked
+/// against that): each tenant's parameters are read once, as often as `plan` reads them.
+#[test]
+fn a_run_reads_each_tenants_parameters_once_in_its_preflight() {
+    let f = fleet();
+    let plan = stamp(&f, &["plan", "--all", "--output", "json"]).json();
+    let run = run_task(&f, &["--all"], &[], &["./migrate", "exit=0"]);
+    run.success();
+    let (planned, ran) = (
+        &plan["api_calls"]["operations"],
+        &run.json()["api_calls"]["operations"],
+    );
+    assert!(
+        planned["ssm:GetParameters"].as_u64() > Some(0),
+        "the example fleet reads SSM values: {planned}"
+    );
+    for op in ["ssm:GetParameters", "ssm:DescribeParameters"] {
+        assert_eq!(
+            ran[op], planned[op],
+            "{op}: the run reads what plan reads, once (plan {planned}, run {ran})"
+        );
+    }
+}
+
 #[test]
 fn a_timeout_stops_the_task_and_exits_124() {
     let f = fleet();
