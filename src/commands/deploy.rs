@@ -76,7 +76,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     );
     let rt = super::runtime()?;
     let printer = ctx.printer.clone().with_live_status();
-    let ended = rt
+    let (ended, notify) = rt
         .block_on(async {
             let session = ctx.session().await?;
             let limits = WaitLimits {
@@ -91,7 +91,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 settings.lock_ttl,
                 printer.clone(),
             );
-            let mut run = Run {
+            let run = Run {
                 holder,
                 health,
                 fleet,
@@ -105,45 +105,9 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
                 saved,
                 checked: BTreeMap::new(),
             };
-            let starts = rollout::starting(&waves);
-            if run.saved.is_some() {
-                verify_saved_plan(&run, &starts).await?;
-            }
-            // The last refusal before the first write in any tenant.
-            run.checked = preflight_gate(&run, &starts).await?;
-            let run = Arc::new(run);
-            let notify = rollout::Notify::new(&run.fleet, about(&run, &starts), &printer);
-            let ctl = Control::new(&run.settings, printer, notify.clone());
-            let r = run.clone();
-            let rows = rollout::run_gated(
-                ctl.clone(),
-                &run.fleet.project.rings.clone(),
-                waves,
-                run.settings.concurrency,
-                Arc::new(units),
-                move |start| deploy_tenant(r.clone(), ctl.clone(), start),
-                &run.health,
-            )
-            .await;
-            anyhow::Ok((
-                rows.map(|rows| (rows, run.session.calls().snapshot())),
-                notify,
-            ))
+            engine(run, waves, units, printer).await
         })
-        .map_err(|e| match e.downcast::<StalePlan>() {
-            Ok(stale) => Failure::usage(
-                stale.0,
-                Some("make a new plan with `stamp plan --out FILE`".to_owned()),
-            ),
-            Err(e) => match e.downcast::<PreflightFailed>() {
-                Ok(p) => Failure::usage(
-                    p.0,
-                    Some("push the image, or create what is missing (`stamp infra apply`); `stamp verify` checks again without deploying".to_owned()),
-                ),
-                Err(e) => Failure::Failed(e),
-            },
-        })?;
-    let (ended, notify) = ended;
+        .map_err(refusal)?;
     rollout::finish(
         &ctx.printer,
         rollout::Ending {
@@ -155,6 +119,62 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
             notify,
         },
     )
+}
+
+/// The rows and API calls of the run (`None`: a second interrupt abandoned it) and the
+/// notifications.
+type Ended = (Option<(Vec<Row>, crate::aws::Counts)>, rollout::Notify);
+
+/// The refusals left before the first write (a stale saved plan, the preflight), then the
+/// engine over the waves.
+async fn engine(
+    mut run: Run,
+    waves: Vec<(String, Vec<Start>)>,
+    units: impl Fn(&Tenant) -> Vec<String> + Send + Sync + 'static,
+    printer: Printer,
+) -> anyhow::Result<Ended> {
+    let starts = rollout::starting(&waves);
+    if run.saved.is_some() {
+        verify_saved_plan(&run, &starts).await?;
+    }
+    // The last refusal before the first write in any tenant.
+    run.checked = preflight_gate(&run, &starts).await?;
+    let run = Arc::new(run);
+    let notify = rollout::Notify::new(&run.fleet, about(&run, &starts), &printer);
+    let ctl = Control::new(&run.settings, printer, notify.clone());
+    let r = run.clone();
+    let rows = rollout::run_gated(
+        ctl.clone(),
+        &run.fleet.project.rings.clone(),
+        waves,
+        run.settings.concurrency,
+        Arc::new(units),
+        move |start| deploy_tenant(r.clone(), ctl.clone(), start),
+        &run.health,
+    )
+    .await;
+    Ok((
+        rows.map(|rows| (rows, run.session.calls().snapshot())),
+        notify,
+    ))
+}
+
+/// A refusal before the first write is a usage error (exit 2) with what to do; anything else
+/// failed the run.
+fn refusal(e: anyhow::Error) -> Failure {
+    match e.downcast::<StalePlan>() {
+        Ok(stale) => Failure::usage(
+            stale.0,
+            Some("make a new plan with `stamp plan --out FILE`".to_owned()),
+        ),
+        Err(e) => match e.downcast::<PreflightFailed>() {
+            Ok(p) => Failure::usage(
+                p.0,
+                Some("push the image, or create what is missing (`stamp infra apply`); `stamp verify` checks again without deploying".to_owned()),
+            ),
+            Err(e) => Failure::Failed(e),
+        },
+    }
 }
 
 /// What the notifications say this deploy is: the releases its tenants get (a saved plan's,
