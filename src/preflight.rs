@@ -270,9 +270,16 @@ async fn check_tenant(
             reader.role_exists(role).await,
         );
     }
-    for ((region, group), services) in &n.log_groups {
-        let f = reader.log_group_exists(region, group).await;
-        found(&mut out, "log-group", group, services, f);
+    let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (region, group) in n.log_groups.keys() {
+        by_region.entry(region).or_default().push(group);
+    }
+    for (region, groups) in by_region {
+        let answers = reader.log_groups_exist(region, &groups).await;
+        for (group, f) in groups.into_iter().zip(answers) {
+            let services = &n.log_groups[&(region.to_owned(), group.to_owned())];
+            found(&mut out, "log-group", group, services, f);
+        }
     }
     check_alarms(&reader, t, &alarms, &mut out).await;
     out

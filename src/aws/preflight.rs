@@ -87,16 +87,64 @@ impl TenantReader {
         }
     }
 
-    /// DescribeLogGroups by prefix, looking for the exact name, in `region`.
-    pub async fn log_group_exists(&self, region: &str, name: &str) -> Found {
-        let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+    /// Which of `names`, log groups in `region`, exist. One DescribeLogGroups page under their
+    /// common prefix answers for every name it lists (a tenant's groups usually share one, such
+    /// as `/ecs/TENANT/`); a name it does not list is looked for by itself, as
+    /// [`Self::log_group_exists`] does, so the answers are the same, in fewer calls.
+    pub async fn log_groups_exist(&self, region: &str, names: &[&str]) -> Vec<Found> {
+        let prefix = common_prefix(names);
+        let listed = match names.len() > 1 && !prefix.is_empty() {
+            true => self.log_groups_under(region, prefix).await,
+            false => None,
+        };
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            out.push(match &listed {
+                Some(listed) if listed.contains(*name) => Found::Yes,
+                _ => self.log_group_exists(region, name).await,
+            });
+        }
+        out
+    }
+
+    /// The first page of log groups whose name starts with `prefix`; `None` when it cannot be
+    /// read (each name is then looked for by itself, which words the error).
+    async fn log_groups_under(
+        &self,
+        region: &str,
+        prefix: &str,
+    ) -> Option<std::collections::BTreeSet<String>> {
+        let page = self
+            .logs(region)
+            .describe_log_groups()
+            .log_group_name_prefix(prefix)
+            .limit(50)
+            .send()
+            .await
+            .ok()?;
+        Some(
+            page.log_groups
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|g| g.log_group_name)
+                .collect(),
+        )
+    }
+
+    fn logs(&self, region: &str) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::from_conf(
             aws_sdk_cloudwatchlogs::config::Builder::from(&self.cfg)
                 .region(aws_sdk_cloudwatchlogs::config::Region::new(
                     region.to_owned(),
                 ))
                 .interceptor(self.calls.clone())
                 .build(),
-        );
+        )
+    }
+
+    /// DescribeLogGroups by prefix, looking for the exact name, in `region`.
+    pub async fn log_group_exists(&self, region: &str, name: &str) -> Found {
+        let logs = self.logs(region);
         let mut token = None;
         for _ in 0..LOG_GROUP_PAGES {
             let page = logs
@@ -127,5 +175,44 @@ impl TenantReader {
             "log group {name} does not exist in account {} ({region})",
             self.account_id()
         ))
+    }
+}
+
+/// The longest prefix every name shares, cut at a character boundary.
+fn common_prefix<'a>(names: &[&'a str]) -> &'a str {
+    let Some(first) = names.first() else {
+        return "";
+    };
+    let mut end = first.len();
+    for n in &names[1..] {
+        end = first
+            .bytes()
+            .zip(n.bytes())
+            .take(end)
+            .take_while(|(a, b)| a == b)
+            .count();
+    }
+    while !first.is_char_boundary(end) {
+        end -= 1;
+    }
+    &first[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::common_prefix;
+
+    #[test]
+    fn the_common_prefix_is_what_every_name_starts_with_cut_at_a_character() {
+        assert_eq!(
+            common_prefix(&["/ecs/acme/api", "/ecs/acme/worker"]),
+            "/ecs/acme/"
+        );
+        assert_eq!(common_prefix(&["/ecs/acme/api"]), "/ecs/acme/api");
+        assert_eq!(common_prefix(&["/a", "/b", "/ab"]), "/");
+        assert_eq!(common_prefix(&["api", "worker"]), "");
+        assert_eq!(common_prefix(&[]), "");
+        // "é" and "è" share their first UTF-8 byte: the prefix stops before the character.
+        assert_eq!(common_prefix(&["/logs/é", "/logs/è"]), "/logs/");
     }
 }

@@ -433,9 +433,11 @@ fn a_fleet_deploy_deploys_every_service_with_audit_tags_and_a_rerun_changes_noth
 
 /// The preflight reads each tenant's parameters, secrets and stack outputs to check what the
 /// task definitions need; the deploy renders from that same read, so what it deploys is what was
-/// checked, and a fleet deploy reads them as often as `plan` does: once per tenant.
+/// checked, and a fleet deploy reads them as often as `plan` does: once per tenant. A tenant's
+/// log groups (`/ecs/TENANT/api`, `/ecs/TENANT/worker`) are found with one call under their
+/// common prefix.
 #[test]
-fn a_deploy_reads_each_tenants_parameters_once_in_its_preflight() {
+fn a_deploys_preflight_reads_each_tenants_parameters_and_log_groups_once() {
     let f = fleet();
     open_all(&f);
     commit_all(&f);
@@ -466,6 +468,11 @@ fn a_deploy_reads_each_tenants_parameters_once_in_its_preflight() {
             "{op}: the deploy reads what plan reads, once (plan {planned}, deploy {deployed})"
         );
     }
+    assert_eq!(
+        deployed["logs:DescribeLogGroups"],
+        TENANTS.len(),
+        "one DescribeLogGroups per tenant: {deployed}"
+    );
 }
 
 // ---- 2 ------------------------------------------------------------------------------------
