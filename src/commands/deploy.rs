@@ -482,14 +482,27 @@ async fn read_tenant(
     let deployer = TenantDeployer::connect(session, t)
         .await
         .map_err(|e| e.to_string())?;
-    let (lookups, missing) = match checked {
-        Some(read) => Arc::unwrap_or_clone(read),
-        None => deployer
-            .reader()
-            .lookups(&references(t))
-            .await
-            .map_err(|e| e.to_string())?,
-    };
+    let names: Vec<String> = t.services.iter().map(|s| s.ecs_service.clone()).collect();
+    let reader = deployer.reader();
+    // Independent reads, side by side: at a wave's start every tenant waits for the slowest
+    // of them, not for their sum.
+    let (read, live, held, inspect) = tokio::join!(
+        async {
+            match checked {
+                Some(read) => Ok(Arc::unwrap_or_clone(read)),
+                None => reader.lookups(&references(t)).await,
+            }
+        },
+        reader.describe_services(&t.cluster, &names),
+        deployer.locks(&t.cluster),
+        async {
+            match watched {
+                true => TenantReader::connect(session, t).await.map(Some),
+                false => Ok(None),
+            }
+        },
+    );
+    let (lookups, missing) = read.map_err(|e| e.to_string())?;
     if !missing.is_empty() {
         return Err(missing
             .iter()
@@ -497,24 +510,9 @@ async fn read_tenant(
             .collect::<Vec<_>>()
             .join("; "));
     }
-    let names: Vec<String> = t.services.iter().map(|s| s.ecs_service.clone()).collect();
-    let live = deployer
-        .reader()
-        .describe_services(&t.cluster, &names)
-        .await
-        .map_err(|e| e.to_string())?;
-    let held = deployer
-        .locks(&t.cluster)
-        .await
-        .map_err(|e| e.to_string())?;
-    let inspect = match watched {
-        true => Some(Arc::new(
-            TenantReader::connect(session, t)
-                .await
-                .map_err(|e| e.to_string())?,
-        )),
-        false => None,
-    };
+    let live = live.map_err(|e| e.to_string())?;
+    let held = held.map_err(|e| e.to_string())?;
+    let inspect = inspect.map_err(|e| e.to_string())?.map(Arc::new);
     Ok(TenantRead {
         deployer: Arc::new(deployer),
         lookups,

@@ -613,8 +613,10 @@ fn on_change_is_called_once_per_distinct_status_not_once_per_poll() {
             let d = ctx.deployer("acme").await;
             let (cluster, service, desired) = ctx.api("acme");
             let (_, new_arn) = deploy_image(&d, &ctx, "v2").await;
+            // Long enough for several polls while the rest of the suite keeps the emulator
+            // busy (400 ms once gave only 3).
             let limits = WaitLimits {
-                timeout: Duration::from_millis(400),
+                timeout: Duration::from_millis(1500),
                 poll: Duration::from_millis(20),
             };
             let polls_before = ctx.session.calls().snapshot().get("ecs:DescribeServices");
