@@ -187,6 +187,17 @@ pub struct TenantCheck {
 /// What one read of a tenant's references answered: the lookups and what was missing.
 pub type TenantRead = Arc<(Lookups, Vec<Missing>)>;
 
+/// What the preflight read, by tenant (a tenant it could not read is absent).
+pub type Reads = BTreeMap<String, TenantRead>;
+
+/// The reads of a passed preflight, for the command to render from.
+pub fn reads(checks: Vec<TenantCheck>) -> Reads {
+    checks
+        .into_iter()
+        .filter_map(|c| Some((c.tenant, c.read?)))
+        .collect()
+}
+
 impl TenantCheck {
     /// What `deploy` refuses the whole run for: an image, role or log group that is certainly
     /// absent. An account that cannot be read, or a service that does not render, fails that

@@ -42,7 +42,7 @@ pub(super) struct Run {
     /// Each tenant's parameters, secrets and stack outputs as the preflight read them: a tenant
     /// renders from these, so what it deploys is what the preflight checked, and a run reads
     /// them once (a tenant the preflight could not read reads them again itself).
-    pub(super) checked: BTreeMap<String, crate::preflight::TenantRead>,
+    pub(super) checked: crate::preflight::Reads,
 }
 
 pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
@@ -213,10 +213,7 @@ struct PreflightFailed(String);
 /// `stamp verify`'s checks for every tenant about to deploy, with the release each deploys;
 /// an image, role or log group missing anywhere refuses the whole run, each listed per tenant.
 /// What it read of each tenant, by tenant.
-async fn preflight_gate(
-    run: &Run,
-    tenants: &[&Tenant],
-) -> anyhow::Result<BTreeMap<String, crate::preflight::TenantRead>> {
+async fn preflight_gate(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<crate::preflight::Reads> {
     // A saved plan carries the release of each tenant's services; they share one.
     let release_for = |t: &Tenant| match &run.saved {
         Some(p) => p
@@ -238,10 +235,7 @@ async fn preflight_gate(
     .await;
     let failed: Vec<_> = checks.iter().filter(|c| c.refuses_deploy()).collect();
     if failed.is_empty() {
-        return Ok(checks
-            .into_iter()
-            .filter_map(|c| Some((c.tenant, c.read?)))
-            .collect());
+        return Ok(crate::preflight::reads(checks));
     }
     let mut lines = Vec::new();
     for c in &failed {

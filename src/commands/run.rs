@@ -40,7 +40,7 @@ struct Job {
     codes: Mutex<BTreeMap<String, u8>>,
     /// Each tenant's parameters, secrets and stack outputs as the preflight read them: the task
     /// runs what was checked, and the run reads them once (set once the preflight passed).
-    checked: std::sync::OnceLock<BTreeMap<String, crate::preflight::TenantRead>>,
+    checked: std::sync::OnceLock<crate::preflight::Reads>,
 }
 
 pub(super) fn run(ctx: &super::Ctx, args: &RunArgs) -> Result<()> {
@@ -186,7 +186,7 @@ async fn engine(
 async fn preflight(
     job: &Job,
     tenants: &[&Tenant],
-) -> std::result::Result<BTreeMap<String, crate::preflight::TenantRead>, Failure> {
+) -> std::result::Result<crate::preflight::Reads, Failure> {
     let release_for = |_: &Tenant| job.release.clone();
     let checks = crate::preflight::check(
         &job.session,
@@ -208,10 +208,7 @@ async fn preflight(
         })
         .collect();
     if lines.is_empty() {
-        return Ok(checks
-            .into_iter()
-            .filter_map(|c| Some((c.tenant, c.read?)))
-            .collect());
+        return Ok(crate::preflight::reads(checks));
     }
     Err(Failure::usage(
         format!(
