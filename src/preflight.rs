@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::aws::preflight::Found;
-use crate::aws::{Session, TenantReader};
+use crate::aws::{Session, TenantError, TenantReader};
 use crate::dsl::{Fleet, Tenant};
 use crate::render::{TaskDefinition, Templates, render_service};
 use crate::resolve::{Lookups, Missing, references};
@@ -181,14 +181,31 @@ pub struct TenantCheck {
     /// was missing), when they could be read: `deploy` renders from these, so what it deploys is
     /// what was checked.
     #[serde(skip)]
-    pub read: Option<TenantRead>,
+    pub read: Option<Arc<Values>>,
 }
 
-/// What one read of a tenant's references answered: the lookups and what was missing.
-pub type TenantRead = Arc<(Lookups, Vec<Missing>)>;
+/// What one read of a tenant's references answered: the values, and what did not resolve.
+#[derive(Debug)]
+pub struct Values {
+    pub lookups: Lookups,
+    pub missing: Vec<Missing>,
+}
+
+impl Values {
+    /// Every reference of `t`'s services, read with `reader`'s role.
+    pub async fn read(reader: &TenantReader, t: &Tenant) -> Result<Self, TenantError> {
+        let (lookups, missing) = reader.lookups(&references(t)).await?;
+        Ok(Self { lookups, missing })
+    }
+
+    /// The one-line refusal of a tenant whose references did not all resolve.
+    pub fn unresolved(&self) -> Option<String> {
+        (!self.missing.is_empty()).then(|| crate::resolve::missing_line(&self.missing))
+    }
+}
 
 /// What the preflight read, by tenant (a tenant it could not read is absent).
-pub type Reads = BTreeMap<String, TenantRead>;
+pub type Reads = BTreeMap<String, Arc<Values>>;
 
 /// The reads of a passed preflight, for the command to render from.
 pub fn reads(checks: Vec<TenantCheck>) -> Reads {
@@ -348,9 +365,9 @@ async fn render_all(
 ) -> (
     Vec<(String, TaskDefinition)>,
     Vec<Problem>,
-    Option<TenantRead>,
+    Option<Arc<Values>>,
 ) {
-    let read = match reader.lookups(&references(t)).await {
+    let read = match Values::read(reader, t).await {
         Ok(read) => Arc::new(read),
         Err(e) => {
             return (
@@ -362,7 +379,7 @@ async fn render_all(
     };
     let (mut rendered, mut problems) = (Vec::new(), Vec::new());
     for s in &t.services {
-        match render_service(templates, fleet, t, s, release, &read.0) {
+        match render_service(templates, fleet, t, s, release, &read.lookups) {
             Ok(r) => rendered.push((s.name.clone(), r.task_definition)),
             Err(e) => problems.push(problem("render", "", vec![s.name.clone()], e.summary())),
         }

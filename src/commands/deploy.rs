@@ -16,8 +16,9 @@ use crate::error::{Failure, Result};
 use crate::fleet::{self, Outcome, Row};
 use crate::output::Printer;
 use crate::plan::{self, Action, DesiredService, SavedPlan};
+use crate::preflight::Values;
 use crate::render::{Templates, render_service};
-use crate::resolve::{Lookups, references};
+use crate::resolve::references;
 use crate::rollout::task::OneOff;
 use crate::rollout::{
     self, Baked, Control, Exit, Gate, Health, Roll, Settings, Start, Target, Unit, Watch, note,
@@ -459,7 +460,7 @@ pub(super) async fn deploy_tenant(run: Arc<Run>, ctl: Arc<Control>, start: Start
 /// What a tenant's services share, read once before any of them starts.
 struct TenantRead {
     deployer: Arc<TenantDeployer>,
-    lookups: Lookups,
+    values: Arc<Values>,
     live: BTreeMap<String, Option<LiveEcsService>>,
     /// Locks other runs hold or left (a killed CI job's), by ECS service.
     held: BTreeMap<String, LockInfo>,
@@ -471,7 +472,7 @@ async fn read_tenant(
     session: &Session,
     t: &Tenant,
     watched: bool,
-    checked: Option<crate::preflight::TenantRead>,
+    checked: Option<Arc<Values>>,
 ) -> std::result::Result<TenantRead, String> {
     let deployer = TenantDeployer::connect(session, t)
         .await
@@ -480,11 +481,11 @@ async fn read_tenant(
     let reader = deployer.reader();
     // Independent reads, side by side: at a wave's start every tenant waits for the slowest
     // of them, not for their sum.
-    let (read, live, held, inspect) = tokio::join!(
+    let (values, live, held, inspect) = tokio::join!(
         async {
             match checked {
-                Some(read) => Ok(Arc::unwrap_or_clone(read)),
-                None => reader.lookups(&references(t)).await,
+                Some(values) => Ok(values),
+                None => Values::read(reader, t).await.map(Arc::new),
             }
         },
         reader.describe_services(&t.cluster, &names),
@@ -496,20 +497,16 @@ async fn read_tenant(
             }
         },
     );
-    let (lookups, missing) = read.map_err(|e| e.to_string())?;
-    if !missing.is_empty() {
-        return Err(missing
-            .iter()
-            .map(|m| format!("{m} ({})", m.at))
-            .collect::<Vec<_>>()
-            .join("; "));
+    let values = values.map_err(|e| e.to_string())?;
+    if let Some(why) = values.unresolved() {
+        return Err(why);
     }
     let live = live.map_err(|e| e.to_string())?;
     let held = held.map_err(|e| e.to_string())?;
     let inspect = inspect.map_err(|e| e.to_string())?.map(Arc::new);
     Ok(TenantRead {
         deployer: Arc::new(deployer),
-        lookups,
+        values,
         live,
         held,
         inspect,
@@ -527,7 +524,7 @@ async fn deploy_service(
 ) -> Row {
     let t = &start.tenant;
     let mut out = rollout::row(t, &start.ring, &s.name, Outcome::Failed, None);
-    let desired = match desired_state(&run, t, &s, &read.lookups) {
+    let desired = match desired_state(&run, t, &s, &read.values.lookups) {
         Ok(d) => d,
         Err(why) => {
             out.detail = Some(why);

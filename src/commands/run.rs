@@ -14,8 +14,8 @@ use crate::dsl::{Fleet, Service, Tenant};
 use crate::error::{Failure, Result};
 use crate::fleet::{self, Outcome, Row};
 use crate::plan::{self, DesiredService};
+use crate::preflight::Values;
 use crate::render::{Templates, render_service};
-use crate::resolve::references;
 use crate::rollout::task::{Ended, OneOff, TaskEnd};
 use crate::rollout::{self, Control, Exit, Settings, Start, Unit, note};
 
@@ -383,21 +383,16 @@ async fn prepare(
     t: &Tenant,
     s: &Service,
 ) -> std::result::Result<(DesiredService, crate::aws::LiveEcsService), String> {
-    let checked = job.checked.get().and_then(|m| m.get(&t.name)).cloned();
-    let (lookups, missing) = match checked {
-        Some(read) => Arc::unwrap_or_clone(read),
-        None => d
-            .reader()
-            .lookups(&references(t))
-            .await
-            .map_err(|e| e.to_string())?,
+    let values = match job.checked.get().and_then(|m| m.get(&t.name)) {
+        Some(values) => values.clone(),
+        None => Arc::new(
+            Values::read(d.reader(), t)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
     };
-    if !missing.is_empty() {
-        return Err(missing
-            .iter()
-            .map(|m| format!("{m} ({})", m.at))
-            .collect::<Vec<_>>()
-            .join("; "));
+    if let Some(why) = values.unresolved() {
+        return Err(why);
     }
     let r = render_service(
         &job.templates,
@@ -405,7 +400,7 @@ async fn prepare(
         t,
         s,
         job.release.as_deref(),
-        &lookups,
+        &values.lookups,
     )
     .map_err(|e| e.summary())?;
     let desired = DesiredService::from_rendered(&r, &t.account_id, &t.region);

@@ -272,11 +272,7 @@ impl RenderError {
                 "no release: not pinned, no --release, none in _defaults.toml (pass --release X)"
                     .to_owned()
             }
-            RenderError::Missing(m) => m
-                .iter()
-                .map(|m| format!("{m} ({})", m.at))
-                .collect::<Vec<_>>()
-                .join("; "),
+            RenderError::Missing(m) => resolve::missing_line(m),
             RenderError::Invalid(d) => d
                 .iter()
                 .map(|d| d.message.clone())

@@ -311,6 +311,16 @@ impl std::fmt::Display for Missing {
     }
 }
 
+/// Every reference that did not resolve, with where it is written, as one line (a summary row,
+/// a tenant's error).
+pub fn missing_line(missing: &[Missing]) -> String {
+    missing
+        .iter()
+        .map(|m| format!("{m} ({})", m.at))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 impl Missing {
     /// What to do about it.
     pub fn hint(&self) -> String {
