@@ -18,7 +18,6 @@ use crate::output::Printer;
 use crate::plan::{self, Action, DesiredService, SavedPlan};
 use crate::preflight::Values;
 use crate::render::{Templates, render_service};
-use crate::resolve::references;
 use crate::rollout::task::OneOff;
 use crate::rollout::{
     self, Baked, Control, Exit, Gate, Health, Roll, Settings, Start, Target, Unit, Watch, note,
@@ -126,7 +125,7 @@ pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
 /// notifications.
 type Ended = (Option<(Vec<Row>, crate::aws::Counts)>, rollout::Notify);
 
-/// The refusals left before the first write (a stale saved plan, the preflight), then the
+/// The refusals left before the first write (the preflight, a stale saved plan), then the
 /// engine over the waves.
 async fn engine(
     mut run: Run,
@@ -135,11 +134,9 @@ async fn engine(
     printer: Printer,
 ) -> anyhow::Result<Ended> {
     let starts = rollout::starting(&waves);
-    if run.saved.is_some() {
-        verify_saved_plan(&run, &starts).await?;
-    }
-    // The last refusal before the first write in any tenant.
     run.checked = preflight_gate(&run, &starts).await?;
+    // The last refusal before the first write in any tenant, from what the preflight read.
+    verify_saved_plan(&run, &starts).await?;
     let run = Arc::new(run);
     let notify = rollout::Notify::new(&run.fleet, about(&run, &starts), &printer);
     let ctl = Control::new(&run.settings, printer, notify.clone());
@@ -972,7 +969,8 @@ fn plan_matches_fleet(plan: &SavedPlan, fleet: &Fleet) -> std::result::Result<()
 struct StalePlan(String);
 
 /// `--plan FILE`: before any write anywhere, every input the plan used must still read the
-/// same version, and rendering now must give the plan's digests.
+/// same version, and rendering now must give the plan's digests. It checks what the preflight
+/// read (a tenant the preflight could not read is read here), so the run reads each tenant once.
 async fn verify_saved_plan(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()> {
     let Some(saved) = &run.saved else {
         return Ok(());
@@ -982,55 +980,14 @@ async fn verify_saved_plan(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()>
         let Some(st) = saved.tenants.iter().find(|s| s.tenant == t.name) else {
             continue;
         };
-        let reader = crate::aws::TenantReader::connect(&run.session, t).await?;
-        let (lookups, missing) = reader.lookups(&references(t)).await?;
-        if !missing.is_empty() {
-            moved.push(format!(
-                "{}: {} reference(s) no longer resolve",
-                t.name,
-                missing.len()
-            ));
-            continue;
-        }
-        moved.extend(
-            st.inputs
-                .moved(&crate::plan::Inputs::from_lookups(&lookups))
-                .into_iter()
-                .map(|m| format!("{}: {m}", t.name)),
-        );
-        for ss in &st.services {
-            let Some(s) = t.service(&ss.service) else {
-                moved.push(format!(
-                    "{}: service {} is no longer in the tenant files",
-                    t.name, ss.service
-                ));
-                continue;
-            };
-            // The plan's own release: a pinned tenant ignores it, an unpinned one got it from
-            // --release when the plan was made.
-            match render_service(
-                &run.templates,
-                &run.fleet,
-                t,
-                s,
-                Some(&ss.release),
-                &lookups,
-            ) {
-                Ok(r) => {
-                    let d = DesiredService::from_rendered(&r, &t.account_id, &t.region).digest();
-                    if d != ss.digest {
-                        moved.push(format!(
-                            "{}/{}: renders to digest {} now, the plan has {}",
-                            t.name,
-                            s.name,
-                            &d[..12],
-                            &ss.digest[..12.min(ss.digest.len())]
-                        ));
-                    }
-                }
-                Err(_) => moved.push(format!("{}/{}: no longer renders", t.name, s.name)),
+        let values = match run.checked.get(&t.name) {
+            Some(values) => values.clone(),
+            None => {
+                let reader = TenantReader::connect(&run.session, t).await?;
+                Arc::new(Values::read(&reader, t).await?)
             }
-        }
+        };
+        moved.extend(moved_since(run, t, st, &values));
     }
     if moved.is_empty() {
         Ok(())
@@ -1041,6 +998,62 @@ async fn verify_saved_plan(run: &Run, tenants: &[&Tenant]) -> anyhow::Result<()>
         ))
         .into())
     }
+}
+
+/// What changed in one tenant since its plan was made, a line each.
+fn moved_since(
+    run: &Run,
+    t: &Tenant,
+    st: &crate::plan::SavedTenant,
+    values: &Values,
+) -> Vec<String> {
+    if !values.missing.is_empty() {
+        return vec![format!(
+            "{}: {} reference(s) no longer resolve",
+            t.name,
+            values.missing.len()
+        )];
+    }
+    let mut moved: Vec<String> = st
+        .inputs
+        .moved(&crate::plan::Inputs::from_lookups(&values.lookups))
+        .into_iter()
+        .map(|m| format!("{}: {m}", t.name))
+        .collect();
+    for ss in &st.services {
+        let Some(s) = t.service(&ss.service) else {
+            moved.push(format!(
+                "{}: service {} is no longer in the tenant files",
+                t.name, ss.service
+            ));
+            continue;
+        };
+        // The plan's own release: a pinned tenant ignores it, an unpinned one got it from
+        // --release when the plan was made.
+        match render_service(
+            &run.templates,
+            &run.fleet,
+            t,
+            s,
+            Some(&ss.release),
+            &values.lookups,
+        ) {
+            Ok(r) => {
+                let d = DesiredService::from_rendered(&r, &t.account_id, &t.region).digest();
+                if d != ss.digest {
+                    moved.push(format!(
+                        "{}/{}: renders to digest {} now, the plan has {}",
+                        t.name,
+                        s.name,
+                        &d[..12],
+                        &ss.digest[..12.min(ss.digest.len())]
+                    ));
+                }
+            }
+            Err(_) => moved.push(format!("{}/{}: no longer renders", t.name, s.name)),
+        }
+    }
+    moved
 }
 
 /// A lock another run holds or left on a service that already runs what the repo says (a

@@ -830,18 +830,24 @@ fn deploy_plan_applies_a_saved_plan_and_refuses_it_once_a_parameter_moved() {
     let sha = commit_all(&f);
     let path = f.root().join("saved-plan.json");
     let plan_file = path.to_str().expect("utf-8 path");
-    let planned = plan_digests(
-        &stamp(
-            &f,
-            &["plan", "--all", "--out", plan_file, "--output", "json"],
-        )
-        .success()
-        .json(),
-    );
+    let plan = stamp(
+        &f,
+        &["plan", "--all", "--out", plan_file, "--output", "json"],
+    )
+    .success()
+    .json();
+    let planned = plan_digests(&plan);
     assert_eq!(planned.len(), 8);
 
     let run = deploy(&f, &["--plan", plan_file]);
     run.success();
+    // The plan is checked against what the preflight read: each tenant's values read once.
+    assert_eq!(
+        run.json()["api_calls"]["operations"]["ssm:GetParameters"],
+        plan["api_calls"]["operations"]["ssm:GetParameters"],
+        "{}",
+        run.json()["api_calls"]
+    );
     let rows = rows(&run);
     assert_eq!(rows.keys().cloned().collect::<BTreeSet<_>>(), all_keys());
     let after = live(&f);
