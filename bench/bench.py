@@ -382,9 +382,10 @@ def svg_line_chart(path: Path, title: str, xlabel: str, ylabel: str, series: lis
 # ---------------------------------------------------------------- the benchmark
 
 
-def phases(waves: list[tuple[float, str]], wall: float) -> tuple[float, list[tuple[str, float]]]:
+def phases(waves: list[Any], wall: float) -> tuple[float, list[tuple[str, float]]]:
     """A deploy's timeline: the time before its first wave (reading, rendering, the preflight)
-    and each wave's time until the next starts (the last until the process ended)."""
+    and each wave's time until the next starts (the last until the process ended). `waves` holds
+    (seconds, name) pairs, as tuples or as the lists results.json gives back."""
     if not waves:
         return wall, []
     ends = [at for at, _ in waves[1:]] + [wall]
@@ -527,8 +528,8 @@ def timeline_table(a: Any, de: dict[str, Any], al: dict[str, Any] | None) -> Non
     a("| run | before the first wave | waves | whole run | moto CPU | calls | moto CPU per call |")
     a("|---|---|---|---|---|---|---|")
     for label, x in rows:
-        before, waves = phases([tuple(w) for w in x["waves"]], x["wall"])
-        calls = x.get("emulator_calls", x.get("calls", 0))
+        before, waves = phases(x["waves"], x["wall"])
+        calls = x["emulator_calls"]
         per = f"{x['emulator_cpu'] / calls * 1000:.1f} ms" if calls else "-"
         a(f"| {label} | {fmt_s(before)} | {', '.join(f'{n} {fmt_s(d)}' for n, d in waves)} | {fmt_s(x['wall'])} | "
           f"{fmt_s(x['emulator_cpu'])} | {calls} | {per} |")
@@ -537,9 +538,9 @@ def timeline_table(a: Any, de: dict[str, Any], al: dict[str, Any] | None) -> Non
 
 def deploy_bound_note(sd: dict[str, Any], al: dict[str, Any], cores: int) -> str:
     """Why the fleet's wall time is over the bound, in the run's own figures."""
-    before, waves = phases([tuple(w) for w in sd["waves"]], sd["wall"])
+    before, waves = phases(sd["waves"], sd["wall"])
     alone = al["runs"][al["slowest_tenant"]]
-    a_before, a_waves = phases([tuple(w) for w in alone["waves"]], al["slowest"])
+    a_before, a_waves = phases(alone["waves"], al["slowest"])
     a_wave = max((d for _, d in a_waves), default=al["slowest"])
     per_call = sd["emulator_cpu"] / sd["emulator_calls"] * 1000
     return (
@@ -690,7 +691,8 @@ def bench_alone(work: Path, stamp: str, em: Emulator, alone: int) -> dict[str, A
         if r.rc != 0:
             raise SystemExit(f"bench: stamp deploy {name} exited {r.rc}: {r.err[-3000:]}")
         walls[name] = r.wall
-        runs[name] = {"waves": r.waves, "emulator_cpu": em.cpu_seconds() - cpu0, "calls": sum(em.counts().values())}
+        runs[name] = {"waves": r.waves, "emulator_cpu": em.cpu_seconds() - cpu0,
+                      "emulator_calls": sum(em.counts().values())}
         log(f"deploy alone: {name} {r.wall:.2f}s")
     rings, bake = rings_of(work / "deploy-alone")
     slowest = max(walls.values())
@@ -928,15 +930,6 @@ def report(R: dict[str, Any], sz: Sizes, latency: float, chart: str) -> str:
             "quarter of stamp's time in malloc/free and memmove/memcmp (owned strings and BTreeMaps per value). "
             "What would reach 15× here: halve stamp's CPU per service (a faster allocator such as mimalloc, borrowing "
             "instead of cloning the layered values), or more cores (the render is parallel, the Python job is not).")
-    if ed["ratios"][dflt] < 25 and not al:
-        sd = de["stamp"][dflt]
-        notes.append(
-            f"**Deploy at the default concurrency.** stamp deploys ring by ring (3 rings, one wave each, "
-            f"each waits for its slowest tenant), up to `--concurrency` tenants at a time, and a tenant's {SERVICES} "
-            f"services one after the other. At the default 8 the {de['tenants']}-tenant fleet takes "
-            f"⌈{de['tenants']}/3/8⌉ = {math.ceil(de['tenants'] / 3 / 8)} rounds per ring × 3 rings × {SERVICES} rollouts "
-            f"({fmt_s(sd['wall'])}); with `--concurrency` at least the ring size every ring is one round. "
-            "Deploying a tenant's services concurrently would cut each round from three rollouts to one.")
     if al and de["stamp"][dflt]["wall"] > al["bound"] and "emulator_cpu" in de["stamp"][dflt]:
         notes.append(deploy_bound_note(de["stamp"][dflt], al, m["cores"]))
     if notes:
