@@ -557,30 +557,14 @@ async fn deploy_service(
         }
     };
     let digest = desired.digest();
-    let holder = LockHolder {
-        digest: digest.clone(),
-        ..run.holder.clone()
-    };
-    let acquired = rollout::acquire(
-        deployer,
-        &t.cluster,
-        &s.ecs_service,
-        &holder,
-        run.settings.lock_ttl,
-        run.settings.force_unlock,
-    )
-    .await;
-    let (guard, replaced, forced) = match acquired {
-        Ok(a) => (a.guard, a.replaced, a.forced),
-        Err(why) => {
-            out.detail = Some(why);
-            return out;
-        }
-    };
-    if let Some((_, note)) = &replaced {
-        ctl.printer
-            .info(format_args!("{}/{}: {note}", t.name, s.name));
-    }
+    let (guard, replaced, forced) =
+        match lock_service(&run, deployer, &ctl.printer, t, &s, &digest).await {
+            Ok(a) => (a.guard, a.replaced, a.forced),
+            Err(why) => {
+                out.detail = Some(why);
+                return out;
+            }
+        };
     let audit = Audit {
         commit: Some(run.commit.clone()),
         digest: Some(digest),
@@ -598,16 +582,9 @@ async fn deploy_service(
         ring: &start.ring,
         inspect: read.inspect.as_ref(),
     };
-    let first = (&live_svc, &first_td);
+    let (mine, first) = (guard.mine.clone(), (&live_svc, &first_td));
     locked
-        .deploy(
-            &desired,
-            first,
-            guard.mine.clone(),
-            replaced,
-            &audit,
-            &mut out,
-        )
+        .deploy(&desired, first, mine, replaced, &audit, &mut out)
         .await;
     if let Err(e) = guard.release().await {
         let why = format!("the lock could not be released: {e}");
@@ -616,6 +593,34 @@ async fn deploy_service(
         note(&mut out, why);
     }
     out
+}
+
+/// Takes the service's lock for a deploy of `digest`, saying so when it replaced another's.
+async fn lock_service(
+    run: &Run,
+    deployer: &Arc<TenantDeployer>,
+    printer: &Printer,
+    t: &Tenant,
+    s: &Service,
+    digest: &str,
+) -> std::result::Result<rollout::Acquired, String> {
+    let holder = LockHolder {
+        digest: digest.to_owned(),
+        ..run.holder.clone()
+    };
+    let acquired = rollout::acquire(
+        deployer,
+        &t.cluster,
+        &s.ecs_service,
+        &holder,
+        run.settings.lock_ttl,
+        run.settings.force_unlock,
+    )
+    .await?;
+    if let Some((_, note)) = &acquired.replaced {
+        printer.info(format_args!("{}/{}: {note}", t.name, s.name));
+    }
+    Ok(acquired)
 }
 
 /// A service whose lock this run holds.
@@ -679,13 +684,12 @@ impl Locked<'_> {
             limits: self.run.limits,
             printer: self.printer,
         };
-        let who = format!("{}/{}", t.name, s.name);
         let gate = watch.as_ref().map(|(w, base)| Gate {
             watch: w,
             base,
             health: &self.run.health,
             ring: self.ring,
-            who: who.clone(),
+            who: roll.who.clone(),
         });
         roll.run_gated(
             mine,
