@@ -37,6 +37,27 @@ fn deploy(emu: &Emulator, f: &Fleet, tenants: &[&str]) {
     stamp_on(emu, f, &args).success();
 }
 
+/// globex's window opens on a weekday other than today in its timezone, so the deploy below
+/// needs `--ignore-window` and records the override whenever the test runs (the example's
+/// Mon-Fri 09:00-17:00 New York was open on weekday afternoons in Europe, and the override
+/// tag then rightly absent).
+fn close_globex_window_today(f: &Fleet) {
+    let path = f.root().join("tenants/globex.toml");
+    let text = std::fs::read_to_string(&path).expect("read globex.toml");
+    let today = jiff::Timestamp::now()
+        .in_tz("America/New_York")
+        .expect("timezone")
+        .weekday();
+    let day = match today {
+        jiff::civil::Weekday::Monday => "Tue",
+        _ => "Mon",
+    };
+    let closed = format!("windows  = [\"{day} 09:00-17:00\"]");
+    let edited = text.replacen("windows  = [\"Mon-Fri 09:00-17:00\"]", &closed, 1);
+    assert_ne!(edited, text, "globex.toml's window line moved");
+    std::fs::write(&path, edited).expect("write globex.toml");
+}
+
 fn status_json(emu: &Emulator, f: &Fleet, extra: &[&str]) -> (Run, Value) {
     let mut args = vec!["status", "--output", "json"];
     args.extend_from_slice(extra);
@@ -71,6 +92,7 @@ fn status_shows_what_runs_who_deployed_it_and_whether_it_matches_the_repo() {
     let emu = Emulator::shared();
     let (root, params) = example_fleet();
     let f = emu.fresh_fleet(&root, &params);
+    close_globex_window_today(&f);
     deploy(emu, &f, &["globex"]);
 
     let (run, doc) = status_json(emu, &f, &["--all"]);
