@@ -21,6 +21,9 @@
   (waiting_max: the most requests that waited out the simulated latency at the same time);
   POST /stamp-control/requests/reset starts the count again. Benchmarks use it to count the
   calls of tools that do not count their own (ecs-deploy, the AWS CLI).
+* STAMP_EMULATOR_TRACE=FILE (benchmarks, by hand): a line per AWS request with its monotonic
+  start and end, the CPU seconds its thread spent and the operation, and a `gc:2` line per full
+  garbage collection: where a benchmark's time goes inside the server.
 * Simulated network latency (benchmarks only): every AWS request waits
   STAMP_EMULATOR_LATENCY_MS milliseconds (default 0) before moto handles it;
   POST /stamp-control/latency {"ms": N} changes it at run time. The server is threaded, so the
@@ -45,6 +48,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import io
@@ -54,7 +58,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections import Counter
+from collections import Counter, deque
 from typing import Any, Callable, Iterable
 
 from stamp_moto import (
@@ -120,6 +124,14 @@ class StampControl:
         # reset: tests check the server is threaded by this count, not by a wall clock.
         self._waiting = 0
         self._waiting_max = 0
+        # STAMP_EMULATOR_TRACE=FILE: one line per AWS request (monotonic start and end, the
+        # handling thread's CPU seconds, operation), to see where a benchmark's time goes.
+        trace = os.environ.get("STAMP_EMULATOR_TRACE")
+        self.trace = open(trace, "a") if trace else None
+        self._trace_lines: deque[str] = deque()
+        if self.trace is not None:
+            gc.callbacks.append(self._trace_full_collections)
+            threading.Thread(target=self._write_trace, name="trace", daemon=True).start()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -131,6 +143,7 @@ class StampControl:
                 ecs_rollout.reset()
                 ecs_tasks.reset()
                 signin.reset()
+                speed.unfreeze()
             return self.moto_app(environ, start_response)
         if path == "/federation":
             action = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Action", ["unknown"])[0]
@@ -153,6 +166,33 @@ class StampControl:
             finally:
                 with self._counts_lock:
                     self._waiting -= 1
+        if self.trace is None:
+            return self._moto(environ, start_response)
+        began, cpu = time.monotonic(), time.thread_time()
+        try:
+            return self._moto(environ, start_response)
+        finally:
+            # deque.append needs no lock; a write under one made requests queue behind the
+            # syscall (the writer gives up the interpreter lock and waits to get it back).
+            self._trace_lines.append(f"{began:.6f} {time.monotonic():.6f} {time.thread_time() - cpu:.6f} {op}\n")
+
+    def _write_trace(self) -> None:
+        while True:
+            time.sleep(0.2)
+            while self._trace_lines:
+                self.trace.write(self._trace_lines.popleft())
+            self.trace.flush()
+
+    def _trace_full_collections(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._gc_began = time.monotonic(), time.thread_time()
+            return
+        began, cpu = self._gc_began
+        self._trace_lines.append(f"{began:.6f} {time.monotonic():.6f} {time.thread_time() - cpu:.6f} gc:2\n")
+
+    def _moto(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if cloudwatch_cbor.matches(environ):
             return cloudwatch_cbor.handle(environ, start_response, self.moto_app)
         return self.moto_app(environ, start_response)
@@ -297,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 
     latency_ms = float(os.environ.get("STAMP_EMULATOR_LATENCY_MS") or 0)
-    app = StampControl(DomainDispatcherApplication(create_backend_app), latency_ms=latency_ms, log_requests=args.log_requests)
+    app = StampControl(speed.without_flask(DomainDispatcherApplication(create_backend_app)), latency_ms=latency_ms, log_requests=args.log_requests)
     server = _serve(app, args.port)
     port = server.effective_port
     # moto builds some URLs (e.g. SQS queue URLs) from MOTO_PORT.
