@@ -20,6 +20,15 @@
 //!   The service lock is held throughout, so no other stamp run registers into the family at
 //!   the same time. The check before the first attempt also covers a run that was killed (or
 //!   failed) between registering and UpdateService: the next run uses that revision.
+//!
+//!   Before the first attempt the caller may hand in the newest revision it read itself
+//!   ([`Newest::Known`]: deploy's first look reads it, and the service runs it after every
+//!   finished deploy) when nothing moved since: the service still runs what the first look saw
+//!   and its lock was free, not taken from a holder that died. What that read can miss is a
+//!   revision another run registered and failed to roll out in the moment between the first
+//!   look and the lock: the same content is then registered once more, which changes nothing
+//!   that runs. A known revision is used only when it has the desired content and digest, so a
+//!   stale one never puts anything else in service.
 //! * **UpdateService** sets the task definition and desired count: sending the same request
 //!   twice starts no second deployment, so SDK retries stay on.
 //! * **TagResource** and **DeleteParameter** are idempotent (a delete retried after it was
@@ -518,13 +527,18 @@ impl TenantDeployer {
         &self,
         td: &TaskDefinition,
         tags: &[(String, String)],
+        newest: Newest<'_>,
     ) -> Result<Registered, TenantError> {
         const OP: &str = "ecs:RegisterTaskDefinition";
         let digest = tags
             .iter()
             .find(|(k, _)| k == crate::audit::DIGEST)
             .map(|(_, v)| v.as_str());
-        if let Some(found) = self.newest_if_same(td, digest).await? {
+        let found = match newest {
+            Newest::Ask => self.newest_if_same(td, digest).await?,
+            Newest::Known(newest) => newest.and_then(|n| same_registration(n, td, digest)),
+        };
+        if let Some(found) = found {
             return Ok(found);
         }
         let attempts = self.max_attempts.max(1);
@@ -575,16 +589,8 @@ impl TenantDeployer {
         td: &TaskDefinition,
         digest: Option<&str>,
     ) -> Result<Option<Registered>, TenantError> {
-        let Some(newest) = self.reader.latest_revision(&td.family).await? else {
-            return Ok(None);
-        };
-        Ok(
-            is_same_registration(&newest, td, digest).then(|| Registered {
-                arn: newest.arn.clone(),
-                revision: newest.revision,
-                reused: true,
-            }),
-        )
+        let newest = self.reader.latest_revision(&td.family).await?;
+        Ok(newest.and_then(|n| same_registration(&n, td, digest)))
     }
 
     fn registered(
@@ -844,6 +850,29 @@ impl TenantDeployer {
 }
 
 /// Whether `live` is what registering `td` with `digest` would have made.
+/// What [`TenantDeployer::register`] knows of the family's newest revision before it registers.
+#[derive(Debug, Clone, Copy)]
+pub enum Newest<'a> {
+    /// Nothing it may rely on: read it (one DescribeTaskDefinition).
+    Ask,
+    /// Read by the caller with nothing moved since (see the module docs); `None`: the family
+    /// had no active revision.
+    Known(Option<&'a LiveTaskDefinition>),
+}
+
+/// `newest` as the revision to use, when it is `td` with the same digest.
+fn same_registration(
+    newest: &LiveTaskDefinition,
+    td: &TaskDefinition,
+    digest: Option<&str>,
+) -> Option<Registered> {
+    is_same_registration(newest, td, digest).then(|| Registered {
+        arn: newest.arn.clone(),
+        revision: newest.revision,
+        reused: true,
+    })
+}
+
 fn is_same_registration(
     live: &LiveTaskDefinition,
     td: &TaskDefinition,

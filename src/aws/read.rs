@@ -884,33 +884,21 @@ impl TenantReader {
             .send()
             .await
             .map_err(|e| self.fail(describe("ecs:DescribeTaskDefinition", &self.role, &e)))?;
-        let td = out.task_definition.ok_or_else(|| {
+        let mut td = self.live_task_definition(out)?.ok_or_else(|| {
             self.fail(format!(
                 "ecs:DescribeTaskDefinition returned no task definition for {arn}"
             ))
         })?;
-        self.own(
-            "ecs:DescribeTaskDefinition",
-            td.task_definition_arn.as_deref().unwrap_or_default(),
-        )?;
-        let tag_list = out.tags.unwrap_or_default();
-        Ok(LiveTaskDefinition {
-            arn: td
-                .task_definition_arn
-                .clone()
-                .unwrap_or_else(|| arn.to_owned()),
-            revision: td.revision,
-            registered_at: td
-                .registered_at
-                .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
-            task_definition: super::convert::from_sdk(&td, &tag_list),
-            tags: tags(&tag_list),
-        })
+        if td.arn.is_empty() {
+            arn.clone_into(&mut td.arn);
+        }
+        Ok(td)
     }
 
     /// The newest active revision of `family` (DescribeTaskDefinition given the family alone),
-    /// `None` if the family has none. One call: deploy asks it before registering, so that a
-    /// revision an interrupted run registered is used rather than registered again.
+    /// `None` if the family has none. One call: deploy's first look asks it, so that a revision
+    /// an interrupted run registered is used rather than registered again, and it is what the
+    /// service runs after every finished deploy.
     pub async fn latest_revision(
         &self,
         family: &str,
@@ -922,26 +910,34 @@ impl TenantReader {
             .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
             .send()
             .await;
-        let out = match out {
-            Ok(out) => out,
+        match out {
+            Ok(out) => self.live_task_definition(out),
             // ECS answers a family without active revisions with a ClientException; for a
             // family name stamp rendered itself that is the only cause it can have.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_client_exception()) =>
             {
-                return Ok(None);
+                Ok(None)
             }
-            Err(e) => {
-                return Err(self.fail(describe("ecs:DescribeTaskDefinition", &self.role, &e)));
-            }
-        };
+            Err(e) => Err(self.fail(describe("ecs:DescribeTaskDefinition", &self.role, &e))),
+        }
+    }
+
+    /// A DescribeTaskDefinition answer in stamp's model, once its ARN is known to be in the
+    /// tenant's account.
+    fn live_task_definition(
+        &self,
+        out: aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput,
+    ) -> Result<Option<LiveTaskDefinition>, TenantError> {
         let Some(td) = out.task_definition else {
             return Ok(None);
         };
+        let arn = td.task_definition_arn.clone().unwrap_or_default();
+        self.own("ecs:DescribeTaskDefinition", &arn)?;
         let tag_list = out.tags.unwrap_or_default();
         Ok(Some(LiveTaskDefinition {
-            arn: td.task_definition_arn.clone().unwrap_or_default(),
+            arn,
             revision: td.revision,
             registered_at: td
                 .registered_at

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::audit::Audit;
-use crate::aws::deploy::{LockHolder, LockInfo, TenantDeployer, WaitLimits};
+use crate::aws::deploy::{LockHolder, LockInfo, Newest, TenantDeployer, WaitLimits};
 use crate::aws::{LiveEcsService, LiveTaskDefinition, Session, TenantReader};
 use crate::cli::DeployArgs;
 use crate::dsl::{Fleet, Service, Tenant};
@@ -540,17 +540,17 @@ async fn deploy_service(
     let image = &run.fleet.project.image;
     // A first look, without the lock: a service that already runs what the repo says, with
     // its rollout settled, needs nothing — not even a lock.
-    let first_td = match current(deployer, image, &live_svc, &desired).await {
-        Ok((td, Action::Unchanged)) if settled(&live_svc) => {
+    let first = match current(deployer, image, &live_svc, &desired).await {
+        Ok(look) if look.action == Action::Unchanged && settled(&live_svc) => {
             out.result = Outcome::Unchanged;
-            out.revision = Some(td.revision);
-            out.previous_revision = Some(td.revision);
+            out.revision = Some(look.td.revision);
+            out.previous_revision = Some(look.td.revision);
             if let Some(old) = read.held.get(&s.ecs_service) {
                 out.detail = Some(leftover_lock(&run, &ctl.printer, deployer, t, &s, old).await);
             }
             return out;
         }
-        Ok((td, _)) => td,
+        Ok(look) => look,
         Err(e) => {
             out.detail = Some(e.to_string());
             return out;
@@ -582,9 +582,15 @@ async fn deploy_service(
         ring: &start.ring,
         inspect: read.inspect.as_ref(),
     };
-    let (mine, first) = (guard.mine.clone(), (&live_svc, &first_td));
     locked
-        .deploy(&desired, first, mine, replaced, &audit, &mut out)
+        .deploy(
+            &desired,
+            (&live_svc, &first),
+            guard.mine.clone(),
+            replaced,
+            &audit,
+            &mut out,
+        )
         .await;
     if let Err(e) = guard.release().await {
         let why = format!("the lock could not be released: {e}");
@@ -641,7 +647,7 @@ impl Locked<'_> {
     async fn deploy(
         &self,
         desired: &DesiredService,
-        first: (&LiveEcsService, &LiveTaskDefinition),
+        (first_svc, first): (&LiveEcsService, &FirstLook),
         mine: LockInfo,
         replaced: Option<(LockInfo, String)>,
         audit: &Audit,
@@ -649,8 +655,17 @@ impl Locked<'_> {
     ) {
         let (t, s, deployer) = (self.t, self.s, self.deployer);
         out.detail = replaced.as_ref().map(|(_, note)| note.clone());
-        let Some((live_svc, live_td)) = self.still_to_change(desired, first, out).await else {
+        let Some((live_svc, live_td)) = self
+            .still_to_change(desired, (first_svc, &first.td), out)
+            .await
+        else {
             return;
+        };
+        // The first look's newest revision still holds when nothing moved: the service runs
+        // what it saw and the lock was free (aws::deploy's module docs).
+        let newest = match replaced.is_none() && live_td.arn == first.td.arn {
+            true => Newest::Known(first.newest.as_ref()),
+            false => Newest::Ask,
         };
         let back_td = self
             .back_to(&live_td, replaced.as_ref().map(|(old, _)| old))
@@ -666,7 +681,10 @@ impl Locked<'_> {
         };
         let tags = audit.to_tags();
         let count = plan::count_to_set(s.desired_count, live_svc.scaling);
-        let Some(target) = self.register(desired, &live_td, count, &tags, out).await else {
+        let Some(target) = self
+            .register(desired, &live_td, newest, count, &tags, out)
+            .await
+        else {
             return;
         };
         if let Some(hook) = &desired.before_deploy
@@ -903,6 +921,7 @@ impl Locked<'_> {
         &self,
         desired: &DesiredService,
         live_td: &LiveTaskDefinition,
+        newest: Newest<'_>,
         desired_count: Option<u32>,
         tags: &[(String, String)],
         out: &mut Row,
@@ -914,7 +933,11 @@ impl Locked<'_> {
                 desired_count,
             });
         }
-        match self.deployer.register(&desired.task_definition, tags).await {
+        match self
+            .deployer
+            .register(&desired.task_definition, tags, newest)
+            .await
+        {
             Ok(r) => {
                 if r.reused {
                     note(
@@ -1105,19 +1128,36 @@ fn settled(svc: &LiveEcsService) -> bool {
         && svc.running_count == svc.desired_count
 }
 
-/// The task definition a service runs and how the desired state compares with it.
+/// A service's first look: the task definition it runs, the desired family's newest revision
+/// (what registering would use instead, read here so that the lock's holder need not ask
+/// again), and how the desired state compares. One call when the service runs its family's
+/// newest revision, as after every finished deploy.
+struct FirstLook {
+    td: LiveTaskDefinition,
+    newest: Option<LiveTaskDefinition>,
+    action: Action,
+}
+
 async fn current(
     deployer: &TenantDeployer,
     image: &str,
     svc: &LiveEcsService,
     desired: &DesiredService,
-) -> Result<(LiveTaskDefinition, Action), crate::aws::TenantError> {
-    let td = deployer
-        .reader()
-        .describe_task_definition(&svc.task_definition_arn)
+) -> Result<FirstLook, crate::aws::TenantError> {
+    let reader = deployer.reader();
+    let newest = reader
+        .latest_revision(&desired.task_definition.family)
         .await?;
+    let td = match &newest {
+        Some(n) if n.arn == svc.task_definition_arn => n.clone(),
+        _ => {
+            reader
+                .describe_task_definition(&svc.task_definition_arn)
+                .await?
+        }
+    };
     let action = compare(image, svc, &td, desired);
-    Ok((td, action))
+    Ok(FirstLook { td, newest, action })
 }
 
 /// How the desired state compares with a service running `td`.

@@ -488,7 +488,11 @@ async fn revision(
         return Ok((live_td.arn, live_td.revision));
     }
     let r = d
-        .register(&desired.task_definition, tags)
+        .register(
+            &desired.task_definition,
+            tags,
+            crate::aws::deploy::Newest::Ask,
+        )
         .await
         .map_err(|e| e.to_string())?;
     Ok((r.arn, r.revision))

@@ -437,7 +437,7 @@ fn a_fleet_deploy_deploys_every_service_with_audit_tags_and_a_rerun_changes_noth
 /// log groups (`/ecs/TENANT/api`, `/ecs/TENANT/worker`) are found with one call under their
 /// common prefix.
 #[test]
-fn a_deploys_preflight_reads_each_tenants_parameters_and_log_groups_once() {
+fn a_deploy_reads_parameters_log_groups_and_task_definitions_once() {
     let f = fleet();
     open_all(&f);
     commit_all(&f);
@@ -472,6 +472,12 @@ fn a_deploys_preflight_reads_each_tenants_parameters_and_log_groups_once() {
         deployed["logs:DescribeLogGroups"],
         TENANTS.len(),
         "one DescribeLogGroups per tenant: {deployed}"
+    );
+    // Each service runs its family's newest revision: the first look's one read of it is also
+    // what registering checks for a revision to reuse.
+    assert_eq!(
+        deployed["ecs:DescribeTaskDefinition"], 8,
+        "one DescribeTaskDefinition per service: {deployed}"
     );
 }
 

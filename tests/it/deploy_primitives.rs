@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use stamp::aws::Session;
 use stamp::aws::deploy::{
-    LockHolder, LockInfo, LockOutcome, RolloutOutcome, RolloutStatus, TenantDeployer, WaitLimits,
+    LockHolder, LockInfo, LockOutcome, Newest, RolloutOutcome, RolloutStatus, TenantDeployer,
+    WaitLimits,
 };
 use stamp::aws::{LiveEcsService, LiveTaskDefinition};
 use stamp::dsl::Tenant;
@@ -225,7 +226,7 @@ async fn deploy_image(d: &TenantDeployer, ctx: &Ctx, tag: &str) -> (String, Stri
         tag,
     );
     let new = d
-        .register(&with_image(&td.task_definition, &image), &[])
+        .register(&with_image(&td.task_definition, &image), &[], Newest::Ask)
         .await
         .expect("register");
     d.update_service(&cluster, &service, &new.arn, Some(desired))
@@ -473,7 +474,7 @@ fn register_and_tag_service_record_bookkeeping_tags() {
                 ),
             ];
             let reg = d
-                .register(&td.task_definition, &tags)
+                .register(&td.task_definition, &tags, Newest::Ask)
                 .await
                 .expect("register");
             assert_eq!(reg.revision, td.revision + 1);

@@ -529,6 +529,39 @@ fn a_failing_migration_stops_only_that_tenant() {
     assert_eq!(run.json()["counts"]["before-deploy-failed"], 1);
 }
 
+/// A failed `before_deploy` leaves its revision registered and the service as it was; the next
+/// deploy finds that revision in its first look and uses it, without registering again.
+#[test]
+fn the_revision_a_failed_migration_registered_is_used_by_the_next_deploy() {
+    let f = fleet();
+    api_default(&f, "before_deploy = { command = [\"./migrate\", \"up\"] }");
+    let u = f.tenant("umbrella").clone();
+    let before = running(&f, "umbrella", "api");
+    emu().fail_next_run_task(&u.account_id, &u.region, &u.cluster, "RESOURCE:MEMORY");
+    let first = deploy(&f, &["--failure-tolerance", "3"]);
+    first.code(1);
+    let failed = &rows(&first)["umbrella/api"];
+    assert_eq!(result(failed), "before-deploy-failed", "{failed}");
+    assert_eq!(running(&f, "umbrella", "api"), before, "not updated");
+
+    let again = deploy(&f, &[]);
+    again.success();
+    let r = &rows(&again)["umbrella/api"];
+    assert_eq!(result(r), "deployed", "{r}");
+    let revision = r["revision"].as_i64().expect("revision");
+    assert!(
+        detail(r).contains(&format!(
+            "revision {revision} was already registered; used it"
+        )),
+        "{r}"
+    );
+    let ops = &again.json()["api_calls"]["operations"];
+    assert!(
+        ops["ecs:RegisterTaskDefinition"].is_null(),
+        "nothing registered again: {ops}"
+    );
+}
+
 #[test]
 fn plan_shows_the_hook_and_its_digest_covers_it() {
     let f = fleet();
