@@ -230,6 +230,10 @@ def without_flask(dispatcher):  # type: ignore[no-untyped-def]
             result = view.callback(request, request.raw_url, dict(request.headers))
         except ClientError as exc:
             result = 400, {}, exc.response["Error"]["Message"]
+        except HTTPException as exc:
+            # What Flask answers for one raised in a view (moto's handlers catch their own, but
+            # not one raised while reading the request): the exception's own response.
+            return exc(environ, start_response)
         status, headers, content = result if len(result) == 3 else (200, {}, result)
         response = Response(response=content, status=status, headers=headers)
         if request.method == "HEAD" and "content-length" in headers:
