@@ -45,6 +45,26 @@ pub(super) struct Run {
     pub(super) checked: crate::preflight::Reads,
 }
 
+impl Run {
+    /// The audit tags of deploying `desired` (whose digest is `digest`) for `start`'s tenant.
+    fn audit(
+        &self,
+        desired: &DesiredService,
+        start: &Start,
+        digest: String,
+        forced_unlock: Option<String>,
+    ) -> Audit {
+        Audit {
+            commit: Some(self.commit.clone()),
+            digest: Some(digest),
+            release: Some(desired.release.clone()),
+            deployer: Some(self.holder.who.clone()),
+            r#override: start.r#override.clone(),
+            forced_unlock,
+        }
+    }
+}
+
 pub(super) fn run(ctx: &super::Ctx, args: &DeployArgs) -> Result<()> {
     let fleet = ctx.load_fleet()?;
     let templates = Templates::load(&fleet)?;
@@ -542,12 +562,7 @@ async fn deploy_service(
     // its rollout settled, needs nothing — not even a lock.
     let first = match current(deployer, image, &live_svc, &desired).await {
         Ok(look) if look.action == Action::Unchanged && settled(&live_svc) => {
-            out.result = Outcome::Unchanged;
-            out.revision = Some(look.td.revision);
-            out.previous_revision = Some(look.td.revision);
-            if let Some(old) = read.held.get(&s.ecs_service) {
-                out.detail = Some(leftover_lock(&run, &ctl.printer, deployer, t, &s, old).await);
-            }
+            unchanged(&run, &read, &ctl.printer, t, &s, look.td.revision, &mut out).await;
             return out;
         }
         Ok(look) => look,
@@ -565,14 +580,7 @@ async fn deploy_service(
                 return out;
             }
         };
-    let audit = Audit {
-        commit: Some(run.commit.clone()),
-        digest: Some(digest),
-        release: Some(desired.release.clone()),
-        deployer: Some(run.holder.who.clone()),
-        r#override: start.r#override.clone(),
-        forced_unlock: forced,
-    };
+    let audit = run.audit(&desired, &start, digest, forced);
     let locked = Locked {
         run: &run,
         deployer,
@@ -599,6 +607,25 @@ async fn deploy_service(
         note(&mut out, why);
     }
     out
+}
+
+/// A service that already runs what the repo says, settled: nothing is written. A lock another
+/// run left on it (a killed run whose rollout completed anyway) is named in the row.
+async fn unchanged(
+    run: &Run,
+    read: &TenantRead,
+    printer: &Printer,
+    t: &Tenant,
+    s: &Service,
+    revision: i32,
+    out: &mut Row,
+) {
+    out.result = Outcome::Unchanged;
+    out.revision = Some(revision);
+    out.previous_revision = Some(revision);
+    if let Some(old) = read.held.get(&s.ecs_service) {
+        out.detail = Some(leftover_lock(run, printer, &read.deployer, t, s, old).await);
+    }
 }
 
 /// Takes the service's lock for a deploy of `digest`, saying so when it replaced another's.
@@ -661,12 +688,7 @@ impl Locked<'_> {
         else {
             return;
         };
-        // The first look's newest revision still holds when nothing moved: the service runs
-        // what it saw and the lock was free (aws::deploy's module docs).
-        let newest = match replaced.is_none() && live_td.arn == first.td.arn {
-            true => Newest::Known(first.newest.as_ref()),
-            false => Newest::Ask,
-        };
+        let newest = first.newest_unless_moved(&live_td, replaced.is_none());
         let back_td = self
             .back_to(&live_td, replaced.as_ref().map(|(old, _)| old))
             .await;
@@ -721,21 +743,34 @@ impl Locked<'_> {
         )
         .await;
         if out.result == Outcome::Deployed {
-            self.run.health.deployed(
-                self.ring,
-                Baked {
-                    tenant: t.name.clone(),
-                    service: s.name.clone(),
-                    deployer: self.deployer.clone(),
-                    cluster: t.cluster.clone(),
-                    ecs_service: s.ecs_service.clone(),
-                    revision: target.revision,
-                    back: back_td,
-                    live: live_svc,
-                    watch,
-                },
-            );
+            self.bake(target.revision, back_td, live_svc, watch);
         }
+    }
+
+    /// A deployed service, handed to the ring's health gate: watched through the bake, and
+    /// rolled back to `back` if an alarm fires.
+    fn bake(
+        &self,
+        revision: i32,
+        back: LiveTaskDefinition,
+        live: LiveEcsService,
+        watch: Option<(Arc<Watch>, rollout::Baseline)>,
+    ) {
+        let (t, s) = (self.t, self.s);
+        self.run.health.deployed(
+            self.ring,
+            Baked {
+                tenant: t.name.clone(),
+                service: s.name.clone(),
+                deployer: self.deployer.clone(),
+                cluster: t.cluster.clone(),
+                ecs_service: s.ecs_service.clone(),
+                revision,
+                back,
+                live,
+                watch,
+            },
+        );
     }
 
     /// What runs, read again under the lock: `None` when there is nothing left to do (the
@@ -1136,6 +1171,18 @@ struct FirstLook {
     td: LiveTaskDefinition,
     newest: Option<LiveTaskDefinition>,
     action: Action,
+}
+
+impl FirstLook {
+    /// What registering may rely on of the family's newest revision: this look's, when nothing
+    /// moved since (the service still runs `live` as it saw it and the lock was `free`, not
+    /// taken from a holder that died; aws::deploy's module docs), else nothing.
+    fn newest_unless_moved(&self, live: &LiveTaskDefinition, free: bool) -> Newest<'_> {
+        match free && live.arn == self.td.arn {
+            true => Newest::Known(self.newest.as_ref()),
+            false => Newest::Ask,
+        }
+    }
 }
 
 async fn current(
