@@ -198,6 +198,19 @@ impl Values {
         Ok(Self { lookups, missing })
     }
 
+    /// The preflight's read of `t` when it has one (`checked`), else a read with `reader`'s role:
+    /// a tenant the preflight could not read, or a command with no preflight (`up`).
+    pub async fn checked_or_read(
+        checked: Option<&Arc<Values>>,
+        reader: &TenantReader,
+        t: &Tenant,
+    ) -> Result<Arc<Self>, TenantError> {
+        match checked {
+            Some(values) => Ok(values.clone()),
+            None => Self::read(reader, t).await.map(Arc::new),
+        }
+    }
+
     /// The one-line refusal of a tenant whose references did not all resolve.
     pub fn unresolved(&self) -> Option<String> {
         (!self.missing.is_empty()).then(|| crate::resolve::missing_line(&self.missing))
@@ -298,14 +311,14 @@ async fn check_tenant(
             reader.role_exists(role).await,
         );
     }
-    let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (region, group) in n.log_groups.keys() {
-        by_region.entry(region).or_default().push(group);
+    let mut by_region: BTreeMap<&str, Vec<(&str, &BTreeSet<String>)>> = BTreeMap::new();
+    for ((region, group), services) in &n.log_groups {
+        by_region.entry(region).or_default().push((group, services));
     }
     for (region, groups) in by_region {
-        let answers = reader.log_groups_exist(region, &groups).await;
-        for (group, f) in groups.into_iter().zip(answers) {
-            let services = &n.log_groups[&(region.to_owned(), group.to_owned())];
+        let names: Vec<&str> = groups.iter().map(|(g, _)| *g).collect();
+        let answers = reader.log_groups_exist(region, &names).await;
+        for ((group, services), f) in groups.into_iter().zip(answers) {
             found(&mut out, "log-group", group, services, f);
         }
     }

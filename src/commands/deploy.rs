@@ -443,7 +443,7 @@ pub(super) async fn deploy_tenant(run: Arc<Run>, ctl: Arc<Control>, start: Start
         })
         .collect();
     let watched = wanted.iter().any(|s| s.alarms.is_some());
-    let checked = run.checked.get(&t.name).cloned();
+    let checked = run.checked.get(&t.name);
     let mut rows = match read_tenant(&session, t, watched, checked).await {
         Err(why) => wanted
             .iter()
@@ -489,7 +489,7 @@ async fn read_tenant(
     session: &Session,
     t: &Tenant,
     watched: bool,
-    checked: Option<Arc<Values>>,
+    checked: Option<&Arc<Values>>,
 ) -> std::result::Result<TenantRead, String> {
     let deployer = TenantDeployer::connect(session, t)
         .await
@@ -499,12 +499,7 @@ async fn read_tenant(
     // Independent reads, side by side: at a wave's start every tenant waits for the slowest
     // of them, not for their sum.
     let (values, live, held, inspect) = tokio::join!(
-        async {
-            match checked {
-                Some(values) => Ok(values),
-                None => Values::read(reader, t).await.map(Arc::new),
-            }
-        },
+        Values::checked_or_read(checked, reader, t),
         reader.describe_services(&t.cluster, &names),
         deployer.locks(&t.cluster),
         async {

@@ -383,14 +383,10 @@ async fn prepare(
     t: &Tenant,
     s: &Service,
 ) -> std::result::Result<(DesiredService, crate::aws::LiveEcsService), String> {
-    let values = match job.checked.get().and_then(|m| m.get(&t.name)) {
-        Some(values) => values.clone(),
-        None => Arc::new(
-            Values::read(d.reader(), t)
-                .await
-                .map_err(|e| e.to_string())?,
-        ),
-    };
+    let checked = job.checked.get().and_then(|m| m.get(&t.name));
+    let values = Values::checked_or_read(checked, d.reader(), t)
+        .await
+        .map_err(|e| e.to_string())?;
     if let Some(why) = values.unresolved() {
         return Err(why);
     }
