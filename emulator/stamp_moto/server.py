@@ -130,6 +130,7 @@ class StampControl:
         trace = os.environ.get("STAMP_EMULATOR_TRACE")
         self.trace = open(trace, "a") if trace else None
         self._trace_lines: deque[str] = deque()
+        self._gc_began = (0.0, 0.0)
         if self.trace is not None:
             gc.callbacks.append(self._trace_full_collections)
             threading.Thread(target=self._write_trace, name="trace", daemon=True).start()

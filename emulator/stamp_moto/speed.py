@@ -91,12 +91,10 @@ def _remember_key_accounts() -> None:
         # nothing (every AssumeRole makes one, hundreds a benchmark run).
         def wrapper(self, *args, **kwargs):  # type: ignore[no-untyped-def]
             key = create(self, *args, **kwargs)
-            key_id = key.physical_resource_id
-            partition = _partition_holding(models, self.account_id, key_id)
+            # The backend's region is the partition it is filed under in the account.
             with lock:
-                nowhere.discard(key_id)
-                if partition is not None:
-                    known[key_id] = (self.account_id, partition)
+                nowhere.discard(key.physical_resource_id)
+                known[key.physical_resource_id] = (self.account_id, self.region_name)
             return key
 
         return wrapper
@@ -215,13 +213,15 @@ def without_flask(dispatcher):  # type: ignore[no-untyped-def]
     from werkzeug.wrappers import Response
 
     def app(environ, start_response):  # type: ignore[no-untyped-def]
+        if environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return dispatcher(environ, start_response)
         flask_app = dispatcher.get_application(environ)
         try:
             endpoint, _ = flask_app.url_map.bind_to_environ(environ).match()
         except HTTPException:
             return flask_app(environ, start_response)
         view = flask_app.view_functions.get(endpoint)
-        if not isinstance(view, convert_to_flask_response) or environ.get("PATH_INFO", "").startswith("/moto-api"):
+        if not isinstance(view, convert_to_flask_response):
             return flask_app(environ, start_response)
         # From here on, convert_to_flask_response.__call__ as moto 5.2.5 writes it.
         request = normalize_request(flask_app.request_class(environ))
