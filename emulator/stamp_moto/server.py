@@ -27,9 +27,9 @@
   garbage collection: where a benchmark's time goes inside the server.
 * Simulated network latency (benchmarks only): every AWS request waits
   STAMP_EMULATOR_LATENCY_MS milliseconds (default 0) before moto handles it;
-  POST /stamp-control/latency {"ms": N} changes it at run time. The server is threaded, so the
-  waits of concurrent requests overlap as round trips to a real endpoint do; moto's own work
-  still runs one request at a time (one Python process).
+  POST /stamp-control/latency {"ms": N} changes it at run time. The server waits on a timer,
+  so the waits of concurrent requests overlap as round trips to a real endpoint do; moto's own
+  work runs one request at a time (one Python process, one thread: http1.py).
 * ExecuteChangeSet ends as on AWS (cfn_execute.py): a failing resource rolls the stack back
   with a *_FAILED event and its reason; outputs are recomputed.
 * Under IAM enforcement, a form-encoded request's signature is checked over the body as sent
@@ -69,6 +69,7 @@ from stamp_moto import (
     ecs_families,
     ecs_rollout,
     ecs_tasks,
+    http1,
     iam_cfn_policies,
     signature,
     signin,
@@ -158,16 +159,6 @@ class StampControl:
             self._counts[op] += 1
         if self.log_requests:
             print(f"request {op} {environ.get('REQUEST_METHOD')} {path}", file=sys.stderr, flush=True)
-        if self.latency_ms > 0:
-            # In this request's own thread: concurrent requests wait side by side.
-            with self._counts_lock:
-                self._waiting += 1
-                self._waiting_max = max(self._waiting_max, self._waiting)
-            try:
-                time.sleep(self.latency_ms / 1000)
-            finally:
-                with self._counts_lock:
-                    self._waiting -= 1
         if self.trace is None:
             return self._moto(environ, start_response)
         began, cpu = time.monotonic(), time.thread_time()
@@ -177,6 +168,22 @@ class StampControl:
             # deque.append needs no lock; a write under one made requests queue behind the
             # syscall (the writer gives up the interpreter lock and waits to get it back).
             self._trace_lines.append(f"{began:.6f} {time.monotonic():.6f} {time.thread_time() - cpu:.6f} {op}\n")
+
+    def wait_for(self, environ: dict[str, Any]) -> float:
+        """Seconds of simulated latency the server waits out before calling this application
+        with `environ` (0: none), counted as waiting until `done_waiting`. The wait is the
+        server's (`http1`), on its timer: requests wait side by side, none holds a thread."""
+        path = environ.get("PATH_INFO", "")
+        if self.latency_ms <= 0 or path.startswith(("/stamp-control/", "/moto-api")) or path == "/federation":
+            return 0.0
+        with self._counts_lock:
+            self._waiting += 1
+            self._waiting_max = max(self._waiting_max, self._waiting)
+        return self.latency_ms / 1000
+
+    def done_waiting(self) -> None:
+        with self._counts_lock:
+            self._waiting -= 1
 
     def _write_trace(self) -> None:
         while True:
@@ -282,38 +289,19 @@ def _write_atomically(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-# Requests handled at once. Above what a benchmark keeps in flight (--concurrency 64 tenants, a
-# few calls each), so the simulated latency of concurrent requests still overlaps; more would
-# only add threads contending for the one interpreter lock.
-THREADS = 128
-
-
-def _serve(app: Callable[..., Any], port: int) -> Any:
-    """moto's WSGI application behind waitress, not werkzeug's development server: werkzeug
-    closes the connection after every response (a new TCP connection and a new thread per AWS
-    call), which cost moto about a third of its CPU under the fleet benchmark (12 s against
-    8 s for the same 3,257 calls). waitress keeps connections alive, reads and writes sockets
-    on one thread and runs requests on a fixed pool, as a production server does."""
-    import waitress.server
-
-    return waitress.server.create_server(
-        app,
-        host="127.0.0.1",
-        port=port,
-        threads=THREADS,
-        # Every connection a test binary's clients keep alive stays open; AWS SDKs pool them.
-        connection_limit=4096,
-        channel_timeout=300,
-        # A CloudFormation template in a form body can be large; the default is fine (1 GiB).
-        ident="stamp_moto",
-    )
+def _serve(app: "StampControl", port: int) -> http1.Server:
+    """moto behind `http1`, a one-thread server that answers each request on the thread that
+    read it (its module docs say why, and what the thread pool of waitress, which served
+    before, gave that it keeps)."""
+    return http1.Server(app, port)
 
 
 def _pin_to_cpu(cpu: str | None) -> None:
-    """STAMP_EMULATOR_CPU=N: run the whole server on CPU N. Only one thread runs moto at a time
-    (the interpreter lock), and handing that lock between threads on different cores costs
-    more than the handoff itself: on the benchmark's 2 cores, moto's CPU time for the same
-    deploy fell from ~4.2 s to ~3.3 s pinned. Set before any thread starts; they inherit it.
+    """STAMP_EMULATOR_CPU=N: run the whole server on CPU N. Measured when waitress served with a
+    thread pool (handing the interpreter lock between threads on different cores cost more
+    than the handoff itself: moto's CPU for the same deploy fell from ~4.2 s to ~3.3 s pinned);
+    with http1's one thread it still keeps the server where its caches are and leaves the
+    other cores to the tool under test. Set before any thread starts; they inherit it.
     Off by default: the test suite runs several servers side by side."""
     if not cpu or not hasattr(os, "sched_setaffinity"):
         return
@@ -347,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     speed.install()
     import logging
 
-    # Tracebacks of requests that failed inside moto (waitress logs them) go to the server log.
+    # Tracebacks of requests that failed inside moto (http1 logs them) go to the server log.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 
     latency_ms = float(os.environ.get("STAMP_EMULATOR_LATENCY_MS") or 0)

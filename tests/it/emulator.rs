@@ -373,7 +373,7 @@ async fn requests_are_counted_and_latency_overlaps() {
         "only AWS requests count: {counts:?}"
     );
 
-    // Each request waits 2 s; two sent at once wait side by side (the server is threaded). The
+    // Each request waits 2 s; two sent at once wait side by side (on the server's timer). The
     // server counts the requests waiting at the same moment, so a loaded machine cannot make
     // this pass or fail by its clock.
     emu.set_latency_ms(2000);
@@ -390,6 +390,106 @@ async fn requests_are_counted_and_latency_overlaps() {
         2,
         "two concurrent requests waited one after the other"
     );
+}
+
+/// Sends `raw` on one connection and reads until the server closes it or `responses` complete
+/// responses (by their `Content-Length`) have arrived; the bytes read.
+fn exchange(port: u16, raw: &[&[u8]], responses: usize) -> String {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    for part in raw {
+        conn.write_all(part).expect("write");
+        // `Expect: 100-continue`: the body goes only after the interim answer.
+        if part.ends_with(b"Expect: 100-continue\r\n\r\n") {
+            let mut buf = [0u8; 25];
+            conn.read_exact(&mut buf).expect("100 Continue");
+            got.extend_from_slice(&buf);
+        }
+    }
+    let mut buf = [0u8; 4096];
+    while complete_responses(&got) < responses {
+        match conn.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!(
+                "reading the answer: {e}; so far {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+fn complete_responses(bytes: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(bytes);
+    let mut rest = text.as_ref();
+    let mut n = 0;
+    while let Some(head_end) = rest.find("\r\n\r\n") {
+        let head = &rest[..head_end];
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length").then_some(value)
+            })
+            .map_or(0, |v| v.trim().parse().expect("length"));
+        if !head.starts_with("HTTP/1.1 100") {
+            if rest.len() < head_end + 4 + length {
+                break;
+            }
+            n += 1;
+        }
+        rest = &rest[head_end + 4 + length..];
+    }
+    n
+}
+
+/// The emulator's HTTP server (`http1.py`, one thread) reads what SDKs and CLIs send: several
+/// requests on one kept-alive connection, chunked bodies, `Expect: 100-continue`; it closes
+/// an HTTP/1.0 connection after its answer and refuses a request line it cannot read.
+#[test]
+fn the_server_reads_what_http_clients_send() {
+    let emu = Emulator::dedicated();
+    let port = emu.port();
+    let get = b"GET /stamp-control/requests HTTP/1.1\r\nHost: x\r\n\r\n";
+    let two = exchange(port, &[&[&get[..], &get[..]].concat()], 2);
+    assert_eq!(
+        two.matches("HTTP/1.1 200 OK").count(),
+        2,
+        "two requests in one write: {two}"
+    );
+
+    let chunked = b"POST /stamp-control/latency HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"ms\r\n5\r\n\": 0}\r\n0\r\n\r\n";
+    let answer = exchange(port, &[chunked], 1);
+    assert!(
+        answer.contains("\"latency_ms\": 0"),
+        "chunked body read whole: {answer}"
+    );
+
+    let head = b"POST /stamp-control/latency HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nExpect: 100-continue\r\n\r\n";
+    let answer = exchange(port, &[head, b"{\"ms\": 0}"], 1);
+    assert!(
+        answer.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK"),
+        "{answer}"
+    );
+
+    let old = b"GET /stamp-control/requests HTTP/1.0\r\n\r\n";
+    let answer = exchange(port, &[old], usize::MAX);
+    assert!(
+        answer.starts_with("HTTP/1.1 200 OK"),
+        "HTTP/1.0 answered, then closed: {answer}"
+    );
+
+    let answer = exchange(port, &[b"NONSENSE\r\n\r\n"], usize::MAX);
+    assert!(answer.starts_with("HTTP/1.1 400 Bad Request"), "{answer}");
+    let whoami = aws_sdk_sts::Client::new(&emu.base_config("us-east-1"));
+    let after = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(whoami.get_caller_identity().send());
+    after.expect("the server still answers after a bad request");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
