@@ -161,6 +161,7 @@ class Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1]) if peer else ("", 0)
+        self.server.app.connected()
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -272,7 +273,8 @@ class Server:
 
     def __init__(self, app: Any, port: int):
         # `app` is a WSGI callable with `wait_for(environ) -> seconds` and `done_waiting()`
-        # (StampControl): the simulated latency this server waits out before calling it.
+        # (StampControl): the simulated latency this server waits out before calling it; and
+        # `connected()`, told of every connection accepted.
         self.app = app
         self.clock = _Clock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

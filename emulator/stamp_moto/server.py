@@ -17,8 +17,9 @@
   the next RunTask there answers with `failures` and no task (ecs_tasks.py); RunTask tasks
   stop with the exit code their command asks for and log a line (ecs_tasks.py).
 * Counts every AWS request by operation ("ecs:DescribeServices"), whoever sends it:
-  GET /stamp-control/requests answers {"operations": {...}, "total": n, "waiting_max": n}
-  (waiting_max: the most requests that waited out the simulated latency at the same time);
+  GET /stamp-control/requests answers {"operations": {...}, "total": n, "waiting_max": n,
+  "connections": n} (waiting_max: the most requests that waited out the simulated latency at
+  the same time; connections: TCP connections accepted);
   POST /stamp-control/requests/reset starts the count again. Benchmarks use it to count the
   calls of tools that do not count their own (ecs-deploy, the AWS CLI).
 * STAMP_EMULATOR_CPU=N (benchmarks): the server runs on CPU N only (see `_pin_to_cpu`).
@@ -126,6 +127,8 @@ class StampControl:
         # reset: tests check the server is threaded by this count, not by a wall clock.
         self._waiting = 0
         self._waiting_max = 0
+        # Connections accepted since the last reset: tests check that a client reuses them.
+        self._connections = 0
         # STAMP_EMULATOR_TRACE=FILE: one line per AWS request (monotonic start and end, the
         # handling thread's CPU seconds, operation), to see where a benchmark's time goes.
         trace = os.environ.get("STAMP_EMULATOR_TRACE")
@@ -181,6 +184,10 @@ class StampControl:
             self._waiting_max = max(self._waiting_max, self._waiting)
         return self.latency_ms / 1000
 
+    def connected(self) -> None:
+        with self._counts_lock:
+            self._connections += 1
+
     def done_waiting(self) -> None:
         with self._counts_lock:
             self._waiting -= 1
@@ -211,8 +218,8 @@ class StampControl:
         if path == "/stamp-control/requests" and method == "GET":
             with self._counts_lock:
                 ops = dict(sorted(self._counts.items()))
-                waiting_max = self._waiting_max
-            body = {"operations": ops, "total": sum(ops.values()), "waiting_max": waiting_max}
+                waiting_max, connections = self._waiting_max, self._connections
+            body = {"operations": ops, "total": sum(ops.values()), "waiting_max": waiting_max, "connections": connections}
             return _json_response(start_response, "200 OK", body)
         if path == "/stamp-control/signins" and method == "GET":
             return _json_response(start_response, "200 OK", {"signins": signin.recorded()})
@@ -222,6 +229,7 @@ class StampControl:
             with self._counts_lock:
                 self._counts.clear()
                 self._waiting_max = 0
+                self._connections = 0
             return _json_response(start_response, "200 OK", {"reset": True})
         if path == "/stamp-control/latency":
             try:

@@ -37,6 +37,30 @@ fn digests(plan: &serde_json::Value) -> BTreeMap<String, String> {
     out
 }
 
+/// One HTTP client serves the whole run: tenants planned one after another reuse the
+/// connections the first opened. (Each SDK client used to build its own client, with its own
+/// trust store parse and its own connections: five or six per tenant.)
+#[test]
+fn tenants_planned_one_after_another_reuse_the_first_ones_connections() {
+    let emu = Emulator::dedicated();
+    let (root, params) = example_fleet();
+    let f = emu.fresh_fleet(&root, &params);
+    let connections = |tenants: &[&str]| {
+        emu.reset_request_counts();
+        let mut cmd = emu.command(env!("CARGO_BIN_EXE_stamp"));
+        cmd.arg("--root").arg(f.root()).arg("plan").args(tenants);
+        cmd.args(["--concurrency", "1", "--output", "json"]);
+        run_command(cmd).success();
+        emu.connections()
+    };
+    let one = connections(&["acme"]);
+    let four = connections(&["acme", "globex", "initech", "umbrella"]);
+    assert!(
+        four <= one + 1,
+        "four tenants opened {four} connections, one tenant alone {one}: later tenants did not reuse the first one's"
+    );
+}
+
 #[test]
 fn a_freshly_seeded_fleet_plans_an_update_for_every_service_with_its_changes() {
     let f = fleet();

@@ -740,11 +740,24 @@ impl Emulator {
     /// The most AWS requests that waited out the simulated latency at once since the last
     /// reset: 2 or more shows the server handles requests side by side.
     pub fn waiting_max(&self) -> u64 {
+        self.requests_json()["waiting_max"]
+            .as_u64()
+            .expect("waiting_max")
+    }
+
+    /// TCP connections clients opened since the last reset (not counting the one this asks on).
+    pub fn connections(&self) -> u64 {
+        let opened = self.requests_json()["connections"]
+            .as_u64()
+            .expect("connections");
+        opened - 1
+    }
+
+    fn requests_json(&self) -> serde_json::Value {
         let (status, text) = self.http("GET", "/stamp-control/requests", "application/json", "");
         assert_eq!(status, 200, "GET /stamp-control/requests: {text}");
         let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_str(body).expect("request counts are JSON");
-        v["waiting_max"].as_u64().expect("waiting_max")
+        serde_json::from_str(body).expect("request counts are JSON")
     }
 
     pub fn reset_request_counts(&self) {
