@@ -494,8 +494,13 @@ def work_folder() -> Path:
 
 def deploy_only(args: argparse.Namespace, sz: Sizes, stamp: str, venv_bin: Path) -> None:
     """The deploy part alone, merged into the last full run's results.json (the other parts keep
-    their figures and their date; RESULTS.md says when each was measured)."""
-    R = json.loads((args.results.parent / "results.json").read_text())
+    their figures and their date; RESULTS.md says when each was measured): the one beside
+    `--results`, else the repository's, so that `--results /tmp/x/RESULTS.md` needs no copy."""
+    source = args.results.parent / "results.json"
+    if not source.is_file():
+        source = HERE / "results.json"
+        log(f"no results.json beside {args.results}: the other parts come from {source}")
+    R = json.loads(source.read_text())
     work = work_folder()
     log(f"deploy part only; work folder {work}")
     fleets = Fleets(sys.executable, args.gen_fleet, work)
