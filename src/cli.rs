@@ -16,6 +16,12 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
+/// Tenants at once inside a ring for every command that writes through the rollout engine
+/// (deploy, up, down, run, infra apply). Tenants are separate accounts, so AWS's per-account
+/// limits do not bound it; measured for deploy (README "Why 32"), where a ring of up to 32
+/// tenants then goes in one round instead of several.
+pub const WRITE_CONCURRENCY: usize = 32;
+
 const ABOUT: &str =
     "Deploy one containerised application into many customer AWS accounts, reproducibly.";
 
@@ -459,8 +465,8 @@ pub struct UpArgs {
     /// Release for tenants that do not pin one.
     #[arg(long, value_parser = release)]
     pub release: Option<String>,
-    /// Tenants built at once.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// Tenants built at once inside a ring (as deploy's --concurrency).
+    #[arg(long, default_value_t = WRITE_CONCURRENCY, value_name = "N")]
     pub concurrency: usize,
     /// How long to wait for one stack operation or one rollout.
     #[arg(long, default_value = "30m", value_parser = duration)]
@@ -485,8 +491,8 @@ pub struct DownArgs {
     pub instance: InstanceArgs,
     #[command(flatten)]
     pub write: WriteArgs,
-    /// Tenants removed at once.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// Tenants removed at once inside a ring (as deploy's --concurrency).
+    #[arg(long, default_value_t = WRITE_CONCURRENCY, value_name = "N")]
     pub concurrency: usize,
     /// How long to wait for one stack deletion or one service to drain.
     #[arg(long, default_value = "30m", value_parser = duration)]
@@ -917,7 +923,7 @@ pub struct DeployArgs {
     pub shard: Option<crate::fleet::Shard>,
     /// Tenants deployed at once inside a ring (tenants are separate accounts: the limit is this
     /// machine and the network, not AWS; README "Deploying" has the measurement).
-    #[arg(long, default_value_t = 32, value_name = "N")]
+    #[arg(long, default_value_t = WRITE_CONCURRENCY, value_name = "N")]
     pub concurrency: usize,
     /// Services of one tenant rolled out at once, each under its own lock.
     #[arg(long, default_value_t = 4, value_name = "N")]
@@ -995,8 +1001,8 @@ pub struct RunArgs {
     /// This CI container's share of the fleet: INDEX/TOTAL, 0-based.
     #[arg(long, value_name = "INDEX/TOTAL", allow_hyphen_values = true)]
     pub shard: Option<crate::fleet::Shard>,
-    /// Tenants at once inside a ring.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// Tenants at once inside a ring (as deploy's --concurrency).
+    #[arg(long, default_value_t = WRITE_CONCURRENCY, value_name = "N")]
     pub concurrency: usize,
     /// Failed tenants tolerated before no new tenant starts (the rest are reported skipped).
     #[arg(long, default_value_t = 0, value_name = "K")]
@@ -1133,6 +1139,16 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct InfraPlanArgs {
+    #[command(flatten)]
+    pub select: InfraSelect,
+    /// Tenant accounts read at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+}
+
+/// Which tenants and stacks `infra plan` and `infra apply` work on.
+#[derive(Debug, Args)]
+pub struct InfraSelect {
     /// Tenants (file stems in tenants/).
     #[arg(conflicts_with = "all")]
     #[arg(add = ArgValueCompleter::new(crate::complete::tenants))]
@@ -1144,9 +1160,6 @@ pub struct InfraPlanArgs {
     #[arg(long)]
     #[arg(add = ArgValueCompleter::new(crate::complete::stacks))]
     pub stack: Option<String>,
-    /// Tenant accounts read at once.
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    pub concurrency: usize,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -1154,7 +1167,11 @@ pub struct InfraPlanArgs {
 #[derive(Debug, Args)]
 pub struct InfraApplyArgs {
     #[command(flatten)]
-    pub select: InfraPlanArgs,
+    pub select: InfraSelect,
+    /// Tenants whose stacks are applied at once inside a ring (as deploy's --concurrency; the
+    /// plan shown before the question reads as many at once).
+    #[arg(long, default_value_t = WRITE_CONCURRENCY, value_name = "N")]
+    pub concurrency: usize,
     #[command(flatten)]
     pub write: WriteArgs,
     /// Only this ring of project.rings.
@@ -1169,4 +1186,41 @@ pub struct InfraApplyArgs {
     /// Print the AWS calls made, per operation, on stderr.
     #[arg(long)]
     pub stats: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command, InfraCommand, WRITE_CONCURRENCY};
+
+    fn concurrency(args: &[&str]) -> usize {
+        let cli = Cli::try_parse_from(["stamp"].iter().chain(args)).expect("parses");
+        match cli.command {
+            Command::Deploy(a) => a.concurrency,
+            Command::Up(a) => a.concurrency,
+            Command::Down(a) => a.concurrency,
+            Command::Run(a) => a.concurrency,
+            Command::Infra(InfraCommand::Apply(a)) => a.concurrency,
+            Command::Infra(InfraCommand::Plan(a)) => a.concurrency,
+            Command::Plan(a) => a.concurrency,
+            other => panic!("not a command with --concurrency: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_command_writing_through_the_engine_starts_as_many_tenants_at_once_as_deploy() {
+        for args in [
+            &["deploy", "acme"][..],
+            &["up", "acme"],
+            &["down", "acme"],
+            &["run", "acme", "-s", "api", "--", "migrate"],
+            &["infra", "apply", "acme"],
+        ] {
+            assert_eq!(concurrency(args), WRITE_CONCURRENCY, "{args:?}");
+        }
+        // Reads keep their own default; `infra plan` no longer shares apply's.
+        assert_eq!(concurrency(&["infra", "plan", "acme"]), 8);
+        assert_eq!(concurrency(&["plan", "acme"]), 8);
+    }
 }

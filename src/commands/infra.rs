@@ -134,7 +134,7 @@ use std::time::Duration;
 use crate::audit::Audit;
 use crate::aws::deploy::{LockHolder, WaitLimits};
 use crate::aws::stacks::{ChangeSet, ResourceChange, StackDeployer, StackOutcome};
-use crate::cli::{InfraApplyArgs, InfraPlanArgs};
+use crate::cli::{InfraApplyArgs, InfraPlanArgs, InfraSelect};
 use crate::fleet::{Outcome, Row};
 use crate::infra::template::{self as cfn_template, StackTemplate};
 use crate::resolve::Kind;
@@ -428,7 +428,7 @@ async fn plan_stack(
     p
 }
 
-fn selected<'f>(fleet: &'f crate::dsl::Fleet, a: &InfraPlanArgs) -> Result<Vec<&'f Tenant>> {
+fn selected<'f>(fleet: &'f crate::dsl::Fleet, a: &InfraSelect) -> Result<Vec<&'f Tenant>> {
     if a.tenants.is_empty() && !a.all {
         return Err(Failure::usage(
             "name the tenants, or pass --all",
@@ -471,14 +471,19 @@ pub(super) fn load_templates(
 }
 
 /// `stamp infra plan`.
-pub(super) fn plan(ctx: &super::Ctx, a: &InfraPlanArgs) -> Result<()> {
+pub(super) fn plan(ctx: &super::Ctx, args: &InfraPlanArgs) -> Result<()> {
+    show_plan(ctx, &args.select, args.concurrency)
+}
+
+/// The stacks' plan of the selected tenants, `concurrency` accounts read at once.
+fn show_plan(ctx: &super::Ctx, a: &InfraSelect, concurrency: usize) -> Result<()> {
     let fleet = ctx.load_fleet()?;
     let tenants = selected(&fleet, a)?;
     let templates = load_templates(ctx, &fleet)?;
     let rt = super::runtime()?;
     let stacks = rt.block_on(async {
         let session = ctx.session().await?;
-        let sem = Arc::new(tokio::sync::Semaphore::new(a.concurrency.max(1)));
+        let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         let mut set = tokio::task::JoinSet::new();
         for (i, t) in tenants.iter().enumerate() {
             let (session, t, sem, templates, only) = (
@@ -577,7 +582,7 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
     let tenants = selected(&fleet, &a.select)?;
     let templates = load_templates(ctx, &fleet)?;
     let settings = Settings {
-        concurrency: a.select.concurrency,
+        concurrency: a.concurrency,
         // One stack after the other (the default): a later stack may read an earlier one's
         // outputs.
         failure_tolerance: a.failure_tolerance,
@@ -595,7 +600,7 @@ pub(super) fn apply(ctx: &super::Ctx, a: &InfraApplyArgs) -> Result<()> {
             "apply {count} stack(s) of {} tenant(s) as planned above?",
             tenants.len()
         ),
-        || plan(ctx, &a.select),
+        || show_plan(ctx, &a.select, a.concurrency),
     )?;
     let only = a.select.stack.clone();
     let units = move |t: &Tenant| ordered(t, only.as_deref()).iter().map(unit_name).collect();

@@ -209,7 +209,7 @@ fn aws_args(c: &Command) -> Option<&crate::cli::AwsArgs> {
         Command::Down(a) => Some(&a.aws),
         Command::Render(a) => Some(&a.aws),
         Command::Explain(a) => Some(&a.aws),
-        Command::Infra(InfraCommand::Plan(a)) => Some(&a.aws),
+        Command::Infra(InfraCommand::Plan(a)) => Some(&a.select.aws),
         Command::Infra(InfraCommand::Apply(a)) => Some(&a.select.aws),
         Command::Plan(a) => Some(&a.aws),
         Command::Deploy(a) => Some(&a.aws),
