@@ -297,13 +297,6 @@ def _write_atomically(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _serve(app: "StampControl", port: int) -> http1.Server:
-    """moto behind `http1`, a one-thread server that answers each request on the thread that
-    read it (its module docs say why, and what the thread pool of waitress, which served
-    before, gave that it keeps)."""
-    return http1.Server(app, port)
-
-
 def _pin_to_cpu(cpu: str | None) -> None:
     """STAMP_EMULATOR_CPU=N: run the whole server on CPU N. Measured when waitress served with a
     thread pool (handing the interpreter lock between threads on different cores cost more
@@ -348,7 +341,8 @@ def main(argv: list[str] | None = None) -> None:
 
     latency_ms = float(os.environ.get("STAMP_EMULATOR_LATENCY_MS") or 0)
     app = StampControl(speed.without_flask(DomainDispatcherApplication(create_backend_app)), latency_ms=latency_ms, log_requests=args.log_requests)
-    server = _serve(app, args.port)
+    # One thread answers every request: http1's docstring says why.
+    server = http1.Server(app, args.port)
     port = server.effective_port
     # moto builds some URLs (e.g. SQS queue URLs) from MOTO_PORT.
     os.environ.setdefault("MOTO_PORT", str(port))
