@@ -124,7 +124,7 @@ class StampControl:
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         # Requests waiting out the simulated latency at once, and the most seen since the last
-        # reset: tests check the server is threaded by this count, not by a wall clock.
+        # reset: tests check that requests wait side by side by this count, not by a wall clock.
         self._waiting = 0
         self._waiting_max = 0
         # Connections accepted since the last reset: tests check that a client reuses them.
