@@ -849,7 +849,6 @@ impl TenantDeployer {
     }
 }
 
-/// Whether `live` is what registering `td` with `digest` would have made.
 /// What [`TenantDeployer::register`] knows of the family's newest revision before it registers.
 #[derive(Debug, Clone, Copy)]
 pub enum Newest<'a> {
@@ -873,6 +872,7 @@ fn same_registration(
     })
 }
 
+/// Whether `live` is what registering `td` with `digest` would have made.
 fn is_same_registration(
     live: &LiveTaskDefinition,
     td: &TaskDefinition,

@@ -260,6 +260,10 @@ impl Session {
 /// own (`stamp plan` of one example tenant opened 6 connections, of four tenants 21; with one
 /// client, 1 and 1). One client keeps one connection pool per endpoint, shared by every tenant
 /// of that region, and builds its TLS connector once per timeout setting.
+///
+/// Built as aws-smithy-runtime's own default is (its `default_https_client` is crate-private),
+/// not with `Builder::build_https`, which takes no proxy settings: `HTTPS_PROXY` and `NO_PROXY`
+/// keep working as they did with the SDK's default client.
 fn shared_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
     Builder::new().build_with_connector_fn(|settings, components| {

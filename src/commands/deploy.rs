@@ -1173,9 +1173,10 @@ impl FirstLook {
     /// moved since (the service still runs `live` as it saw it and the lock was `free`, not
     /// taken from a holder that died; aws::deploy's module docs), else nothing.
     fn newest_unless_moved(&self, live: &LiveTaskDefinition, free: bool) -> Newest<'_> {
-        match free && live.arn == self.td.arn {
-            true => Newest::Known(self.newest.as_ref()),
-            false => Newest::Ask,
+        if free && live.arn == self.td.arn {
+            Newest::Known(self.newest.as_ref())
+        } else {
+            Newest::Ask
         }
     }
 }
