@@ -177,8 +177,8 @@ class Emulator:
         self.script = script
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.env["STAMP_EMULATOR_STATE"] = str(state)
-        # moto runs one request at a time; on one CPU it does not pay for handing the
-        # interpreter lock across cores (emulator/README.md), and the tools get the others.
+        # The emulator is one thread (emulator/stamp_moto/http1.py): on one CPU of its own it
+        # stays where its caches are and never runs on the others (emulator/README.md).
         cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         if len(cpus) > 1:
             self.env["STAMP_EMULATOR_CPU"] = str(cpus[-1])
