@@ -64,13 +64,12 @@ class _Clock:
 class Request:
     """One parsed request: its WSGI environ (less the body) and its body."""
 
-    __slots__ = ("environ", "body", "keep_alive", "expects_continue")
+    __slots__ = ("environ", "body", "keep_alive")
 
-    def __init__(self, environ: dict[str, Any], keep_alive: bool, expects_continue: bool):
+    def __init__(self, environ: dict[str, Any], keep_alive: bool):
         self.environ = environ
         self.body = b""
         self.keep_alive = keep_alive
-        self.expects_continue = expects_continue
 
 
 def parse_head(head: bytes, server: tuple[str, int], peer: tuple[str, int]) -> Request:
@@ -117,8 +116,7 @@ def parse_head(head: bytes, server: tuple[str, int], peer: tuple[str, int]) -> R
         environ[key] = f"{environ[key]},{text}" if key in environ else text
     connection = environ.get("HTTP_CONNECTION", "").lower()
     keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
-    expects = environ.get("HTTP_EXPECT", "").lower() == "100-continue"
-    return Request(environ, keep_alive, expects)
+    return Request(environ, keep_alive)
 
 
 def take_chunked(buf: bytearray, start: int) -> tuple[bytes, int] | None:
@@ -193,9 +191,9 @@ class Connection(asyncio.Protocol):
             request = parse_head(bytes(self.buf[:end]), self.server.address, self.peer)
             del self.buf[: end + 4]
             self.pending = request
-            if request.expects_continue and self.transport is not None:
+            # Once, here where the head is read: the client sends the body after this.
+            if request.environ.get("HTTP_EXPECT", "").lower() == "100-continue" and self.transport is not None:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                request.expects_continue = False
         if not self._take_body(request):
             return None
         self.pending = None
@@ -283,7 +281,6 @@ class Server:
         self.sock.listen(1024)
         self.sock.setblocking(False)
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
-        self.effective_port = self.address[1]
 
     def run(self) -> None:
         """Serves until the process exits (call from the thread that owns the loop)."""

@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     app = StampControl(speed.without_flask(DomainDispatcherApplication(create_backend_app)), latency_ms=latency_ms, log_requests=args.log_requests)
     # One thread answers every request: http1's docstring says why.
     server = http1.Server(app, args.port)
-    port = server.effective_port
+    port = server.address[1]
     # moto builds some URLs (e.g. SQS queue URLs) from MOTO_PORT.
     os.environ.setdefault("MOTO_PORT", str(port))
 
