@@ -38,13 +38,36 @@ of moto 5.2.5 made the single server process, not the tool under test, the bottl
   moto's path. Serialization was about half of a DescribeServices.
 * Flask around each request: `without_flask` calls the handler moto's Flask view calls, with
   the same request object and response, without Flask's request context and CORS hooks
-  (a quarter of moto's time per request); moto's own API and unmatched paths keep Flask.
+  (a quarter of moto's time per request); moto's own API and unmatched paths keep Flask. The
+  rule a POST to `/` matches (every JSON and query protocol call) is kept per app, and the
+  URL root of the request's URL per server address.
 * Which handler method a request calls: `BaseResponse.setup_class` lists the response class's
   functions with `inspect.getmembers` on every request; a class's functions are listed once
   (every extension is installed before this module, and nothing adds methods while serving).
+* Which service a host name is: `get_backend_for_host` runs up to a hundred URL patterns on
+  every request, twice for a signed one (the request's own host, then the one inferred from its
+  signature). The patterns are a fixed index, so a host's answer is kept.
+* Reading a field: the memoized aliases above are tried through moto's `get_value`, which asks
+  each time whether the object is a mapping and whether the alias is a dotted path, and reads a
+  dict's missing key by catching a KeyError. Both depend only on the class and the alias, so
+  they are decided once: a dict's field is then one `dict.get` per alias, a plain object's one
+  `getattr`.
+* Writing a JSON answer (ECS, SSM, ECR, Logs, Application Auto Scaling: most calls of a
+  deploy, and the largest answers): for every member of every structure moto looks up the
+  type's method by name, pushes and pops the member on its path, and picks the value through
+  `get_value`'s checks. For an object of a class it has seen under a shape, the members'
+  aliases and readers are kept as one plan and read in one loop, and a string, boolean or
+  integer is written where it is found, as moto's methods for them write it (none of them
+  reads the path). Other shapes, objects with a `Meta` of their own and pickers with other
+  providers or response transformers take moto's path.
+* The request id: moto draws its 52 characters with 52 calls of `choice`; one `choices` call
+  draws them from the same alphabet and the same (seedable) generator.
 
 Measured with the deploy part of bench/run (py-spy on the server: each was in the top five of
-moto's own time). Answers are byte for byte the same: only how they are looked up changes.
+moto's own time), the last five with cProfile on a server in the profiler's process. Answers are
+byte for byte the same: only how they are looked up changes. The JSON writer was checked against
+moto's by writing every answer of the whole test suite and of a benchmark fleet deploy both
+ways (about 40,000 answers, none different).
 """
 
 from __future__ import annotations
@@ -52,7 +75,7 @@ from __future__ import annotations
 import functools
 import gc
 import threading
-from typing import Iterable
+from typing import Any, Iterable
 
 
 def install() -> None:
@@ -63,6 +86,9 @@ def install() -> None:
     _backend_lookup_by_dict()
     _freeze_after_full_collections()
     _memoize_attribute_aliases()
+    _memoize_backend_for_host()
+    _request_ids_in_one_draw()
+    _json_structures_by_plan()
 
 
 def _cache_module_list() -> None:
@@ -155,13 +181,12 @@ def _freeze_after_full_collections() -> None:
 
 def _memoize_attribute_aliases() -> None:
     from moto.core import serialize
-    from moto.core.utils import get_value as pick
 
     moto_get_value = serialize.ResponseSerializer.get_value
     aliases = serialize.XFormedAttributePicker.get_possible_keys
     Context = serialize.AttributePickerContext
     missing = serialize.MISSING
-    known: dict[tuple[object, ...], tuple[tuple[str, ...], object, object]] = {}
+    known: dict[tuple[object, ...], tuple[tuple[str, ...], Any, object, object]] = {}
 
     def get_value(self, value, key, shape):  # type: ignore[no-untyped-def]
         picker = self._value_picker
@@ -180,12 +205,15 @@ def _memoize_attribute_aliases() -> None:
         if found is None:
             context = Context(obj=value, key=key, shape=shape, operation_model=self.operation_model,
                               service_model=self.service_model, key_path=".".join(self.path))
+            keys = tuple(aliases(picker, context))
+            read = _reader(value, keys)
             # The shape and parent are kept with the answer, so their ids cannot be reused.
-            found = (tuple(aliases(picker, context)), shape, parent)
+            found = (keys, read, shape, parent)
             known[memo] = found
         # From here on, AttributePicker.__call__ as moto 5.2.5 writes it.
+        read = found[1]
         for possible_key in found[0]:
-            result = pick(value, possible_key, missing)
+            result = read(value, possible_key, missing)
             if result is not missing:
                 break
         else:
@@ -200,6 +228,126 @@ def _memoize_attribute_aliases() -> None:
     serialize.ResponseSerializer.get_value = get_value  # type: ignore[method-assign]
 
 
+def _json_structures_by_plan() -> None:
+    from enum import Enum
+
+    from moto.core import serialize
+
+    generic = serialize.ResponseSerializer._serialize
+    moto_structure = serialize.BaseJSONSerializer._serialize_type_structure
+    aliases = serialize.XFormedAttributePicker.get_possible_keys
+    Context = serialize.AttributePickerContext
+    missing = serialize.MISSING
+    empty = [None, {}, []]
+    plans: dict[tuple[type, int], tuple[tuple[Any, ...], object]] = {}
+
+    def _serialize(self, serialized, value, shape, key):  # type: ignore[no-untyped-def]
+        # The leaf methods moto 5.2.5 gives a JSON serializer, each ending in `_default_serialize`.
+        kind = shape.type_name
+        if kind == "string":
+            if isinstance(value, Enum):
+                value = value.value
+            serialized[shape.serialization.get("name", key)] = str(value) if value not in empty else value
+        elif kind == "boolean":
+            serialized[shape.serialization.get("name", key)] = value
+        elif kind == "integer" or kind == "long":
+            serialized[shape.serialization.get("name", key)] = int(value)
+        else:
+            generic(self, serialized, value, shape, key)
+
+    def plan(self, value, shape):  # type: ignore[no-untyped-def]
+        members = []
+        for member_key, member_shape in shape.members.items():
+            member_shape.parent = shape
+            context = Context(obj=value, key=member_key, shape=member_shape, operation_model=self.operation_model,
+                              service_model=self.service_model, key_path=".".join(self.path))
+            keys = tuple(aliases(self._value_picker, context))
+            members.append((member_key, member_shape, keys, _reader(value, keys)))
+        # The shape is kept with its plan, so its id cannot be reused.
+        return tuple(members), shape
+
+    def _serialize_type_structure(self, serialized, value, shape, key):  # type: ignore[no-untyped-def]
+        picker = self._value_picker
+        if (
+            shape.is_document_type
+            or value is None
+            or type(picker) is not serialize.XFormedAttributePicker
+            or picker.alias_providers is not serialize.DEFAULT_ALIAS_PROVIDERS
+            or picker.response_transformers
+            or "Meta" in getattr(value, "__dict__", ())
+        ):
+            return moto_structure(self, serialized, value, shape, key)
+        found = plans.get((type(value), id(shape)))
+        if found is None:
+            found = plans[(type(value), id(shape))] = plan(self, value, shape)
+        wrapper = {} if key else serialized
+        write = self._serialize
+        # From here on, ResponseSerializer._serialize_type_structure with AttributePicker.__call__.
+        for member_key, member_shape, keys, read in found[0]:
+            for possible_key in keys:
+                member_value = read(value, possible_key, missing)
+                if member_value is not missing:
+                    break
+            else:
+                continue
+            if member_value is not None:
+                write(wrapper, member_value, member_shape, member_key)
+        if key:
+            serialized[shape.serialization.get("name", key)] = wrapper
+
+    serialize.JSONSerializer._serialize = _serialize  # type: ignore[method-assign]
+    serialize.JSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
+
+
+def _reader(value: object, keys: tuple[str, ...]) -> Any:
+    """How moto's `get_value` reads each of `keys` from an object of `value`'s class, decided
+    once: a plain key (no dotted path) of a dict is `dict.get`, of an object without
+    `__getitem__` `getattr`; anything else moto's own."""
+    from moto.core.utils import get_value
+
+    if all(isinstance(k, str) and "." not in k for k in keys):
+        if type(value) is dict:
+            return dict.get
+        if not hasattr(value, "__getitem__"):
+            return getattr
+    return get_value
+
+
+def _memoize_backend_for_host() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    scan = DomainDispatcherApplication.get_backend_for_host
+
+    def get_backend_for_host(self, host):  # type: ignore[no-untyped-def]
+        # Called under the dispatcher's own lock (`get_application`).
+        known = self.__dict__.setdefault("_stamp_backend_for_host", {})
+        try:
+            return known[host]
+        except KeyError:
+            found = known[host] = scan(self, host)
+            return found
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+def _request_ids_in_one_draw() -> None:
+    import string
+
+    from moto.core import responses
+    from moto.moto_api._internal import mock_random
+
+    # moto.utilities.aws_headers.gen_amzn_requestid_long, as `_enrich_response` calls it.
+    alphabet = string.ascii_letters + string.digits
+
+    def gen_amzn_requestid_long(headerdict=None):  # type: ignore[no-untyped-def]
+        request_id = "".join(mock_random.choices(alphabet, k=52))
+        if headerdict is not None and isinstance(headerdict, dict):
+            headerdict.update({"x-amzn-requestid": request_id})
+        return request_id
+
+    responses.gen_amzn_requestid_long = gen_amzn_requestid_long
+
+
 def without_flask(dispatcher):  # type: ignore[no-untyped-def]
     """moto's server answers each AWS request through a Flask app per service (request context,
     CORS, URL adapter) only to call the handler moto's decorator mode calls directly. This does
@@ -212,14 +360,40 @@ def without_flask(dispatcher):  # type: ignore[no-untyped-def]
     from werkzeug.exceptions import HTTPException
     from werkzeug.wrappers import Response
 
+    routes: dict[tuple[object, str], str] = {}
+    roots: dict[tuple[object, ...], str] = {}
+
+    def raw_url(request):  # type: ignore[no-untyped-def]
+        # moto's `Request.raw_url`, with werkzeug's `url_root` kept for what it is computed from
+        # (a few server addresses): it is most of the property's cost.
+        e = request.environ
+        key = (e.get("wsgi.url_scheme"), e.get("HTTP_HOST"), e.get("SERVER_NAME"), e.get("SERVER_PORT"),
+               e.get("SCRIPT_NAME"))
+        root = roots.get(key) if request.trusted_hosts is None else request.url_root
+        if root is None:
+            if len(roots) > 64:
+                roots.clear()
+            root = roots[key] = request.url_root
+        url = f"{root.rstrip('/')}{request.raw_path}"
+        if request.query_string:
+            url += f"?{request.query_string.decode()}"
+        return url
+
     def app(environ, start_response):  # type: ignore[no-untyped-def]
         if environ.get("PATH_INFO", "").startswith("/moto-api"):
             return dispatcher(environ, start_response)
         flask_app = dispatcher.get_application(environ)
-        try:
-            endpoint, _ = flask_app.url_map.bind_to_environ(environ).match()
-        except HTTPException:
-            return flask_app(environ, start_response)
+        # Every call of the JSON and query protocols is a POST to `/`: which rule that matches
+        # depends on the app and the method alone (moto's maps match paths, not hosts).
+        route = (flask_app, environ.get("REQUEST_METHOD")) if environ.get("PATH_INFO") == "/" else None
+        endpoint = routes.get(route) if route else None
+        if endpoint is None:
+            try:
+                endpoint, _ = flask_app.url_map.bind_to_environ(environ).match()
+            except HTTPException:
+                return flask_app(environ, start_response)
+            if route:
+                routes[route] = endpoint
         view = flask_app.view_functions.get(endpoint)
         if not isinstance(view, convert_to_flask_response):
             return flask_app(environ, start_response)
@@ -227,7 +401,8 @@ def without_flask(dispatcher):  # type: ignore[no-untyped-def]
         request = normalize_request(flask_app.request_class(environ))
         recorder._record_request(request)
         try:
-            result = view.callback(request, request.raw_url, dict(request.headers))
+            # The pairs the headers iterate, as `dict(request.headers)` would look each name up.
+            result = view.callback(request, raw_url(request), dict(iter(request.headers)))
         except ClientError as exc:
             result = 400, {}, exc.response["Error"]["Message"]
         except HTTPException as exc:
