@@ -223,6 +223,8 @@ class StampControl:
             return _json_response(start_response, "200 OK", body)
         if path == "/stamp-control/signins" and method == "GET":
             return _json_response(start_response, "200 OK", {"signins": signin.recorded()})
+        if path == "/stamp-control/check-answers" and method == "GET":
+            return _json_response(start_response, "200 OK", speed.checked())
         if method != "POST":
             return _json_response(start_response, "405 Method Not Allowed", {"error": "POST only"})
         if path == "/stamp-control/requests/reset":
@@ -241,6 +243,16 @@ class StampControl:
                 return _json_response(start_response, "400 Bad Request", {"error": f'body must be {{"ms": N}}, N >= 0: {exc}'})
             self.latency_ms = ms
             return _json_response(start_response, "200 OK", {"latency_ms": ms})
+        if path == "/stamp-control/check-answers":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                on = json.loads(environ["wsgi.input"].read(length) or b"{}")["on"]
+                if not isinstance(on, bool):
+                    raise TypeError("not a boolean")
+            except (ValueError, KeyError, TypeError) as exc:
+                return _json_response(start_response, "400 Bad Request", {"error": f'body must be {{"on": true|false}}: {exc}'})
+            speed.check_answers(on)
+            return _json_response(start_response, "200 OK", {"checking": on})
         if path == "/stamp-control/fail-next-run-task":
             try:
                 length = int(environ.get("CONTENT_LENGTH") or 0)

@@ -65,9 +65,10 @@ of moto 5.2.5 made the single server process, not the tool under test, the bottl
 
 Measured with the deploy part of bench/run (py-spy on the server: each was in the top five of
 moto's own time), the last five with cProfile on a server in the profiler's process. Answers are
-byte for byte the same: only how they are looked up changes. The JSON writer was checked against
-moto's by writing every answer of the whole test suite and of a benchmark fleet deploy both
-ways (about 40,000 answers, none different).
+byte for byte the same: only how they are looked up changes. `check_answers` writes every answer
+both ways and keeps the differences (`POST /stamp-control/check-answers`); a test deploys with it
+on, and every answer of the whole test suite and of a benchmark fleet deploy was checked that
+way once (about 36,000 answers, none different).
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ from typing import Any, Iterable
 
 def install() -> None:
     """Call last: the method lists are taken of the classes as the other extensions left them."""
+    from moto.core import serialize
+
+    _MOTO["get_value"] = serialize.ResponseSerializer.get_value
+    _MOTO["serialize"] = serialize.ResponseSerializer.serialize
     _cache_module_list()
     _remember_key_accounts()
     _cache_method_names()
@@ -89,6 +94,53 @@ def install() -> None:
     _memoize_backend_for_host()
     _request_ids_in_one_draw()
     _json_structures_by_plan()
+
+
+# moto's own methods that `install` replaces, for `check_answers`.
+_MOTO: dict[str, Any] = {}
+# What `check_answers` found: answers written both ways, by operation, and the first differences.
+_CHECKED: dict[str, Any] = {"operations": {}, "different": []}
+
+
+def check_answers(on: bool) -> None:
+    """While on, every answer is written twice, with this module's JSON writer and with moto's
+    own, and any difference is kept for `checked()`: the test that the fast paths change nothing
+    a client reads. Turning it on starts a new count."""
+    from moto.core import serialize
+
+    if not on:
+        serialize.ResponseSerializer.serialize = _MOTO["serialize"]  # type: ignore[method-assign]
+        return
+    _CHECKED["operations"], _CHECKED["different"] = {}, []
+    json_writer = serialize.JSONSerializer
+    ours = {name: json_writer.__dict__[name] for name in ("_serialize", "_serialize_type_structure")}
+    fast_get_value = serialize.ResponseSerializer.get_value
+    write = _MOTO["serialize"]
+
+    def both_ways(self, result):  # type: ignore[no-untyped-def]
+        fast = write(self, result)
+        for name in ours:
+            delattr(json_writer, name)
+        serialize.ResponseSerializer.get_value = _MOTO["get_value"]
+        try:
+            slow = write(self, result)
+        finally:
+            for name, method in ours.items():
+                setattr(json_writer, name, method)
+            serialize.ResponseSerializer.get_value = fast_get_value
+        op = str(self.operation_name)
+        _CHECKED["operations"][op] = _CHECKED["operations"].get(op, 0) + 1
+        if fast != slow and len(_CHECKED["different"]) < 10:
+            _CHECKED["different"].append({"operation": op, "ours": repr(fast)[:2000], "moto": repr(slow)[:2000]})
+        return fast
+
+    serialize.ResponseSerializer.serialize = both_ways  # type: ignore[method-assign]
+
+
+def checked() -> dict[str, Any]:
+    """Answers `check_answers` wrote both ways since it was turned on, and the differences."""
+    ops = dict(sorted(_CHECKED["operations"].items()))
+    return {"operations": ops, "total": sum(ops.values()), "different": list(_CHECKED["different"])}
 
 
 def _cache_module_list() -> None:

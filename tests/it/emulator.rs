@@ -447,6 +447,63 @@ fn complete_responses(bytes: &[u8]) -> usize {
     n
 }
 
+/// `speed.py` writes JSON answers its own way (a plan per class and shape) because moto's
+/// writer was most of the heavy calls' cost: with the check on, every answer of a seeding and a
+/// deploy is also written moto's way, and not one differs.
+#[test]
+fn answers_written_the_fast_way_are_the_bytes_moto_writes() {
+    let emu = Emulator::dedicated();
+    emu.check_answers(true);
+    let fleet = fleet_of(&emu, &["acme", "globex"]);
+    let out = emu
+        .command(env!("CARGO_BIN_EXE_stamp"))
+        .arg("--root")
+        .arg(fleet.root())
+        .args([
+            "deploy",
+            "acme",
+            "globex",
+            "--yes",
+            "--allow-dirty",
+            "--ignore-window",
+        ])
+        .args(["--reason", "answer check", "--poll-interval", "20ms"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run stamp deploy");
+    assert!(
+        out.status.success(),
+        "deploy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checked = emu.checked_answers();
+    let different = checked["different"].as_array().expect("different");
+    assert!(different.is_empty(), "answers that differ: {different:#?}");
+    // The heavy answers a deploy reads were among those checked, not only small ones.
+    for op in [
+        "DescribeServices",
+        "DescribeTaskDefinition",
+        "RegisterTaskDefinition",
+        "UpdateService",
+        "GetParameters",
+        "DescribeImages",
+    ] {
+        let n = checked["operations"][op].as_u64().unwrap_or(0);
+        assert!(n > 0, "no {op} answer was checked: {checked}");
+    }
+    emu.check_answers(false);
+    let whoami = aws_sdk_sts::Client::new(&emu.base_config("us-east-1"));
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(whoami.get_caller_identity().send())
+        .expect("GetCallerIdentity");
+    assert_eq!(
+        emu.checked_answers()["total"],
+        checked["total"],
+        "turned off, answers are written once again"
+    );
+}
+
 /// The emulator's HTTP server (`http1.py`, one thread) reads what SDKs and CLIs send: several
 /// requests on one kept-alive connection, chunked bodies, `Expect: 100-continue`; it closes
 /// an HTTP/1.0 connection after its answer and refuses a request line it cannot read.

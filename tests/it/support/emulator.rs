@@ -255,6 +255,28 @@ impl Emulator {
         &self.python
     }
 
+    /// Turns the emulator's answer check on or off (`POST /stamp-control/check-answers`): while
+    /// on, every answer is written both by `speed.py`'s JSON writer and by moto's.
+    pub fn check_answers(&self, on: bool) {
+        let body = serde_json::json!({ "on": on }).to_string();
+        let (status, text) =
+            self.http_post("/stamp-control/check-answers", "application/json", &body);
+        assert_eq!(status, 200, "POST /stamp-control/check-answers: {text}");
+    }
+
+    /// What the answer check found since it was turned on: `{"operations", "total", "different"}`.
+    pub fn checked_answers(&self) -> serde_json::Value {
+        let (status, text) = self.http(
+            "GET",
+            "/stamp-control/check-answers",
+            "application/json",
+            "",
+        );
+        assert_eq!(status, 200, "GET /stamp-control/check-answers: {text}");
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        serde_json::from_str(body).expect("check-answers JSON")
+    }
+
     /// What the federation endpoint accepted (`GET /stamp-control/signins`): per sign-in token,
     /// the access key id, role ARN, session ARN and SessionDuration (never a secret).
     pub fn signins(&self) -> Vec<serde_json::Value> {
