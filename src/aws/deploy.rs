@@ -737,73 +737,15 @@ impl TenantDeployer {
         loop {
             let svc = self.describe_one(cluster, service).await?;
             let deployments = svc.deployments.unwrap_or_default();
-            // A rollback re-deploys a revision an older (ACTIVE, still running) deployment also
-            // runs: the new PRIMARY is the one being waited for.
-            let matching = |d: &&Deployment| {
-                same_task_definition(d.task_definition.as_deref(), task_definition_arn)
-            };
-            let Some(ours) = deployments
-                .iter()
-                .filter(matching)
-                .find(|d| d.status.as_deref() == Some("PRIMARY"))
-                .or_else(|| deployments.iter().find(matching))
-            else {
-                let primary_deployment = deployments
-                    .iter()
-                    .find(|d| d.status.as_deref() == Some("PRIMARY"));
-                let primary = primary_deployment
-                    .and_then(|d| d.task_definition.clone())
-                    .or(svc.task_definition)
-                    .unwrap_or_default();
-                // Gone because ECS rolled it back and drained it between two polls.
-                if let Some(d) = primary_deployment.filter(|d| by_circuit_breaker(d)) {
-                    return Ok(RolloutOutcome::EcsRolledBack {
-                        reason: d.rollout_state_reason.clone().unwrap_or_default(),
-                        to: primary,
-                    });
-                }
-                // Our deployment is gone while we waited: someone else deployed over it.
-                return Ok(RolloutOutcome::Failed {
-                    reason: format!(
-                        "the service no longer deploys {task_definition_arn}: it now runs {primary} (another deploy replaced this one)"
-                    ),
-                });
+            let Some(ours) = deployment_of(&deployments, task_definition_arn) else {
+                return Ok(gone(&deployments, svc.task_definition, task_definition_arn));
             };
             let status = status_of(ours);
             if last.as_ref() != Some(&status) {
                 on_change(&status);
             }
-            match ours.rollout_state {
-                Some(DeploymentRolloutState::Completed) if status.running == status.desired => {
-                    return Ok(RolloutOutcome::Completed);
-                }
-                Some(DeploymentRolloutState::Failed) => {
-                    // With the circuit breaker's rollback on, ECS makes the last completed
-                    // deployment's revision PRIMARY again in the same breath.
-                    if let Some(to) = deployments
-                        .iter()
-                        .find(|d| d.status.as_deref() == Some("PRIMARY"))
-                        .filter(|d| !matching(d))
-                        .and_then(|d| d.task_definition.clone())
-                    {
-                        return Ok(RolloutOutcome::EcsRolledBack {
-                            reason: ours.rollout_state_reason.clone().unwrap_or_default(),
-                            to,
-                        });
-                    }
-                    return Ok(RolloutOutcome::Failed {
-                        reason: ours
-                            .rollout_state_reason
-                            .clone()
-                            .unwrap_or_else(|| "ECS reported the rollout as FAILED".into()),
-                    });
-                }
-                // Services on a deployment controller without rollout states: settled when our
-                // deployment is the only one left and every task runs.
-                None if deployments.len() == 1 && status.running == status.desired => {
-                    return Ok(RolloutOutcome::Completed);
-                }
-                _ => {}
+            if let Some(outcome) = settled(ours, &status, &deployments, task_definition_arn) {
+                return Ok(outcome);
             }
             last = Some(status);
             let now = Instant::now();
@@ -898,6 +840,79 @@ fn backoff(attempt: u32) -> Duration {
 
 /// Whether a deployment's task definition is `wanted`: equal, or `wanted` given as
 /// A deployment ECS started to roll a failed one back (its reason names the circuit breaker).
+/// The deployment of `wanted` among a service's deployments: the PRIMARY one when a rollback
+/// re-deploys a revision an older (ACTIVE, still running) deployment also runs.
+fn deployment_of<'d>(deployments: &'d [Deployment], wanted: &str) -> Option<&'d Deployment> {
+    let matching = |d: &&Deployment| same_task_definition(d.task_definition.as_deref(), wanted);
+    deployments
+        .iter()
+        .filter(matching)
+        .find(|d| d.status.as_deref() == Some("PRIMARY"))
+        .or_else(|| deployments.iter().find(matching))
+}
+
+/// Why the deployment of `wanted` is no longer listed: ECS rolled it back and drained it
+/// between two polls, or another deploy replaced it.
+fn gone(deployments: &[Deployment], service_td: Option<String>, wanted: &str) -> RolloutOutcome {
+    let primary_deployment = deployments
+        .iter()
+        .find(|d| d.status.as_deref() == Some("PRIMARY"));
+    let primary = primary_deployment
+        .and_then(|d| d.task_definition.clone())
+        .or(service_td)
+        .unwrap_or_default();
+    match primary_deployment.filter(|d| by_circuit_breaker(d)) {
+        Some(d) => RolloutOutcome::EcsRolledBack {
+            reason: d.rollout_state_reason.clone().unwrap_or_default(),
+            to: primary,
+        },
+        None => RolloutOutcome::Failed {
+            reason: format!(
+                "the service no longer deploys {wanted}: it now runs {primary} (another deploy replaced this one)"
+            ),
+        },
+    }
+}
+
+/// How one poll ends the wait for `ours`, the deployment of `wanted`; `None` while it runs.
+fn settled(
+    ours: &Deployment,
+    status: &RolloutStatus,
+    deployments: &[Deployment],
+    wanted: &str,
+) -> Option<RolloutOutcome> {
+    match ours.rollout_state {
+        Some(DeploymentRolloutState::Completed) if status.running == status.desired => {
+            Some(RolloutOutcome::Completed)
+        }
+        Some(DeploymentRolloutState::Failed) => {
+            let reason = ours.rollout_state_reason.clone();
+            // With the circuit breaker's rollback on, ECS makes the last completed
+            // deployment's revision PRIMARY again in the same breath.
+            let rolled_back_to = deployments
+                .iter()
+                .find(|d| d.status.as_deref() == Some("PRIMARY"))
+                .filter(|d| !same_task_definition(d.task_definition.as_deref(), wanted))
+                .and_then(|d| d.task_definition.clone());
+            Some(match rolled_back_to {
+                Some(to) => RolloutOutcome::EcsRolledBack {
+                    reason: reason.unwrap_or_default(),
+                    to,
+                },
+                None => RolloutOutcome::Failed {
+                    reason: reason.unwrap_or_else(|| "ECS reported the rollout as FAILED".into()),
+                },
+            })
+        }
+        // Services on a deployment controller without rollout states: settled when our
+        // deployment is the only one left and every task runs.
+        None if deployments.len() == 1 && status.running == status.desired => {
+            Some(RolloutOutcome::Completed)
+        }
+        _ => None,
+    }
+}
+
 fn by_circuit_breaker(d: &Deployment) -> bool {
     d.rollout_state_reason
         .as_deref()
@@ -992,6 +1007,85 @@ mod tests {
                 .contains("started rolling out revision 4 over 3"),
             "{}",
             with.describe()
+        );
+    }
+
+    fn deployment(td: &str, status: &str, state: &str, reason: Option<&str>) -> Deployment {
+        Deployment::builder()
+            .task_definition(format!(
+                "arn:aws:ecs:us-east-1:111111111111:task-definition/{td}"
+            ))
+            .status(status)
+            .rollout_state(DeploymentRolloutState::from(state))
+            .set_rollout_state_reason(reason.map(str::to_owned))
+            .running_count(2)
+            .desired_count(2)
+            .build()
+    }
+
+    #[test]
+    fn a_poll_ends_the_wait_only_when_the_rollout_settles() {
+        let ours = deployment("api:8", "PRIMARY", "IN_PROGRESS", None);
+        let both = [
+            ours.clone(),
+            deployment("api:7", "ACTIVE", "COMPLETED", None),
+        ];
+        let found = deployment_of(&both, "api:8").expect("ours is listed");
+        assert_eq!(settled(found, &status_of(found), &both, "api:8"), None);
+
+        let done = [deployment("api:8", "PRIMARY", "COMPLETED", None)];
+        assert_eq!(
+            settled(&done[0], &status_of(&done[0]), &done, "api:8"),
+            Some(RolloutOutcome::Completed)
+        );
+
+        let failed = [
+            deployment(
+                "api:8",
+                "ACTIVE",
+                "FAILED",
+                Some("circuit breaker: tasks failed"),
+            ),
+            deployment("api:7", "PRIMARY", "IN_PROGRESS", None),
+        ];
+        let ours = deployment_of(&failed, "api:8").expect("still listed");
+        assert_eq!(
+            settled(ours, &status_of(ours), &failed, "api:8"),
+            Some(RolloutOutcome::EcsRolledBack {
+                reason: "circuit breaker: tasks failed".into(),
+                to: "arn:aws:ecs:us-east-1:111111111111:task-definition/api:7".into(),
+            }),
+            "ECS's own rollback is told apart from a plain failure"
+        );
+        let alone = [deployment("api:8", "PRIMARY", "FAILED", None)];
+        assert_eq!(
+            settled(&alone[0], &status_of(&alone[0]), &alone, "api:8"),
+            Some(RolloutOutcome::Failed {
+                reason: "ECS reported the rollout as FAILED".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_deployment_no_longer_listed_was_rolled_back_by_ecs_or_replaced() {
+        let breaker = [deployment(
+            "api:7",
+            "PRIMARY",
+            "IN_PROGRESS",
+            Some("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/1."),
+        )];
+        assert!(deployment_of(&breaker, "api:8").is_none());
+        assert!(matches!(
+            gone(&breaker, None, "api:8"),
+            RolloutOutcome::EcsRolledBack { to, .. } if to.ends_with("/api:7")
+        ));
+        let replaced = [deployment("api:9", "PRIMARY", "IN_PROGRESS", None)];
+        let RolloutOutcome::Failed { reason } = gone(&replaced, None, "api:8") else {
+            panic!("another deploy replaced ours")
+        };
+        assert!(
+            reason.contains("another deploy replaced this one"),
+            "{reason}"
         );
     }
 
