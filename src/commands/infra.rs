@@ -294,8 +294,8 @@ fn unified(old: &str, new: &str, stack: &str, template: &str) -> Option<String> 
     )
 }
 
-/// Plans one stack: reads it, resolves its parameters, and (with `keep`) leaves the change set
-/// for `apply` to execute; otherwise deletes it.
+/// Plans one stack: reads it, resolves its parameters, and (with `apply`'s audit) leaves the
+/// change set for `apply` to execute; otherwise deletes it.
 async fn plan_stack(
     sd: &StackDeployer,
     tenant: &Tenant,
@@ -303,8 +303,6 @@ async fn plan_stack(
     tpl: &StackTemplate,
     audit: Option<&Audit>,
 ) -> StackPlan {
-    // Only `apply` (with the audit it records) keeps the change set to execute it.
-    let keep = audit.is_some();
     let mut p = StackPlan {
         tenant: tenant.name.clone(),
         stack: s.key.clone(),
@@ -317,115 +315,137 @@ async fn plan_stack(
         error: None,
         change_set: None,
     };
-    let r = async {
-        // Read just before the stack, so an output of a stack applied a moment ago is seen.
-        let (lookups, missing) = sd
-            .deployer()
-            .reader()
-            .lookups(&references(tenant, &[s]))
-            .await?;
-        if let Some(m) = missing.first() {
-            return Err(anyhow::anyhow!("{m} (at {})", m.at));
-        }
-        let mut ignored = Vec::new();
-        let params = parameters(s, &lookups, &mut ignored);
-        let live = sd.describe_stack(&s.stack_name).await?;
-        p.status = live.as_ref().map(|l| l.status.clone());
-        if let Some(why) = live.as_ref().and_then(|l| stuck(&s.stack_name, &l.status)) {
-            return Err(anyhow::anyhow!(why));
-        }
-        let create = live
-            .as_ref()
-            .is_none_or(|l| l.status == "REVIEW_IN_PROGRESS");
-        p.parameters = params
-            .iter()
-            .map(|x| {
-                let old = live
-                    .as_ref()
-                    .and_then(|l| l.parameters.get(&x.name).cloned());
-                ParamChange {
-                    changed: old.as_deref() != Some(x.value.as_str()),
-                    name: x.name.clone(),
-                    old,
-                    new: x.value.clone(),
-                    kind: x.kind,
-                    source: x.source.clone(),
-                }
-            })
-            .collect();
-        if create {
-            p.action = "create";
-            p.changes = template_resources(&tpl.body);
-            if !keep {
-                // A CREATE change set would leave a REVIEW_IN_PROGRESS stack behind: a create
-                // is shown from the template instead.
-                return Ok(());
-            }
-        } else {
-            let deployed = sd.get_template(&s.stack_name).await?;
-            p.template_diff = unified(&deployed, &tpl.body, &s.stack_name, &s.template.value);
-            // Same template, same parameter set and values, same tags: nothing to change, and
-            // no change set (a no-op makes no write call). AWS would also answer a no-op change
-            // set as FAILED "didn't contain changes" (handled in `change_set`); moto, after an
-            // executed update, lists a change even then (docs/cloudformation.md). A parameter
-            // AWS masks (NoEcho) cannot be compared here: the change set decides.
-            if let Some(l) = &live {
-                let c =
-                    crate::infra::compare(tpl, &params, &s.tags, &deployed, &l.parameters, &l.tags);
-                if c.drift.is_empty() && c.unverified.is_empty() {
-                    p.action = "no-change";
-                    return Ok(());
-                }
-            }
-        }
-        let values: Vec<(String, String)> = params
-            .iter()
-            .map(|x| (x.name.clone(), x.value.clone()))
-            .collect();
-        let name = format!("stamp-{}", jiff::Timestamp::now().as_millisecond());
-        // The stack's own tags, and with `apply` the audit: commit, deployer, the digest of
-        // the stack's inputs, the override reason (not drift: `infra::compare` skips them).
-        let mut tags = s.tags.clone();
-        if let Some(a) = audit {
-            let a = Audit {
-                digest: Some(crate::infra::inputs_digest(&tpl.body, &params, &s.tags)),
-                ..a.clone()
-            };
-            tags.extend(a.to_tags());
-        }
-        match sd
-            .change_set(
-                &s.stack_name,
-                create,
-                &tpl.body,
-                &values,
-                &s.capabilities,
-                &tags,
-                &name,
-            )
-            .await?
-        {
-            ChangeSet::NoChanges => p.action = "no-change",
-            ChangeSet::Ready { id, changes } => {
-                if !create {
-                    p.action = "update";
-                    p.changes = changes;
-                }
-                if keep {
-                    p.change_set = Some(id);
-                } else {
-                    sd.delete_change_set(&s.stack_name, &id).await?;
-                }
-            }
-        }
-        anyhow::Ok(())
-    }
-    .await;
-    if let Err(e) = r {
+    if let Err(e) = fill_plan(sd, tenant, s, tpl, audit, &mut p).await {
         p.action = "error";
         p.error = Some(e.to_string());
     }
     p
+}
+
+/// `plan_stack`'s reads and decision: a create, a no-change (no change set made), or a
+/// change set.
+async fn fill_plan(
+    sd: &StackDeployer,
+    tenant: &Tenant,
+    s: &Stack,
+    tpl: &StackTemplate,
+    audit: Option<&Audit>,
+    p: &mut StackPlan,
+) -> anyhow::Result<()> {
+    // Read just before the stack, so an output of a stack applied a moment ago is seen.
+    let (lookups, missing) = sd
+        .deployer()
+        .reader()
+        .lookups(&references(tenant, &[s]))
+        .await?;
+    if let Some(m) = missing.first() {
+        return Err(anyhow::anyhow!("{m} (at {})", m.at));
+    }
+    let params = parameters(s, &lookups, &mut Vec::new());
+    let live = sd.describe_stack(&s.stack_name).await?;
+    p.status = live.as_ref().map(|l| l.status.clone());
+    if let Some(why) = live.as_ref().and_then(|l| stuck(&s.stack_name, &l.status)) {
+        return Err(anyhow::anyhow!(why));
+    }
+    let create = live
+        .as_ref()
+        .is_none_or(|l| l.status == "REVIEW_IN_PROGRESS");
+    p.parameters = param_changes(&params, live.as_ref());
+    if create {
+        p.action = "create";
+        p.changes = template_resources(&tpl.body);
+        // A CREATE change set would leave a REVIEW_IN_PROGRESS stack behind: without `apply`'s
+        // audit, a create is shown from the template instead.
+        if audit.is_none() {
+            return Ok(());
+        }
+    } else {
+        let deployed = sd.get_template(&s.stack_name).await?;
+        p.template_diff = unified(&deployed, &tpl.body, &s.stack_name, &s.template.value);
+        // Same template, same parameter set and values, same tags: nothing to change, and
+        // no change set (a no-op makes no write call). AWS would also answer a no-op change
+        // set as FAILED "didn't contain changes" (handled in `change_set`); moto, after an
+        // executed update, lists a change even then (docs/cloudformation.md). A parameter
+        // AWS masks (NoEcho) cannot be compared here: the change set decides.
+        if let Some(l) = &live {
+            let c = crate::infra::compare(tpl, &params, &s.tags, &deployed, &l.parameters, &l.tags);
+            if c.drift.is_empty() && c.unverified.is_empty() {
+                p.action = "no-change";
+                return Ok(());
+            }
+        }
+    }
+    propose(sd, s, tpl, &params, audit, create, p).await
+}
+
+/// Each parameter's value against the deployed stack's.
+fn param_changes(params: &[StackParam], live: Option<&crate::aws::LiveStack>) -> Vec<ParamChange> {
+    params
+        .iter()
+        .map(|x| {
+            let old = live.and_then(|l| l.parameters.get(&x.name).cloned());
+            ParamChange {
+                changed: old.as_deref() != Some(x.value.as_str()),
+                name: x.name.clone(),
+                old,
+                new: x.value.clone(),
+                kind: x.kind,
+                source: x.source.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Makes the change set: kept for `apply` (with the audit), deleted after reading it for `plan`.
+async fn propose(
+    sd: &StackDeployer,
+    s: &Stack,
+    tpl: &StackTemplate,
+    params: &[StackParam],
+    audit: Option<&Audit>,
+    create: bool,
+    p: &mut StackPlan,
+) -> anyhow::Result<()> {
+    let values: Vec<(String, String)> = params
+        .iter()
+        .map(|x| (x.name.clone(), x.value.clone()))
+        .collect();
+    let name = format!("stamp-{}", jiff::Timestamp::now().as_millisecond());
+    // The stack's own tags, and with `apply` the audit: commit, deployer, the digest of the
+    // stack's inputs, the override reason (not drift: `infra::compare` skips them).
+    let mut tags = s.tags.clone();
+    if let Some(a) = audit {
+        let a = Audit {
+            digest: Some(crate::infra::inputs_digest(&tpl.body, params, &s.tags)),
+            ..a.clone()
+        };
+        tags.extend(a.to_tags());
+    }
+    let made = sd
+        .change_set(
+            &s.stack_name,
+            create,
+            &tpl.body,
+            &values,
+            &s.capabilities,
+            &tags,
+            &name,
+        )
+        .await?;
+    match made {
+        ChangeSet::NoChanges => p.action = "no-change",
+        ChangeSet::Ready { id, changes } => {
+            if !create {
+                p.action = "update";
+                p.changes = changes;
+            }
+            match audit {
+                Some(_) => p.change_set = Some(id),
+                None => sd.delete_change_set(&s.stack_name, &id).await?,
+            }
+        }
+    }
+    Ok(())
 }
 
 fn selected<'f>(fleet: &'f crate::dsl::Fleet, a: &InfraSelect) -> Result<Vec<&'f Tenant>> {
