@@ -838,8 +838,6 @@ fn backoff(attempt: u32) -> Duration {
     base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
 }
 
-/// Whether a deployment's task definition is `wanted`: equal, or `wanted` given as
-/// A deployment ECS started to roll a failed one back (its reason names the circuit breaker).
 /// The deployment of `wanted` among a service's deployments: the PRIMARY one when a rollback
 /// re-deploys a revision an older (ACTIVE, still running) deployment also runs.
 fn deployment_of<'d>(deployments: &'d [Deployment], wanted: &str) -> Option<&'d Deployment> {
@@ -913,12 +911,14 @@ fn settled(
     }
 }
 
+/// A deployment ECS started to roll a failed one back (its reason names the circuit breaker).
 fn by_circuit_breaker(d: &Deployment) -> bool {
     d.rollout_state_reason
         .as_deref()
         .is_some_and(|r| r.contains("circuit breaker"))
 }
 
+/// Whether a deployment's task definition is `wanted`: equal, or `wanted` given as
 /// `family:revision` (ECS reports full ARNs).
 fn same_task_definition(deployed: Option<&str>, wanted: &str) -> bool {
     deployed.is_some_and(|d| {

@@ -341,6 +341,7 @@ async fn fill_plan(
     if let Some(m) = missing.first() {
         return Err(anyhow::anyhow!("{m} (at {})", m.at));
     }
+    // What did not resolve was refused just above: nothing is left to collect here.
     let params = parameters(s, &lookups, &mut Vec::new());
     let live = sd.describe_stack(&s.stack_name).await?;
     p.status = live.as_ref().map(|l| l.status.clone());
