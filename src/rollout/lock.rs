@@ -53,8 +53,15 @@ pub async fn acquire(
             ));
         }
         Err(e) => {
-            let _ = deployer.unlock(scope, name, holder).await;
-            return Err(e.to_string());
+            // The write may have taken effect though its answer was lost: take back what may be
+            // ours, and when even that fails, say the lock may be left (a rerun's
+            // --force-unlock, or its expiry, clears it).
+            return Err(match deployer.unlock(scope, name, holder).await {
+                Ok(()) => e.to_string(),
+                Err(u) => {
+                    format!("{e}; the lock may be left behind: releasing it failed too ({u})")
+                }
+            });
         }
     };
     let note = match (&took_over, &forced) {

@@ -626,6 +626,42 @@ fn a_write_whose_response_is_lost_is_not_done_twice() {
     assert_eq!(locks_left(f), BTreeMap::new());
 }
 
+/// A lock's create can take effect though every answer to it is lost; stamp then releases
+/// what may be its lock. When that release fails too, the row says the lock may be left behind
+/// (the randomized run below once found such a lock named nowhere), and a rerun with
+/// `--force-unlock` takes it over.
+#[test]
+fn a_lock_left_by_a_failed_create_and_release_is_named_in_its_row() {
+    let s = setup(1, 1);
+    let f = &s.fleet;
+    // Two attempts per call: both of the create reach the emulator (the first creates the
+    // lock) and lose their answers, and so do both reads of the release.
+    let mut config = Config::mix(SEED, 1.0, DELAY);
+    config.kinds = vec![Fault::ResetAfter];
+    config.only = vec!["ssm:PutParameter".into(), "ssm:GetParameter".into()];
+    config.per_op_limit = Some(2);
+    let proxy = FaultProxy::start(emu().endpoint(), config);
+    let env = [("STAMP_MAX_ATTEMPTS", "2".to_owned())];
+    let deploy = run(command(f, Some(&proxy.endpoint()), &env, &deploy_args(&[])));
+    deploy.code(1);
+    let report = proxy.report();
+    assert_eq!(report.faults_on("ssm:PutParameter"), 2, "{report:?}");
+    assert_eq!(report.faults_on("ssm:GetParameter"), 2, "{report:?}");
+    let r = &rows(&deploy)["f00/svc0"];
+    assert_eq!(result(r), "failed", "{r}");
+    assert!(detail(r).contains("ssm:PutParameter"), "{r}");
+    assert!(detail(r).contains("the lock may be left behind"), "{r}");
+    assert!(
+        lock_of(f, "f00", "svc0").is_some(),
+        "the lock the row names is there"
+    );
+
+    let again = run(command(f, None, &[], &deploy_args(&["--force-unlock"])));
+    again.success();
+    assert_eq!(result(&rows(&again)["f00/svc0"]), "deployed");
+    assert_eq!(locks_left(f), BTreeMap::new());
+}
+
 // ---- 1: faults that exhaust the retries -----------------------------------------------------
 
 #[test]
