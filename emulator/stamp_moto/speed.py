@@ -43,7 +43,8 @@ of moto 5.2.5 made the single server process, not the tool under test, the bottl
   URL root of the request's URL per server address.
 * Which handler method a request calls: `BaseResponse.setup_class` lists the response class's
   functions with `inspect.getmembers` on every request; a class's functions are listed once
-  (every extension is installed before this module, and nothing adds methods while serving).
+  (every extension is installed before this module, and nothing adds methods while serving),
+  and the handler's name is derived from the action's once per action.
 * Which service a host name is: `get_backend_for_host` runs up to a hundred URL patterns on
   every request, twice for a signed one (the request's own host, then the one inferred from its
   signature). The patterns are a fixed index, so a host's answer is kept.
@@ -207,6 +208,9 @@ def _cache_method_names() -> None:
 
     names = functools.lru_cache(maxsize=None)(responses.method_names_from_class)
     responses.method_names_from_class = names
+    # The handler's name from the action's (`DescribeServices` -> `describe_services`), a
+    # character loop moto runs on every request for one of a few hundred names.
+    responses.camelcase_to_underscores = functools.lru_cache(maxsize=4096)(responses.camelcase_to_underscores)
 
 
 def _backend_lookup_by_dict() -> None:
