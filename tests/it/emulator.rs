@@ -455,27 +455,17 @@ fn answers_written_the_fast_way_are_the_bytes_moto_writes() {
     let emu = Emulator::dedicated();
     emu.check_answers(true);
     let fleet = fleet_of(&emu, &["acme", "globex"]);
-    let out = emu
-        .command(env!("CARGO_BIN_EXE_stamp"))
-        .arg("--root")
-        .arg(fleet.root())
-        .args([
-            "deploy",
-            "acme",
-            "globex",
-            "--yes",
-            "--allow-dirty",
-            "--ignore-window",
-        ])
-        .args(["--reason", "answer check", "--poll-interval", "20ms"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run stamp deploy");
-    assert!(
-        out.status.success(),
-        "deploy: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut deploy = emu.stamp(fleet.root());
+    deploy.args([
+        "deploy",
+        "acme",
+        "globex",
+        "--yes",
+        "--allow-dirty",
+        "--ignore-window",
+    ]);
+    deploy.args(["--reason", "answer check", "--poll-interval", "20ms"]);
+    crate::support::run_command(deploy).success();
     let checked = emu.checked_answers();
     let different = checked["different"].as_array().expect("different");
     assert!(different.is_empty(), "answers that differ: {different:#?}");

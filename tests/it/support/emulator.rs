@@ -266,24 +266,13 @@ impl Emulator {
 
     /// What the answer check found since it was turned on: `{"operations", "total", "different"}`.
     pub fn checked_answers(&self) -> serde_json::Value {
-        let (status, text) = self.http(
-            "GET",
-            "/stamp-control/check-answers",
-            "application/json",
-            "",
-        );
-        assert_eq!(status, 200, "GET /stamp-control/check-answers: {text}");
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-        serde_json::from_str(body).expect("check-answers JSON")
+        self.get_json("/stamp-control/check-answers")
     }
 
     /// What the federation endpoint accepted (`GET /stamp-control/signins`): per sign-in token,
     /// the access key id, role ARN, session ARN and SessionDuration (never a secret).
     pub fn signins(&self) -> Vec<serde_json::Value> {
-        let (status, text) = self.http("GET", "/stamp-control/signins", "application/json", "");
-        assert_eq!(status, 200, "GET /stamp-control/signins: {text}");
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_str(body).expect("signins are JSON");
+        let v = self.get_json("/stamp-control/signins");
         v["signins"].as_array().cloned().unwrap_or_default()
     }
 
@@ -747,11 +736,7 @@ impl Emulator {
     /// The AWS requests the server received since the last reset, by `service:Operation`.
     /// Server-wide: only meaningful on a dedicated instance.
     pub fn request_counts(&self) -> BTreeMap<String, u64> {
-        let (status, text) = self.http("GET", "/stamp-control/requests", "application/json", "");
-        assert_eq!(status, 200, "GET /stamp-control/requests: {text}");
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_str(body).expect("request counts are JSON");
-        v["operations"]
+        self.get_json("/stamp-control/requests")["operations"]
             .as_object()
             .expect("operations")
             .iter()
@@ -762,24 +747,25 @@ impl Emulator {
     /// The most AWS requests that waited out the simulated latency at once since the last
     /// reset: 2 or more shows the server handles requests side by side.
     pub fn waiting_max(&self) -> u64 {
-        self.requests_json()["waiting_max"]
+        self.get_json("/stamp-control/requests")["waiting_max"]
             .as_u64()
             .expect("waiting_max")
     }
 
     /// TCP connections clients opened since the last reset (not counting the one this asks on).
     pub fn connections(&self) -> u64 {
-        let opened = self.requests_json()["connections"]
+        let opened = self.get_json("/stamp-control/requests")["connections"]
             .as_u64()
             .expect("connections");
         opened - 1
     }
 
-    fn requests_json(&self) -> serde_json::Value {
-        let (status, text) = self.http("GET", "/stamp-control/requests", "application/json", "");
-        assert_eq!(status, 200, "GET /stamp-control/requests: {text}");
+    /// The JSON body of `GET path` on this server's control endpoints (asserting a 200).
+    fn get_json(&self, path: &str) -> serde_json::Value {
+        let (status, text) = self.http("GET", path, "application/json", "");
+        assert_eq!(status, 200, "GET {path}: {text}");
         let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-        serde_json::from_str(body).expect("request counts are JSON")
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {text}"))
     }
 
     pub fn reset_request_counts(&self) {
