@@ -31,6 +31,9 @@
   POST /stamp-control/latency {"ms": N} changes it at run time. The server waits on a timer,
   so the waits of concurrent requests overlap as round trips to a real endpoint do; moto's own
   work runs one request at a time (one Python process, one thread: http1.py).
+* moto's request overhead cut without changing an answer (speed.py); POST
+  /stamp-control/check-answers {"on": true} writes every answer both ways and GET lists any
+  difference (a test keeps the fast JSON writer honest).
 * ExecuteChangeSet ends as on AWS (cfn_execute.py): a failing resource rolls the stack back
   with a *_FAILED event and its reason; outputs are recomputed.
 * Under IAM enforcement, a form-encoded request's signature is checked over the body as sent
@@ -235,8 +238,7 @@ class StampControl:
             return _json_response(start_response, "200 OK", {"reset": True})
         if path == "/stamp-control/latency":
             try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                ms = float(json.loads(environ["wsgi.input"].read(length) or b"{}")["ms"])
+                ms = float(_json_body(environ)["ms"])
                 if ms < 0:
                     raise ValueError("negative")
             except (ValueError, KeyError, TypeError) as exc:
@@ -245,8 +247,7 @@ class StampControl:
             return _json_response(start_response, "200 OK", {"latency_ms": ms})
         if path == "/stamp-control/check-answers":
             try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                on = json.loads(environ["wsgi.input"].read(length) or b"{}")["on"]
+                on = _json_body(environ)["on"]
                 if not isinstance(on, bool):
                     raise TypeError("not a boolean")
             except (ValueError, KeyError, TypeError) as exc:
@@ -255,8 +256,7 @@ class StampControl:
             return _json_response(start_response, "200 OK", {"checking": on})
         if path == "/stamp-control/fail-next-run-task":
             try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                body = _json_body(environ)
                 where = [str(body[k]) for k in ("account_id", "region", "cluster")]
                 reason, times = str(body["reason"]), int(body.get("times", 1))
             except (ValueError, KeyError, TypeError) as exc:
@@ -266,8 +266,7 @@ class StampControl:
             ecs_tasks.arm_run_task_failure(*where, reason=reason, times=times)
             return _json_response(start_response, "200 OK", {"armed": "fail-next-run-task", "target": where, "times": times})
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            body = _json_body(environ)
             target = [str(body[k]) for k in ("account_id", "region", "cluster", "service")]
             times = int(body.get("times", 1))
         except (ValueError, KeyError, TypeError) as exc:
@@ -300,6 +299,12 @@ def _wait_healthy(port: int, timeout: float) -> None:
             if time.monotonic() > deadline:
                 raise
         time.sleep(0.05)
+
+
+def _json_body(environ: dict[str, Any]) -> Any:
+    """A control request's JSON body (`{}` when empty); ValueError when it is not JSON."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return json.loads(environ["wsgi.input"].read(length) or b"{}")
 
 
 def _write_atomically(path: str, text: str) -> None:
