@@ -239,41 +239,21 @@ def _memoize_attribute_aliases() -> None:
     from moto.core import serialize
 
     moto_get_value = serialize.ResponseSerializer.get_value
-    aliases = serialize.XFormedAttributePicker.get_possible_keys
-    Context = serialize.AttributePickerContext
-    missing = serialize.MISSING
+    by_default = _default_picking(serialize)
     known: dict[tuple[object, ...], tuple[tuple[str, ...], Any, object, object]] = {}
 
     def get_value(self, value, key, shape):  # type: ignore[no-untyped-def]
-        picker = self._value_picker
-        # What the alias providers read: the object's class (its name, its Meta), the key, the
-        # shape and its parent. Another picker, other providers or an instance's own Meta:
-        # moto's path.
-        if (
-            type(picker) is not serialize.XFormedAttributePicker
-            or picker.alias_providers is not serialize.DEFAULT_ALIAS_PROVIDERS
-            or "Meta" in getattr(value, "__dict__", ())
-        ):
+        if not by_default(self, value):
             return moto_get_value(self, value, key, shape)
         parent = getattr(shape, "parent", None)
         memo = (type(value), key, id(shape), id(parent))
         found = known.get(memo)
         if found is None:
-            context = Context(obj=value, key=key, shape=shape, operation_model=self.operation_model,
-                              service_model=self.service_model, key_path=".".join(self.path))
-            keys = tuple(aliases(picker, context))
-            read = _reader(value, keys)
             # The shape and parent are kept with the answer, so their ids cannot be reused.
-            found = (keys, read, shape, parent)
-            known[memo] = found
+            found = known[memo] = (*_aliases(self, value, key, shape), shape, parent)
         # From here on, AttributePicker.__call__ as moto 5.2.5 writes it.
-        read = found[1]
-        for possible_key in found[0]:
-            result = read(value, possible_key, missing)
-            if result is not missing:
-                break
-        else:
-            result = None
+        result = _pick(value, found[0], found[1])
+        picker = self._value_picker
         if picker.response_transformers:
             key_path = f"{'.'.join(self.path)}.{key}"
             for transform_path, transform in picker.response_transformers.items():
@@ -291,9 +271,7 @@ def _json_structures_by_plan() -> None:
 
     generic = serialize.ResponseSerializer._serialize
     moto_structure = serialize.BaseJSONSerializer._serialize_type_structure
-    aliases = serialize.XFormedAttributePicker.get_possible_keys
-    Context = serialize.AttributePickerContext
-    missing = serialize.MISSING
+    by_default = _default_picking(serialize)
     empty = [None, {}, []]
     plans: dict[tuple[type, int], tuple[tuple[Any, ...], object]] = {}
 
@@ -315,22 +293,16 @@ def _json_structures_by_plan() -> None:
         members = []
         for member_key, member_shape in shape.members.items():
             member_shape.parent = shape
-            context = Context(obj=value, key=member_key, shape=member_shape, operation_model=self.operation_model,
-                              service_model=self.service_model, key_path=".".join(self.path))
-            keys = tuple(aliases(self._value_picker, context))
-            members.append((member_key, member_shape, keys, _reader(value, keys)))
+            members.append((member_key, member_shape, *_aliases(self, value, member_key, member_shape)))
         # The shape is kept with its plan, so its id cannot be reused.
         return tuple(members), shape
 
     def _serialize_type_structure(self, serialized, value, shape, key):  # type: ignore[no-untyped-def]
-        picker = self._value_picker
         if (
             shape.is_document_type
             or value is None
-            or type(picker) is not serialize.XFormedAttributePicker
-            or picker.alias_providers is not serialize.DEFAULT_ALIAS_PROVIDERS
-            or picker.response_transformers
-            or "Meta" in getattr(value, "__dict__", ())
+            or self._value_picker.response_transformers
+            or not by_default(self, value)
         ):
             return moto_structure(self, serialized, value, shape, key)
         found = plans.get((type(value), id(shape)))
@@ -340,9 +312,10 @@ def _json_structures_by_plan() -> None:
         write = self._serialize
         # From here on, ResponseSerializer._serialize_type_structure with AttributePicker.__call__.
         for member_key, member_shape, keys, read in found[0]:
+            # `_pick`, inlined: this runs for every member of every answer.
             for possible_key in keys:
-                member_value = read(value, possible_key, missing)
-                if member_value is not missing:
+                member_value = read(value, possible_key, _ABSENT)
+                if member_value is not _ABSENT:
                     break
             else:
                 continue
@@ -353,6 +326,48 @@ def _json_structures_by_plan() -> None:
 
     serialize.JSONSerializer._serialize = _serialize  # type: ignore[method-assign]
     serialize.JSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
+
+
+def _default_picking(serialize):  # type: ignore[no-untyped-def]
+    """Whether a serializer picks `value`'s fields as moto's default picker does, so that a
+    field's aliases depend only on what the memos key: the object's class (its name, its Meta),
+    the key, the shape and its parent. Another picker, other providers or an instance's own
+    Meta: moto's path."""
+    xformed, providers = serialize.XFormedAttributePicker, serialize.DEFAULT_ALIAS_PROVIDERS
+
+    def by_default(self, value) -> bool:  # type: ignore[no-untyped-def]
+        picker = self._value_picker
+        return (
+            type(picker) is xformed
+            and picker.alias_providers is providers
+            and "Meta" not in getattr(value, "__dict__", ())
+        )
+
+    return by_default
+
+
+def _aliases(serializer: Any, value: object, key: str, shape: Any) -> tuple[tuple[str, ...], Any]:
+    """The names moto's picker tries for `key` of `value`, in its order, and how to read each."""
+    from moto.core import serialize
+
+    context = serialize.AttributePickerContext(
+        obj=value, key=key, shape=shape, operation_model=serializer.operation_model,
+        service_model=serializer.service_model, key_path=".".join(serializer.path))
+    keys = tuple(serialize.XFormedAttributePicker.get_possible_keys(serializer._value_picker, context))
+    return keys, _reader(value, keys)
+
+
+# What a reader answers for a name `value` does not have (no field can hold this object).
+_ABSENT = object()
+
+
+def _pick(value: object, keys: tuple[str, ...], read: Any) -> Any:
+    """The first of `keys` `value` has, read with `read`; None when it has none (moto's picker)."""
+    for key in keys:
+        found = read(value, key, _ABSENT)
+        if found is not _ABSENT:
+            return found
+    return None
 
 
 def _reader(value: object, keys: tuple[str, ...]) -> Any:
