@@ -59,8 +59,9 @@ of moto 5.2.5 made the single server process, not the tool under test, the bottl
   `get_value`'s checks. For an object of a class it has seen under a shape, the members'
   aliases and readers are kept as one plan and read in one loop, and a string, boolean or
   integer is written where it is found, as moto's methods for them write it (none of them
-  reads the path). Other shapes, objects with a `Meta` of their own and pickers with other
-  providers or response transformers take moto's path.
+  reads the path); a response class's transformers (ECS has two) are applied by key path as
+  moto's picker applies them. Other shapes, objects with a `Meta` of their own and pickers with
+  other providers take moto's path.
 * The request id: moto draws its 52 characters with 52 calls of `choice`; one `choices` call
   draws them from the same alphabet and the same (seedable) generator.
 
@@ -253,12 +254,9 @@ def _memoize_attribute_aliases() -> None:
             found = known[memo] = (*_aliases(self, value, key, shape), shape, parent)
         # From here on, AttributePicker.__call__ as moto 5.2.5 writes it.
         result = _pick(value, found[0], found[1])
-        picker = self._value_picker
-        if picker.response_transformers:
-            key_path = f"{'.'.join(self.path)}.{key}"
-            for transform_path, transform in picker.response_transformers.items():
-                if key_path.endswith(transform_path):
-                    return transform(result)
+        transformers = self._value_picker.response_transformers
+        if transformers:
+            return _transformed(transformers, f"{'.'.join(self.path)}.{key}", result)
         return result
 
     serialize.ResponseSerializer.get_value = get_value  # type: ignore[method-assign]
@@ -298,18 +296,16 @@ def _json_structures_by_plan() -> None:
         return tuple(members), shape
 
     def _serialize_type_structure(self, serialized, value, shape, key):  # type: ignore[no-untyped-def]
-        if (
-            shape.is_document_type
-            or value is None
-            or self._value_picker.response_transformers
-            or not by_default(self, value)
-        ):
+        if shape.is_document_type or value is None or not by_default(self, value):
             return moto_structure(self, serialized, value, shape, key)
         found = plans.get((type(value), id(shape)))
         if found is None:
             found = plans[(type(value), id(shape))] = plan(self, value, shape)
         wrapper = {} if key else serialized
         write = self._serialize
+        # A response class's transformers (ECS has two) apply by the member's key path.
+        transformers = self._value_picker.response_transformers
+        prefix = ".".join(self.path) if transformers else ""
         # From here on, ResponseSerializer._serialize_type_structure with AttributePicker.__call__.
         for member_key, member_shape, keys, read in found[0]:
             # `_pick`, inlined: this runs for every member of every answer.
@@ -318,7 +314,9 @@ def _json_structures_by_plan() -> None:
                 if member_value is not _ABSENT:
                     break
             else:
-                continue
+                member_value = None
+            if transformers:
+                member_value = _transformed(transformers, f"{prefix}.{member_key}", member_value)
             if member_value is not None:
                 write(wrapper, member_value, member_shape, member_key)
         if key:
@@ -368,6 +366,15 @@ def _pick(value: object, keys: tuple[str, ...], read: Any) -> Any:
         if found is not _ABSENT:
             return found
     return None
+
+
+def _transformed(transformers: dict[str, Any], key_path: str, value: Any) -> Any:
+    """`value` through the first transformer whose path `key_path` ends with (moto's picker
+    applies it to a missing field's None too)."""
+    for transform_path, transform in transformers.items():
+        if key_path.endswith(transform_path):
+            return transform(value)
+    return value
 
 
 def _reader(value: object, keys: tuple[str, ...]) -> Any:
