@@ -845,16 +845,14 @@ fn deployment_of<'d>(deployments: &'d [Deployment], wanted: &str) -> Option<&'d 
     deployments
         .iter()
         .filter(matching)
-        .find(|d| d.status.as_deref() == Some("PRIMARY"))
+        .find(|d| is_primary(d))
         .or_else(|| deployments.iter().find(matching))
 }
 
 /// Why the deployment of `wanted` is no longer listed: ECS rolled it back and drained it
 /// between two polls, or another deploy replaced it.
 fn gone(deployments: &[Deployment], service_td: Option<String>, wanted: &str) -> RolloutOutcome {
-    let primary_deployment = deployments
-        .iter()
-        .find(|d| d.status.as_deref() == Some("PRIMARY"));
+    let primary_deployment = deployments.iter().find(|d| is_primary(d));
     let primary = primary_deployment
         .and_then(|d| d.task_definition.clone())
         .or(service_td)
@@ -889,7 +887,7 @@ fn settled(
             // deployment's revision PRIMARY again in the same breath.
             let rolled_back_to = deployments
                 .iter()
-                .find(|d| d.status.as_deref() == Some("PRIMARY"))
+                .find(|d| is_primary(d))
                 .filter(|d| !same_task_definition(d.task_definition.as_deref(), wanted))
                 .and_then(|d| d.task_definition.clone());
             Some(match rolled_back_to {
@@ -909,6 +907,11 @@ fn settled(
         }
         _ => None,
     }
+}
+
+/// The deployment ECS is rolling the service towards (the others drain).
+fn is_primary(d: &Deployment) -> bool {
+    d.status.as_deref() == Some("PRIMARY")
 }
 
 /// A deployment ECS started to roll a failed one back (its reason names the circuit breaker).
